@@ -1,0 +1,109 @@
+"""The one featurization of hushtune, shared by the client SDK and the catalog builder.
+
+A signal becomes a matrix of frame descriptors (MFCC, their deltas, chroma and spectral
+contrast), then one vector per 1 s window (mean and standard deviation of each descriptor over
+the window's frames). A query is summarized by standardizing every window with the catalog's
+scaler and averaging them: that single vector is what the client encrypts.
+
+Shapes: ``frames`` (n_frames, N_FRAME_FEATURES); ``windows`` (n_windows, N_FEATURES);
+``query vector`` (N_FEATURES,). Units: seconds and Hz unless named otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from client_sdk.audio import SAMPLE_RATE
+from client_sdk.errors import AudioError
+
+FEATURE_VERSION = "mfcc20-delta-chroma12-contrast7-meanstd-1s-v1"
+"""Names this featurization; a catalog built with another one is refused by the SDK."""
+
+N_FFT = 2048
+"""STFT size in samples (93 ms at 22.05 kHz)."""
+HOP_LENGTH = 512
+"""STFT hop in samples (23 ms at 22.05 kHz, about 43 frames per second)."""
+N_MFCC = 20
+"""Mel-frequency cepstral coefficients per frame."""
+N_CHROMA = 12
+"""Pitch classes per frame."""
+N_CONTRAST_BANDS = 6
+"""Spectral-contrast octave bands (librosa returns one more row, the valley of the top band)."""
+WINDOW_SECONDS = 1.0
+"""Length of one summary window."""
+WINDOW_HOP_SECONDS = 0.5
+"""Hop between summary windows."""
+
+N_FRAME_FEATURES = 2 * N_MFCC + N_CHROMA + N_CONTRAST_BANDS + 1
+"""Descriptors per frame: MFCC, delta-MFCC, chroma, contrast."""
+N_FEATURES = 2 * N_FRAME_FEATURES
+"""Values per window and per query vector: mean and standard deviation of each descriptor."""
+
+WINDOW_FRAMES = round(WINDOW_SECONDS * SAMPLE_RATE / HOP_LENGTH)
+WINDOW_HOP_FRAMES = round(WINDOW_HOP_SECONDS * SAMPLE_RATE / HOP_LENGTH)
+MIN_SECONDS = WINDOW_SECONDS + N_FFT / SAMPLE_RATE
+"""Shortest signal that yields one full window."""
+
+
+def frame_features(y: np.ndarray) -> np.ndarray:
+    """Frame descriptors of a mono float32 signal at ``SAMPLE_RATE``.
+
+    Returns:
+        float32 array of shape (n_frames, N_FRAME_FEATURES).
+    """
+    import librosa
+
+    if y.ndim != 1 or y.size < N_FFT:
+        raise AudioError(f"need a 1-D signal of at least {N_FFT} samples, got shape {y.shape}")
+    magnitude = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH))
+    power = magnitude**2
+    mel = librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE)
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC)
+    delta = librosa.feature.delta(mfcc, mode="nearest")
+    chroma = librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE, n_chroma=N_CHROMA)
+    contrast = librosa.feature.spectral_contrast(
+        S=magnitude, sr=SAMPLE_RATE, n_bands=N_CONTRAST_BANDS
+    )
+    return np.vstack([mfcc, delta, chroma, contrast]).T.astype(np.float32)
+
+
+def window_features(frames: np.ndarray) -> np.ndarray:
+    """Mean and standard deviation of the frame descriptors over each 1 s window.
+
+    Args:
+        frames: (n_frames, N_FRAME_FEATURES), as from ``frame_features``.
+
+    Returns:
+        float32 array of shape (n_windows, N_FEATURES); windows hop by WINDOW_HOP_SECONDS.
+    """
+    if frames.ndim != 2 or frames.shape[1] != N_FRAME_FEATURES:
+        raise ValueError(f"frames must be (n, {N_FRAME_FEATURES}), got {frames.shape}")
+    if frames.shape[0] < WINDOW_FRAMES:
+        raise AudioError(f"audio too short: need at least {MIN_SECONDS:.2f} s for one window")
+    views = np.lib.stride_tricks.sliding_window_view(frames, WINDOW_FRAMES, axis=0)
+    views = views[::WINDOW_HOP_FRAMES]  # (n_windows, N_FRAME_FEATURES, WINDOW_FRAMES)
+    return np.concatenate([views.mean(axis=2), views.std(axis=2)], axis=1).astype(np.float32)
+
+
+def signal_windows(y: np.ndarray) -> np.ndarray:
+    """Window features of a signal: ``window_features(frame_features(y))``."""
+    return window_features(frame_features(y))
+
+
+def pool_windows(windows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Standardize each window with the catalog scaler and average them into one vector.
+
+    Args:
+        windows: (n_windows, N_FEATURES).
+        mean, scale: (N_FEATURES,) per-feature mean and standard deviation of the catalog.
+
+    Returns:
+        float64 array of shape (N_FEATURES,): the query vector.
+    """
+    standardized = (windows.astype(np.float64) - mean) / scale
+    return standardized.mean(axis=0)
+
+
+def query_vector(y: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The vector a client encrypts for a query signal (mono, float32, SAMPLE_RATE)."""
+    return pool_windows(signal_windows(y), mean, scale)

@@ -1,0 +1,111 @@
+"""The model spec: what a client needs to query one catalog version.
+
+It travels as a zip archive (``GetModelSpec``): ``spec.json`` (catalog version, feature version,
+scaler, songs, unknown threshold, key profile, library versions) and ``client.zip`` (the
+Concrete-ML client artifact: quantizers and circuit parameters, no key). The featurizer writes
+it with ``to_bytes`` and the SDK reads it with ``from_bytes``, which checks every field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import zipfile
+
+import numpy as np
+
+from client_sdk.errors import CatalogError
+from client_sdk.features import FEATURE_VERSION, N_FEATURES
+
+SPEC_FORMAT = 1
+"""Version of this archive layout."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Song:
+    """A catalog entry as clients see it."""
+
+    song_id: str
+    title: str
+    artist: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Client-side description of one catalog version."""
+
+    catalog_version: str
+    feature_version: str
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+    songs: tuple[Song, ...]
+    threshold: float
+    key_profile: str
+    client_zip: bytes
+    library_versions: dict[str, str]
+
+    def to_bytes(self) -> bytes:
+        """Serialize to the zip archive served by ``GetModelSpec``."""
+        document = {
+            "format": SPEC_FORMAT,
+            "catalog_version": self.catalog_version,
+            "feature_version": self.feature_version,
+            "feature_mean": self.feature_mean.tolist(),
+            "feature_scale": self.feature_scale.tolist(),
+            "songs": [dataclasses.asdict(song) for song in self.songs],
+            "threshold": self.threshold,
+            "key_profile": self.key_profile,
+            "library_versions": self.library_versions,
+        }
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("spec.json", json.dumps(document, sort_keys=True))
+            archive.writestr("client.zip", self.client_zip)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ModelSpec:
+        """Parse and check a spec archive; CatalogError says what is wrong with it."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                document = json.loads(archive.read("spec.json"))
+                client_zip = archive.read("client.zip")
+        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CatalogError(f"model spec archive is unreadable: {exc}") from exc
+        if document.get("format") != SPEC_FORMAT:
+            raise CatalogError(f"model spec format {document.get('format')!r} is not supported")
+        if document.get("feature_version") != FEATURE_VERSION:
+            raise CatalogError(
+                f"catalog uses features {document.get('feature_version')!r} but this SDK "
+                f"computes {FEATURE_VERSION!r}: upgrade the SDK or rebuild the catalog"
+            )
+        try:
+            mean = np.asarray(document["feature_mean"], dtype=np.float64)
+            scale = np.asarray(document["feature_scale"], dtype=np.float64)
+            songs = tuple(Song(**song) for song in document["songs"])
+            spec = cls(
+                catalog_version=str(document["catalog_version"]),
+                feature_version=str(document["feature_version"]),
+                feature_mean=mean,
+                feature_scale=scale,
+                songs=songs,
+                threshold=float(document["threshold"]),
+                key_profile=str(document["key_profile"]),
+                client_zip=client_zip,
+                library_versions={str(k): str(v) for k, v in document["library_versions"].items()},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CatalogError(f"model spec is missing or has a bad field: {exc}") from exc
+        if mean.shape != (N_FEATURES,) or scale.shape != (N_FEATURES,) or np.any(scale <= 0):
+            raise CatalogError(f"model spec scaler must be two positive ({N_FEATURES},) vectors")
+        if not songs:
+            raise CatalogError("model spec lists no songs")
+        return spec
+
+
+def key_profile(client_specs_json: bytes) -> str:
+    """Identify the circuit's key parameters, so keys are reused across compatible versions."""
+    keyset = json.loads(client_specs_json).get("keyset", {})
+    return hashlib.sha256(json.dumps(keyset, sort_keys=True).encode()).hexdigest()[:32]

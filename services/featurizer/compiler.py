@@ -1,0 +1,55 @@
+"""Compiling the trained classifier into a Concrete-ML circuit and its deployment artifacts.
+
+The circuit is linear (a quantized matrix product): no table lookup runs on the server, the
+evaluation keys are tiny and keygen is instant. Only ``.serialize()``d artifacts leave here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from client_sdk.model_spec import key_profile
+
+N_BITS = 8
+"""Quantization bits of inputs and weights (8 bits keep FHE and clear rankings equal)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CompiledArtifacts:
+    """The serialized Concrete-ML artifacts of one compiled circuit."""
+
+    client_zip: bytes
+    server_zip: bytes
+    key_profile: str
+    library_versions: dict[str, str]
+
+
+def compile_classifier(
+    classifier: LogisticRegression, calibration_inputs: np.ndarray, n_bits: int = N_BITS
+) -> CompiledArtifacts:
+    """Quantize ``classifier`` with Concrete-ML, compile it, and serialize both artifacts."""
+    from concrete.ml.deployment import FHEModelDev
+    from concrete.ml.sklearn import LogisticRegression as FheLogisticRegression
+
+    model = FheLogisticRegression.from_sklearn_model(
+        classifier, calibration_inputs, n_bits=n_bits
+    )
+    model.compile(calibration_inputs)
+    with tempfile.TemporaryDirectory(prefix="hushtune-compile-") as folder:
+        FHEModelDev(folder, model).save()
+        client_zip = (Path(folder) / "client.zip").read_bytes()
+        server_zip = (Path(folder) / "server.zip").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(client_zip)) as archive:
+        profile = key_profile(archive.read("client.specs.json"))
+        versions = json.loads(archive.read("versions.json"))
+    return CompiledArtifacts(
+        client_zip, server_zip, profile, {str(k): str(v) for k, v in versions.items()}
+    )
