@@ -53,6 +53,7 @@ class BuildResult:
     created_unix: float
     build_seconds: float
     threshold: float
+    key_profile: str
 
     def summary(self) -> dict[str, object]:
         """JSON-ready form stored in the registry."""
@@ -98,6 +99,7 @@ def build_catalog(
         created_unix=started,
         build_seconds=time.time() - started,
         threshold=model.threshold,
+        key_profile=artifacts.key_profile,
     )
     report(Stage.PUBLISH, 0, 1, f"publishing {version}")
     registry.publish(

@@ -1,0 +1,42 @@
+"""hushtune client SDK: identify songs privately; the server never sees audio or answers.
+
+    from client_sdk import Client
+    with Client("127.0.0.1:50052", "127.0.0.1:50051") as client:
+        answer = client.identify("clip.ogg")
+        print(answer.match.title if answer.match else "unknown")
+"""
+
+from client_sdk.audio import load_audio
+from client_sdk.client import Candidate, Client, Identification
+from client_sdk.errors import (
+    AudioError,
+    CatalogError,
+    HushtuneError,
+    InvalidRequestError,
+    KeyMaterialError,
+    NotFoundError,
+    OverloadedError,
+    PreconditionError,
+    ServiceError,
+    UnavailableError,
+)
+from client_sdk.model_spec import ModelSpec, Song
+
+__all__ = [
+    "AudioError",
+    "Candidate",
+    "CatalogError",
+    "Client",
+    "HushtuneError",
+    "Identification",
+    "InvalidRequestError",
+    "KeyMaterialError",
+    "ModelSpec",
+    "NotFoundError",
+    "OverloadedError",
+    "PreconditionError",
+    "ServiceError",
+    "Song",
+    "UnavailableError",
+    "load_audio",
+]

@@ -1,0 +1,243 @@
+"""The SDK's entry point: ``Client.identify`` turns a few seconds of audio into an answer.
+
+Everything private happens here, on the client: decoding, featurization, encryption and
+decryption. The services only ever see ciphertexts, evaluation keys and a key id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from client_sdk import transport
+from client_sdk.audio import AudioSource, load_audio
+from client_sdk.errors import CatalogError, NotFoundError
+from client_sdk.features import query_vector
+from client_sdk.keys import KeyManager
+from client_sdk.model_spec import ModelSpec, Song
+from client_sdk.ranking import open_set_score, top_k
+
+MIN_QUERY_SECONDS = 2.0
+"""Shortest query accepted."""
+MAX_QUERY_SECONDS = 60.0
+"""Longest query accepted; a longer recording should be cut by the app."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One ranked song: its catalog entry and softmax probability over the catalog."""
+
+    song: Song
+    probability: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Identification:
+    """The answer to a query: a match, or unknown, with the evidence and the costs."""
+
+    match: Song | None
+    """The identified song; None when the query is not confidently in the catalog."""
+    confidence: float
+    """Probability of the top candidate among the catalog's songs."""
+    open_set_score: float
+    """Top-1 logit above the median logit; compared with ``threshold``."""
+    threshold: float
+    """The catalog's calibrated unknown-song threshold."""
+    candidates: tuple[Candidate, ...]
+    """Top-k songs, best first (shown even when the answer is unknown)."""
+    catalog_version: str
+    timings: dict[str, float]
+    """Seconds spent in featurize, encrypt, server (FHE), network and decrypt."""
+    upload_bytes: int
+    """Ciphertext bytes sent for this query."""
+    response_bytes: int
+    """Encrypted result bytes received."""
+
+    @property
+    def is_unknown(self) -> bool:
+        """True when no catalog song matched confidently."""
+        return self.match is None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form (``--json`` output)."""
+        return {
+            "match": dataclasses.asdict(self.match) if self.match else None,
+            "unknown": self.is_unknown,
+            "confidence": self.confidence,
+            "open_set_score": self.open_set_score,
+            "threshold": self.threshold,
+            "candidates": [
+                {**dataclasses.asdict(c.song), "probability": c.probability}
+                for c in self.candidates
+            ],
+            "catalog_version": self.catalog_version,
+            "timings": self.timings,
+            "upload_bytes": self.upload_bytes,
+            "response_bytes": self.response_bytes,
+        }
+
+
+class Client:
+    """Private song identification against a hushtune deployment.
+
+    Args:
+        inference: address of the inference service, or several (round robin).
+        keystore: address of the keystore service.
+        key_dir: where keys live (default ``$HUSHTUNE_KEY_DIR`` or ``~/.cache/hushtune/keys``).
+        catalog_version: pin a version; empty follows the server's current catalog.
+        timeout: seconds one identification may take, retries included.
+        spec_refresh_seconds: how long a fetched model spec is trusted before asking again.
+        top_k: candidates returned with every answer.
+    """
+
+    def __init__(
+        self,
+        inference: str | Sequence[str] = "127.0.0.1:50052",
+        keystore: str = "127.0.0.1:50051",
+        *,
+        key_dir: str | Path | None = None,
+        catalog_version: str = "",
+        timeout: float = 60.0,
+        spec_refresh_seconds: float = 60.0,
+        top_k: int = 3,
+    ) -> None:
+        self._inference = transport.open_channel(inference)
+        self._keystore = transport.open_channel(keystore)
+        self._keystore_address = keystore
+        self.keys = KeyManager(key_dir)
+        self._pinned_version = catalog_version
+        self._timeout = timeout
+        self._spec_refresh = spec_refresh_seconds
+        self._top_k = top_k
+        self._spec: ModelSpec | None = None
+        self._spec_time = 0.0
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the channels."""
+        self._inference.close()
+        self._keystore.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def model_spec(self, *, refresh: bool = False) -> ModelSpec:
+        """The model spec in use, fetched when missing, stale or ``refresh`` is set."""
+        with self._lock:
+            fresh = time.monotonic() - self._spec_time < self._spec_refresh
+            if self._spec is not None and fresh and not refresh:
+                return self._spec
+            deadline = time.monotonic() + self._timeout
+            data, _ = transport.fetch_model_spec(self._inference, self._pinned_version, deadline)
+            self._spec = ModelSpec.from_bytes(data)
+            self._spec_time = time.monotonic()
+            return self._spec
+
+    def ensure_keys_uploaded(self, spec: ModelSpec, *, check: bool = False) -> str:
+        """Key id of our evaluation keys in the keystore; uploads them when it has none."""
+        deadline = time.monotonic() + self._timeout
+        key_id = self.keys.uploaded_key_id(spec.key_profile, self._keystore_address)
+        if key_id and (not check or transport.keys_exist(self._keystore, key_id, deadline)):
+            return key_id
+        keys = self.keys.evaluation_keys(spec)
+        key_id = transport.upload_keys(self._keystore, keys, spec.key_profile, deadline)
+        self.keys.remember_upload(spec.key_profile, self._keystore_address, key_id)
+        return key_id
+
+    def identify(self, audio: AudioSource, *, sr: int | None = None) -> Identification:
+        """Identify a recording privately.
+
+        Args:
+            audio: a file path, the bytes of an audio file, or samples (pass ``sr``).
+            sr: sample rate of ``audio`` when it is an array.
+
+        Returns:
+            An Identification: ``match`` is the song, or None for unknown.
+
+        Raises:
+            AudioError: the audio is unusable (empty, silent, NaN, too short or too long).
+            ServiceError: a service failed in a way retries could not fix.
+        """
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        y = load_audio(audio, sr=sr, min_seconds=MIN_QUERY_SECONDS, max_seconds=MAX_QUERY_SECONDS)
+        spec = self.model_spec()
+        vector = query_vector(y, spec.feature_mean, spec.feature_scale)
+        timings["featurize"] = time.perf_counter() - started
+        fhe_client = self.keys.fhe_client(spec)
+        mark = time.perf_counter()
+        ciphertext: bytes = fhe_client.quantize_encrypt_serialize(vector[None, :])
+        timings["encrypt"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        encrypted_scores, fhe_seconds = self._score(spec, ciphertext)
+        round_trip = time.perf_counter() - mark
+        timings["server"] = fhe_seconds
+        timings["network"] = max(0.0, round_trip - fhe_seconds)
+        mark = time.perf_counter()
+        logits = _decrypt_logits(fhe_client, encrypted_scores, len(spec.songs))
+        timings["decrypt"] = time.perf_counter() - mark
+        timings["total"] = time.perf_counter() - started
+        return _decide(spec, logits, self._top_k, timings, len(ciphertext), len(encrypted_scores))
+
+    def _score(self, spec: ModelSpec, ciphertext: bytes) -> tuple[bytes, float]:
+        """Score with our key id; if the keystore lost our keys, upload again and retry once."""
+        key_id = self.ensure_keys_uploaded(spec)
+        deadline = time.monotonic() + self._timeout
+        try:
+            return transport.score(
+                self._inference, key_id, spec.catalog_version, ciphertext, deadline
+            )
+        except NotFoundError:
+            if transport.keys_exist(self._keystore, key_id, deadline):
+                raise  # the catalog version is gone, not our keys
+            self.keys.forget_upload(spec.key_profile, self._keystore_address)
+            key_id = self.ensure_keys_uploaded(spec)
+            return transport.score(
+                self._inference, key_id, spec.catalog_version, ciphertext, deadline
+            )
+
+
+def _decrypt_logits(fhe_client: object, encrypted_scores: bytes, n_songs: int) -> np.ndarray:
+    """Decrypt and dequantize the catalog scores (one logit per song)."""
+    try:
+        quantized = fhe_client.deserialize_decrypt(encrypted_scores)  # type: ignore[attr-defined]
+        logits = fhe_client.model.dequantize_output(quantized)  # type: ignore[attr-defined]
+    except (RuntimeError, ValueError) as exc:
+        raise CatalogError(f"could not decrypt the scores: {exc}") from exc
+    logits = np.asarray(logits, dtype=np.float64).reshape(-1)
+    if logits.size != n_songs:
+        raise CatalogError(f"expected {n_songs} scores, decrypted {logits.size}")
+    return logits
+
+
+def _decide(
+    spec: ModelSpec,
+    logits: np.ndarray,
+    k: int,
+    timings: dict[str, float],
+    upload_bytes: int,
+    response_bytes: int,
+) -> Identification:
+    ranked = top_k(logits, k)
+    candidates = tuple(Candidate(spec.songs[i], p) for i, p in ranked)
+    score = float(open_set_score(logits)[0])
+    best = candidates[0]
+    return Identification(
+        match=best.song if score >= spec.threshold else None,
+        confidence=best.probability,
+        open_set_score=score,
+        threshold=spec.threshold,
+        candidates=candidates,
+        catalog_version=spec.catalog_version,
+        timings=timings,
+        upload_bytes=upload_bytes,
+        response_bytes=response_bytes,
+    )

@@ -1,0 +1,1 @@
+"""The ``hushtune`` command: serve, build, catalogs, identify, demo."""

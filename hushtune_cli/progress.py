@@ -1,0 +1,34 @@
+"""A progress bar per build stage, fed by builder callbacks or gRPC progress events."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+class StageBars:
+    """One tqdm bar per stage; a new stage closes the previous bar."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._enabled = enabled and sys.stderr.isatty() or enabled == "always"
+        self._stage = ""
+        self._bar: tqdm[None] | None = None
+
+    def update(self, stage: str, done: int, total: int, message: str) -> None:
+        """Show ``done`` of ``total`` for ``stage``."""
+        if stage != self._stage:
+            self.close()
+            self._stage = stage
+            self._bar = tqdm(total=max(total, 1), desc=f"{stage:>9}", unit="step", leave=True,
+                             file=sys.stderr, disable=not self._enabled and None)
+        if self._bar is not None:
+            self._bar.total = max(total, 1)
+            self._bar.n = done
+            self._bar.set_postfix_str(message[:40], refresh=True)
+
+    def close(self) -> None:
+        """Finish the current bar."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

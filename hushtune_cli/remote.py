@@ -1,0 +1,60 @@
+"""CLI calls to a running featurizer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from client_sdk.errors import ServiceError, from_rpc_error
+from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
+
+_STAGE_NAMES = {
+    featurizer_pb2.BUILD_STAGE_FEATURIZE: "featurize",
+    featurizer_pb2.BUILD_STAGE_TRAIN: "train",
+    featurizer_pb2.BUILD_STAGE_COMPILE: "compile",
+    featurizer_pb2.BUILD_STAGE_PUBLISH: "publish",
+}
+
+
+def _summary(message: featurizer_pb2.CatalogSummary) -> dict[str, object]:
+    return MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def build_remote(
+    address: str,
+    folder: str,
+    exclude: Sequence[str],
+    make_current: bool,
+    progress: Callable[[str, int, int, str], None],
+) -> dict[str, object]:
+    """Run BuildCatalog on a featurizer, relaying progress; returns the summary."""
+    request = featurizer_pb2.BuildCatalogRequest(
+        source_dir=folder, exclude=list(exclude), make_current=make_current
+    )
+    with grpc.insecure_channel(address) as channel:
+        stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
+        try:
+            for event in stub.BuildCatalog(request, timeout=3600):
+                if event.HasField("progress"):
+                    p = event.progress
+                    progress(_STAGE_NAMES.get(p.stage, "build"), p.done, p.total, p.message)
+                elif event.HasField("result"):
+                    return _summary(event.result)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, "BuildCatalog") from exc
+    raise ServiceError("BuildCatalog ended without a result")
+
+
+def list_remote(address: str) -> list[dict[str, object]]:
+    """Published catalog versions, newest first."""
+    with grpc.insecure_channel(address) as channel:
+        stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
+        try:
+            response = stub.ListCatalogs(featurizer_pb2.ListCatalogsRequest(), timeout=30)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, "ListCatalogs") from exc
+    return [_summary(c) for c in response.catalogs]

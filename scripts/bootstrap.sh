@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Set up the development environment; safe to run again and again (fast when nothing changed).
+#
+#   1. create .venv with Python 3.11 if it is missing;
+#   2. pip install -r requirements-dev.txt, skipped while .venv/.requirements.sha256 matches the
+#      requirements*.txt files;
+#   3. pip install -e . --no-deps, skipped while .venv/.editable.sha256 matches pyproject.toml,
+#      requirements.txt and the list of top-level folders holding Python files (the editable
+#      install only maps the packages that exist when it runs, so a new package re-runs it).
+#
+# pip reads the machine's constraints (/etc/xdg/pip) as usual; nothing here changes them.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+VENV=.venv
+PY="$VENV/bin/python"
+
+find_python() {
+  local candidate
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null \
+      && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  echo "bootstrap: Python 3.11 is required (neither python3.11 nor python3 is 3.11)" >&2
+  return 1
+}
+
+if [[ ! -x "$PY" ]]; then
+  python=$(find_python)
+  echo "bootstrap: creating $VENV with $python"
+  "$python" -m venv "$VENV"
+fi
+
+requirements_hash=$(sha256sum requirements*.txt | sha256sum | cut -d' ' -f1)
+if [[ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$requirements_hash" ]]; then
+  echo "bootstrap: installing requirements-dev.txt"
+  "$PY" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  echo "$requirements_hash" >"$VENV/.requirements.sha256"
+fi
+
+editable_hash=$(
+  {
+    sha256sum pyproject.toml requirements.txt
+    find . protos -mindepth 2 -maxdepth 2 -name '*.py' -not -path './.*' -exec dirname {} \; \
+      | sort -u
+  } | sha256sum | cut -d' ' -f1
+)
+if [[ "$(cat "$VENV/.editable.sha256" 2>/dev/null)" != "$editable_hash" ]]; then
+  echo "bootstrap: installing the project (editable)"
+  log=$(mktemp)
+  if ! "$PY" -m pip install --quiet --disable-pip-version-check -e . --no-deps >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
+  echo "$editable_hash" >"$VENV/.editable.sha256"
+fi

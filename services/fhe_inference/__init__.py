@@ -1,0 +1,1 @@
+"""Stateless encrypted inference: compiled catalog circuits run on clients' ciphertexts."""

@@ -1,0 +1,89 @@
+"""Evaluation keys for inference: fetched from the keystore service, cached for a while.
+
+Keys are immutable under a key id, so caching is safe; entries expire after ``max_age`` seconds
+so that a deleted key set stops working soon after, and the cache is bounded in entries.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+
+import grpc
+
+from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
+from services.common.errors import Corrupt, InvalidInput, NotFound, Unavailable
+
+
+class KeystoreFetcher:
+    """Fetches evaluation keys over gRPC and maps keystore failures to domain errors."""
+
+    def __init__(self, channel: grpc.Channel, timeout: float = 30.0) -> None:
+        self._stub = keystore_pb2_grpc.KeystoreServiceStub(channel)
+        self._timeout = timeout
+
+    def __call__(self, key_id: str) -> bytes:
+        """The serialized evaluation keys stored under ``key_id``."""
+        try:
+            stream = self._stub.FetchKeys(
+                keystore_pb2.FetchKeysRequest(key_id=key_id), timeout=self._timeout
+            )
+            return b"".join(message.chunk for message in stream)
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            details = exc.details() if isinstance(exc, grpc.Call) else ""
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise NotFound(f"keystore: {details}") from exc
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise InvalidInput(f"keystore: {details}") from exc
+            if code == grpc.StatusCode.DATA_LOSS:
+                raise Corrupt(f"keystore: {details}") from exc
+            raise Unavailable(f"keystore unreachable ({code.name if code else 'error'})") from exc
+
+
+class KeyCache:
+    """Bounded, time-limited cache in front of a key fetcher; counts hits and misses."""
+
+    def __init__(
+        self,
+        fetch: Callable[[str], bytes],
+        *,
+        max_entries: int,
+        max_age: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._max_entries = max_entries
+        self._max_age = max_age
+        self._clock = clock
+        self._entries: collections.OrderedDict[str, tuple[float, bytes]] = (
+            collections.OrderedDict()
+        )
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key_id: str) -> bytes:
+        """Keys of ``key_id`` from the cache when fresh, else from the fetcher."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key_id)
+            if entry is not None and now - entry[0] <= self._max_age:
+                self._entries.move_to_end(key_id)
+                self.hits += 1
+                return entry[1]
+            self.misses += 1
+        keys = self._fetch(key_id)
+        with self._lock:
+            self._entries[key_id] = (now, keys)
+            self._entries.move_to_end(key_id)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return keys
+
+    def forget(self, key_id: str) -> None:
+        """Drop a key set, e.g. after the circuit refused it."""
+        with self._lock:
+            self._entries.pop(key_id, None)

@@ -1,0 +1,66 @@
+"""Loading compiled catalog circuits from the registry, a few versions kept in memory."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from services.common import registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A catalog version ready to run: its Concrete-ML server and what we know of it."""
+
+    version: str
+    server: Any  # concrete.ml.deployment.FHEModelServer
+    songs: int
+
+
+class ModelCache:
+    """Thread-safe, bounded LRU of loaded catalog versions; loads on first use."""
+
+    def __init__(self, redis_client: redis.Redis, max_versions: int = 4) -> None:
+        self._redis = redis_client
+        self._max = max_versions
+        self._loaded: collections.OrderedDict[str, LoadedModel] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def resolve(self, version: str) -> str:
+        """The requested version, or the registry's current one when empty."""
+        return registry.resolve(self._redis, version)
+
+    def get(self, version: str) -> LoadedModel:
+        """The loaded model of ``version`` (raises NotFound for unknown versions)."""
+        with self._lock:
+            if version in self._loaded:
+                self._loaded.move_to_end(version)
+                return self._loaded[version]
+        model = self._load(version)
+        with self._lock:
+            self._loaded[version] = model
+            self._loaded.move_to_end(version)
+            while len(self._loaded) > self._max:
+                self._loaded.popitem(last=False)
+        return model
+
+    def _load(self, version: str) -> LoadedModel:
+        from concrete.ml.deployment import FHEModelServer
+
+        server_zip = registry.load_server_zip(self._redis, registry.check_version_name(version))
+        summary = registry.load_summary(self._redis, version)
+        with tempfile.TemporaryDirectory(prefix="hushtune-model-") as folder:
+            (Path(folder) / "server.zip").write_bytes(server_zip)
+            server = FHEModelServer(folder)
+            server.load()
+        log.info("loaded catalog version", extra={"catalog_version": version})
+        return LoadedModel(version, server, int(str(summary.get("songs", 0))))

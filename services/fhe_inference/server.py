@@ -1,0 +1,70 @@
+"""Inference worker process: ``create_server`` for tests and embedding, ``main`` for the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import grpc
+import redis
+from grpc_health.v1.health import HealthServicer
+
+from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
+from services.common import server as common_server
+from services.common.config import Settings, add_flags, load_settings
+from services.common.logs import setup_logging
+from services.common.redis_store import connect_redis
+from services.fhe_inference.keys import KeyCache, KeystoreFetcher
+from services.fhe_inference.models import ModelCache
+from services.fhe_inference.scoring import Scorer
+from services.fhe_inference.servicer import InferenceServicer
+
+SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name
+log = logging.getLogger(__name__)
+
+
+def create_server(
+    settings: Settings, redis_client: redis.Redis
+) -> tuple[grpc.Server, int, HealthServicer]:
+    """Build an inference server bound to ``settings.inference_port`` (not started)."""
+    keystore_channel = grpc.insecure_channel(
+        settings.keystore_address, options=common_server.message_options(settings)
+    )
+    keys = KeyCache(
+        KeystoreFetcher(keystore_channel),
+        max_entries=settings.key_cache_entries,
+        max_age=settings.key_cache_seconds,
+    )
+    models = ModelCache(redis_client)
+    scorer = Scorer(
+        models,
+        keys,
+        max_ciphertext_bytes=settings.max_ciphertext_bytes,
+        max_concurrent=settings.max_concurrent_fhe,
+    )
+    servicer = InferenceServicer(
+        redis_client,
+        models,
+        scorer,
+        chunk_bytes=settings.chunk_bytes,
+        max_ciphertext_bytes=settings.max_ciphertext_bytes,
+    )
+    return common_server.create_server(
+        settings,
+        settings.inference_port,
+        [lambda s: inference_pb2_grpc.add_InferenceServiceServicer_to_server(servicer, s)],
+        [SERVICE_NAME],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one inference worker until SIGTERM."""
+    parser = argparse.ArgumentParser(prog="hushtune-inference", description=__doc__)
+    add_flags(parser)
+    settings = load_settings(parser.parse_args(argv))
+    setup_logging(settings.log_level)
+    server, port, health = create_server(settings, connect_redis(settings.redis_url, settings.data_dir))
+    server.start()
+    log.info("inference serving", extra={"port": port})
+    common_server.wait_for_termination([(server, health)], settings.grace_seconds)
+    return 0

@@ -1,0 +1,1 @@
+"""Keystore service: keeps clients' evaluation keys in Redis and serves them by opaque key id."""
