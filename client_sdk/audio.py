@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile
+from numpy.typing import NDArray
 
 from client_sdk.errors import AudioError
 
@@ -24,7 +26,7 @@ SUPPORTED_SUFFIXES = (".ogg", ".oga", ".opus", ".mp3", ".wav", ".flac")
 SILENCE_RMS = 1e-4
 """Below this root-mean-square amplitude (about -80 dBFS) audio counts as silence."""
 
-AudioSource = str | Path | bytes | np.ndarray
+AudioSource = str | Path | bytes | NDArray[Any]
 
 
 def load_audio(
@@ -33,7 +35,7 @@ def load_audio(
     sr: int | None = None,
     min_seconds: float = 0.0,
     max_seconds: float | None = None,
-) -> np.ndarray:
+) -> NDArray[np.float32]:
     """Decode ``source`` to mono float32 at ``SAMPLE_RATE`` and check it is usable.
 
     Args:
@@ -61,8 +63,8 @@ def load_audio(
 
 
 def check_audio(
-    y: np.ndarray, sr: int, *, min_seconds: float = 0.0, max_seconds: float | None = None
-) -> np.ndarray:
+    y: NDArray[Any], sr: int, *, min_seconds: float = 0.0, max_seconds: float | None = None
+) -> NDArray[np.float32]:
     """Validate samples and return them mono, float32, at ``SAMPLE_RATE``."""
     if not isinstance(sr, int | np.integer) or sr < 1000 or sr > 384_000:
         raise AudioError(f"sample rate {sr!r} is not a plausible audio rate (1 kHz to 384 kHz)")
@@ -93,7 +95,9 @@ def check_audio(
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
-def _decode(source: str | Path | bytes, max_seconds: float | None) -> tuple[np.ndarray, int]:
+def _decode(
+    source: str | Path | bytes, max_seconds: float | None
+) -> tuple[NDArray[np.float32], int]:
     name = "audio bytes" if isinstance(source, bytes) else str(source)
     if isinstance(source, bytes):
         if not source:

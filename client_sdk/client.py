@@ -11,8 +11,10 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from client_sdk import transport
 from client_sdk.audio import AudioSource, load_audio
@@ -52,7 +54,10 @@ class Identification:
     """Top-k songs, best first (shown even when the answer is unknown)."""
     catalog_version: str
     timings: dict[str, float]
-    """Seconds spent in featurize, encrypt, server (FHE), network and decrypt."""
+    """Seconds in featurize, encrypt, upload, server (FHE run), download, decrypt and total.
+
+    ``upload`` is the time to the first response byte minus the FHE run, so it also holds
+    waiting in the worker's queue and loading keys or a circuit."""
     upload_bytes: int
     """Ciphertext bytes sent for this query."""
     response_bytes: int
@@ -167,27 +172,27 @@ class Client:
             ServiceError: a service failed in a way retries could not fix.
         """
         timings: dict[str, float] = {}
+        spec = self.model_spec()
         started = time.perf_counter()
         y = load_audio(audio, sr=sr, min_seconds=MIN_QUERY_SECONDS, max_seconds=MAX_QUERY_SECONDS)
-        spec = self.model_spec()
         vector = query_vector(y, spec.feature_mean, spec.feature_scale)
         timings["featurize"] = time.perf_counter() - started
         fhe_client = self.keys.fhe_client(spec)
         mark = time.perf_counter()
         ciphertext: bytes = fhe_client.quantize_encrypt_serialize(vector[None, :])
         timings["encrypt"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        encrypted_scores, fhe_seconds = self._score(spec, ciphertext)
-        round_trip = time.perf_counter() - mark
-        timings["server"] = fhe_seconds
-        timings["network"] = max(0.0, round_trip - fhe_seconds)
+        reply = self._score(spec, ciphertext)
+        encrypted_scores = reply.encrypted_scores
+        timings["upload"] = max(0.0, reply.first_byte_s - reply.fhe_seconds)
+        timings["server"] = reply.fhe_seconds
+        timings["download"] = reply.total_s - reply.first_byte_s
         mark = time.perf_counter()
         logits = _decrypt_logits(fhe_client, encrypted_scores, len(spec.songs))
         timings["decrypt"] = time.perf_counter() - mark
         timings["total"] = time.perf_counter() - started
         return _decide(spec, logits, self._top_k, timings, len(ciphertext), len(encrypted_scores))
 
-    def _score(self, spec: ModelSpec, ciphertext: bytes) -> tuple[bytes, float]:
+    def _score(self, spec: ModelSpec, ciphertext: bytes) -> transport.ScoreReply:
         """Score with our key id; if the keystore lost our keys, upload again and retry once."""
         key_id = self.ensure_keys_uploaded(spec)
         deadline = time.monotonic() + self._timeout
@@ -205,14 +210,19 @@ class Client:
             )
 
 
-def _decrypt_logits(fhe_client: object, encrypted_scores: bytes, n_songs: int) -> np.ndarray:
-    """Decrypt and dequantize the catalog scores (one logit per song)."""
+def _decrypt_logits(
+    fhe_client: Any, encrypted_scores: bytes, n_songs: int
+) -> NDArray[np.float64]:
+    """Decrypt and dequantize the catalog scores (one logit per song).
+
+    ``fhe_client`` is a concrete.ml.deployment.FHEModelClient (untyped, hence Any).
+    """
     try:
-        quantized = fhe_client.deserialize_decrypt(encrypted_scores)  # type: ignore[attr-defined]
-        logits = fhe_client.model.dequantize_output(quantized)  # type: ignore[attr-defined]
+        quantized = fhe_client.deserialize_decrypt(encrypted_scores)
+        dequantized = fhe_client.model.dequantize_output(quantized)
     except (RuntimeError, ValueError) as exc:
         raise CatalogError(f"could not decrypt the scores: {exc}") from exc
-    logits = np.asarray(logits, dtype=np.float64).reshape(-1)
+    logits = np.asarray(dequantized, dtype=np.float64).reshape(-1)
     if logits.size != n_songs:
         raise CatalogError(f"expected {n_songs} scores, decrypted {logits.size}")
     return logits
@@ -220,7 +230,7 @@ def _decrypt_logits(fhe_client: object, encrypted_scores: bytes, n_songs: int) -
 
 def _decide(
     spec: ModelSpec,
-    logits: np.ndarray,
+    logits: NDArray[np.float64],
     k: int,
     timings: dict[str, float],
     upload_bytes: int,

@@ -76,7 +76,7 @@ _BY_CODE: dict[grpc.StatusCode, type[ServiceError]] = {
 
 def from_rpc_error(exc: grpc.RpcError, what: str) -> ServiceError:
     """Translate a gRPC error into the SDK's tree; ``what`` names the call for the message."""
-    code = exc.code() if isinstance(exc, grpc.Call) else None
+    code: grpc.StatusCode | None = exc.code() if isinstance(exc, grpc.Call) else None
     details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
     cls = _BY_CODE.get(code, ServiceError) if code is not None else ServiceError
     name = code.name if code is not None else "UNKNOWN"

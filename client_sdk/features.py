@@ -11,7 +11,10 @@ Shapes: ``frames`` (n_frames, N_FRAME_FEATURES); ``windows`` (n_windows, N_FEATU
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from client_sdk.audio import SAMPLE_RATE
 from client_sdk.errors import AudioError
@@ -45,7 +48,7 @@ MIN_SECONDS = WINDOW_SECONDS + N_FFT / SAMPLE_RATE
 """Shortest signal that yields one full window."""
 
 
-def frame_features(y: np.ndarray) -> np.ndarray:
+def frame_features(y: NDArray[np.float32]) -> NDArray[np.float32]:
     """Frame descriptors of a mono float32 signal at ``SAMPLE_RATE``.
 
     Returns:
@@ -67,7 +70,7 @@ def frame_features(y: np.ndarray) -> np.ndarray:
     return np.vstack([mfcc, delta, chroma, contrast]).T.astype(np.float32)
 
 
-def window_features(frames: np.ndarray) -> np.ndarray:
+def window_features(frames: NDArray[np.float32]) -> NDArray[np.float32]:
     """Mean and standard deviation of the frame descriptors over each 1 s window.
 
     Args:
@@ -82,15 +85,20 @@ def window_features(frames: np.ndarray) -> np.ndarray:
         raise AudioError(f"audio too short: need at least {MIN_SECONDS:.2f} s for one window")
     views = np.lib.stride_tricks.sliding_window_view(frames, WINDOW_FRAMES, axis=0)
     views = views[::WINDOW_HOP_FRAMES]  # (n_windows, N_FRAME_FEATURES, WINDOW_FRAMES)
-    return np.concatenate([views.mean(axis=2), views.std(axis=2)], axis=1).astype(np.float32)
+    stats: NDArray[np.float32] = np.concatenate(
+        [views.mean(axis=2), views.std(axis=2)], axis=1
+    ).astype(np.float32)
+    return stats
 
 
-def signal_windows(y: np.ndarray) -> np.ndarray:
+def signal_windows(y: NDArray[np.float32]) -> NDArray[np.float32]:
     """Window features of a signal: ``window_features(frame_features(y))``."""
     return window_features(frame_features(y))
 
 
-def pool_windows(windows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def pool_windows(
+    windows: NDArray[np.floating[Any]], mean: NDArray[np.float64], scale: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Standardize each window with the catalog scaler and average them into one vector.
 
     Args:
@@ -101,9 +109,12 @@ def pool_windows(windows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np
         float64 array of shape (N_FEATURES,): the query vector.
     """
     standardized = (windows.astype(np.float64) - mean) / scale
-    return standardized.mean(axis=0)
+    pooled: NDArray[np.float64] = standardized.mean(axis=0)
+    return pooled
 
 
-def query_vector(y: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def query_vector(
+    y: NDArray[np.float32], mean: NDArray[np.float64], scale: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """The vector a client encrypts for a query signal (mono, float32, SAMPLE_RATE)."""
     return pool_windows(signal_windows(y), mean, scale)

@@ -34,7 +34,7 @@ class KeyManager:
     """Creates, loads and locks down the Concrete keys of each key profile."""
 
     def __init__(self, key_dir: str | Path | None = None) -> None:
-        self.key_dir = Path(key_dir) if key_dir is not None else default_key_dir()
+        self.key_dir = Path(key_dir).expanduser() if key_dir is not None else default_key_dir()
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 

@@ -15,6 +15,7 @@ import json
 import zipfile
 
 import numpy as np
+from numpy.typing import NDArray
 
 from client_sdk.errors import CatalogError
 from client_sdk.features import FEATURE_VERSION, N_FEATURES
@@ -38,8 +39,8 @@ class ModelSpec:
 
     catalog_version: str
     feature_version: str
-    feature_mean: np.ndarray
-    feature_scale: np.ndarray
+    feature_mean: NDArray[np.float64]
+    feature_scale: NDArray[np.float64]
     songs: tuple[Song, ...]
     threshold: float
     key_profile: str

@@ -6,17 +6,20 @@ threshold on the very same numbers), so the two cannot drift.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: NDArray[np.float64]) -> NDArray[np.float64]:
     """Row-wise softmax of (n, songs) or (songs,) logits."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return np.asarray(exp / exp.sum(axis=-1, keepdims=True))
 
 
-def open_set_score(logits: np.ndarray) -> np.ndarray:
+def open_set_score(logits: NDArray[np.float64]) -> NDArray[np.float64]:
     """How sure we are the query is in the catalog: top-1 logit minus the median logit.
 
     A song from the catalog lifts one logit far above the rest; a song the catalog does not
@@ -26,7 +29,7 @@ def open_set_score(logits: np.ndarray) -> np.ndarray:
     return np.asarray(logits.max(axis=1) - np.median(logits, axis=1))
 
 
-def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float]]:
+def top_k(logits: NDArray[Any], k: int) -> list[tuple[int, float]]:
     """Indices and softmax probabilities of the ``k`` best songs, best first."""
     probabilities = softmax(np.asarray(logits, dtype=np.float64))
     order = np.argsort(-probabilities)[:k]

@@ -6,6 +6,7 @@ UNAVAILABLE answers are retried with exponential backoff inside the call's deadl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import time
@@ -13,10 +14,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import grpc
-
-from client_sdk.errors import CatalogError, UnavailableError, from_rpc_error
 from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
 from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
+
+from client_sdk.errors import CatalogError, UnavailableError, from_rpc_error
 
 CHUNK_BYTES = 256 * 1024
 """Size of the chunks the SDK streams."""
@@ -131,10 +132,20 @@ def keys_exist(channel: grpc.Channel, key_id: str, deadline: float) -> bool:
     return with_retries(call, "DescribeKeys", deadline)
 
 
+@dataclasses.dataclass(frozen=True)
+class ScoreReply:
+    """Encrypted scores and when they came: ``first_byte_s`` includes upload and FHE time."""
+
+    encrypted_scores: bytes
+    fhe_seconds: float
+    first_byte_s: float
+    total_s: float
+
+
 def score(
     channel: grpc.Channel, key_id: str, catalog_version: str, ciphertext: bytes, deadline: float
-) -> tuple[bytes, float]:
-    """Stream a ciphertext to a worker; returns (encrypted scores, server FHE seconds)."""
+) -> ScoreReply:
+    """Stream a ciphertext to a worker and collect the encrypted scores it streams back."""
     stub = inference_pb2_grpc.InferenceServiceStub(channel)
     header = inference_pb2.ScoreHeader(
         key_id=key_id, catalog_version=catalog_version, size_bytes=len(ciphertext)
@@ -147,13 +158,15 @@ def score(
                 chunk=ciphertext[start : start + CHUNK_BYTES],
             )
 
-    def call() -> tuple[bytes, float]:
-        fhe_seconds = 0.0
+    def call() -> ScoreReply:
+        started = time.perf_counter()
+        fhe_seconds, first_byte = 0.0, 0.0
         parts = []
         for message in stub.Score(messages(), timeout=_remaining(deadline)):
             if message.HasField("header"):
                 fhe_seconds = message.header.fhe_seconds
+                first_byte = time.perf_counter() - started
             parts.append(message.chunk)
-        return b"".join(parts), fhe_seconds
+        return ScoreReply(b"".join(parts), fhe_seconds, first_byte, time.perf_counter() - started)
 
     return with_retries(call, "Score", deadline)

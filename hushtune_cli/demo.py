@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from client_sdk import Client, Identification
 from client_sdk.audio import SAMPLE_RATE, load_audio
@@ -36,7 +37,7 @@ NOISE_SNR_DB = 10.0
 SEED = 2026
 
 
-def excerpt(name: str, offset: float, seconds: float = QUERY_SECONDS) -> np.ndarray:
+def excerpt(name: str, offset: float, seconds: float = QUERY_SECONDS) -> NDArray[np.float32]:
     """``seconds`` of a demo clip from ``offset`` on, at the SDK's sample rate."""
     y = load_audio(CATALOG_DIR / name)
     start = int(offset * SAMPLE_RATE)
@@ -61,7 +62,8 @@ def run_demo(*, json_output: bool = False) -> int:
     expected = describe_source(CATALOG_DIR / KNOWN_QUERY[0], CATALOG_DIR).song_id
     ok = known.match is not None and known.match.song_id == expected and unknown.is_unknown
     if json_output:
-        print(as_json({**figures, "known": known.as_dict(), "unknown": unknown.as_dict(), "ok": ok}))
+        answers = {"known": known.as_dict(), "unknown": unknown.as_dict(), "ok": ok}
+        print(as_json({**figures, **answers}))
     else:
         print(describe(f"catalog song, pink noise {NOISE_SNR_DB:g} dB ({KNOWN_QUERY[0]})", known))
         print(describe(f"song not in the catalog ({LEFT_OUT})", unknown))

@@ -50,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     source = identify.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="audio file to identify")
     source.add_argument("--listen", type=float, metavar="SECONDS", help="record the microphone")
-    identify.add_argument("--inference", default="127.0.0.1:50052", help="inference host:port[,...]")
+    identify.add_argument(
+        "--inference", default="127.0.0.1:50052", help="inference host:port[,...]"
+    )
     identify.add_argument("--keystore", default="127.0.0.1:50051", help="keystore host:port")
     identify.add_argument("--key-dir", help="folder of the client's keys")
     identify.add_argument("--json", action="store_true", help="print the answer as JSON")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from client_sdk.errors import AudioError
 
 RECORD_RATE = 22050
 
 
-def record(seconds: float) -> tuple[np.ndarray, int]:
+def record(seconds: float) -> tuple[NDArray[np.float32], int]:
     """Record ``seconds`` of mono audio; AudioError when no input device can be used."""
     if not 1.0 <= seconds <= 60.0:
         raise AudioError(f"--listen takes 1 to 60 seconds, got {seconds:g}")

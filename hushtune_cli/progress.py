@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Literal, NoReturn
 
 from tqdm import tqdm
 
@@ -10,10 +11,10 @@ from tqdm import tqdm
 class StageBars:
     """One tqdm bar per stage; a new stage closes the previous bar."""
 
-    def __init__(self, enabled: bool = True) -> None:
-        self._enabled = enabled and sys.stderr.isatty() or enabled == "always"
+    def __init__(self, enabled: bool | Literal["always"] = True) -> None:
+        self._enabled = enabled == "always" or (bool(enabled) and sys.stderr.isatty())
         self._stage = ""
-        self._bar: tqdm[None] | None = None
+        self._bar: tqdm[NoReturn] | None = None
 
     def update(self, stage: str, done: int, total: int, message: str) -> None:
         """Show ``done`` of ``total`` for ``stage``."""
@@ -21,7 +22,7 @@ class StageBars:
             self.close()
             self._stage = stage
             self._bar = tqdm(total=max(total, 1), desc=f"{stage:>9}", unit="step", leave=True,
-                             file=sys.stderr, disable=not self._enabled and None)
+                             file=sys.stderr, disable=not self._enabled)
         if self._bar is not None:
             self._bar.total = max(total, 1)
             self._bar.n = done

@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 
 import grpc
 from google.protobuf.json_format import MessageToDict
+from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
 from client_sdk.errors import ServiceError, from_rpc_error
-from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
 _STAGE_NAMES = {
     featurizer_pb2.BUILD_STAGE_FEATURIZE: "featurize",
@@ -33,7 +33,7 @@ def build_remote(
 ) -> dict[str, object]:
     """Run BuildCatalog on a featurizer, relaying progress; returns the summary."""
     request = featurizer_pb2.BuildCatalogRequest(
-        source_dir=folder, exclude=list(exclude), make_current=make_current
+        source_dir=folder, exclude=list(exclude), keep_current=not make_current
     )
     with grpc.insecure_channel(address) as channel:
         stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)

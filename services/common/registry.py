@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from typing import cast
 
 import redis
 
@@ -24,6 +25,9 @@ PREFIX = "hushtune:catalog:"
 VERSIONS = PREFIX + "versions"
 CURRENT = PREFIX + "current"
 MAX_VERSION_LENGTH = 64
+
+_Fields = list[bytes | None]
+"""What ``hmget`` returns: one value per field, None where the field is missing."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +92,7 @@ def set_current(client: redis.Redis, version: str) -> None:
 
 def current_version(client: redis.Redis) -> str:
     """The version served by default; NotFound when no catalog was ever published."""
-    value = client.get(CURRENT)
+    value = cast(bytes | None, client.get(CURRENT))
     if value is None:
         raise NotFound("no catalog has been published yet: build one first (hushtune build)")
     return bytes(value).decode()
@@ -101,12 +105,12 @@ def resolve(client: redis.Redis, version: str) -> str:
 
 def list_versions(client: redis.Redis) -> list[dict[str, object]]:
     """Summaries of all versions, newest first, each with a ``current`` flag."""
-    names = [bytes(v).decode() for v in client.zrevrange(VERSIONS, 0, -1)]
-    current = client.get(CURRENT)
+    names = [bytes(v).decode() for v in cast(list[bytes], client.zrevrange(VERSIONS, 0, -1))]
+    current = cast(bytes | None, client.get(CURRENT))
     current_name = bytes(current).decode() if current is not None else None
     summaries = []
     for name in names:
-        raw = client.hget(_key(name), "summary")
+        raw = cast(bytes | None, client.hget(_key(name), "summary"))
         if raw is None:
             continue
         summary = json.loads(bytes(raw))
@@ -117,7 +121,7 @@ def list_versions(client: redis.Redis) -> list[dict[str, object]]:
 
 def load_spec(client: redis.Redis, version: str) -> tuple[bytes, str]:
     """The client spec archive of a version and its digest, checked against the stored one."""
-    spec, digest = client.hmget(_key(version), ["spec", "spec_sha256"])
+    spec, digest = cast(_Fields, client.hmget(_key(version), ["spec", "spec_sha256"]))
     if spec is None or digest is None:
         raise NotFound(f"catalog version {version} is not in the registry")
     return _checked(bytes(spec), bytes(digest).decode(), version, "spec"), bytes(digest).decode()
@@ -125,7 +129,7 @@ def load_spec(client: redis.Redis, version: str) -> tuple[bytes, str]:
 
 def load_server_zip(client: redis.Redis, version: str) -> bytes:
     """The Concrete-ML server artifact of a version, checked against its digest."""
-    blob, digest = client.hmget(_key(version), ["server", "server_sha256"])
+    blob, digest = cast(_Fields, client.hmget(_key(version), ["server", "server_sha256"]))
     if blob is None or digest is None:
         raise NotFound(f"catalog version {version} is not in the registry")
     return _checked(bytes(blob), bytes(digest).decode(), version, "server artifact")
@@ -133,7 +137,7 @@ def load_server_zip(client: redis.Redis, version: str) -> bytes:
 
 def load_summary(client: redis.Redis, version: str) -> dict[str, object]:
     """The JSON summary of a version."""
-    raw = client.hget(_key(version), "summary")
+    raw = cast(bytes | None, client.hget(_key(version), "summary"))
     if raw is None:
         raise NotFound(f"catalog version {version} is not in the registry")
     summary: dict[str, object] = json.loads(bytes(raw))

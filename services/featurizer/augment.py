@@ -1,32 +1,40 @@
-"""Degradations that make training copies (and test queries) sound like real rooms.
+"""Degradations that make training copies (and benchmark queries) sound like real use.
 
-Only numpy: white and pink noise mixed at a target signal-to-noise ratio.
+White and pink noise at a target signal-to-noise ratio, reverberation through a synthetic
+room impulse response, a lossy codec round trip and a small change of playback speed. The
+training of the catalog and the benchmark's queries both draw on this one module.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
+
+from client_sdk.audio import SAMPLE_RATE
 
 
-def white_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+def white_noise(n: int, rng: np.random.Generator) -> NDArray[np.float32]:
     """Gaussian white noise of unit variance, shape (n,)."""
     return rng.standard_normal(n).astype(np.float32)
 
 
-def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+def pink_noise(n: int, rng: np.random.Generator) -> NDArray[np.float32]:
     """Pink (1/f power) noise of unit variance, shape (n,), shaped in the frequency domain."""
     spectrum = np.fft.rfft(rng.standard_normal(n))
     freqs = np.arange(spectrum.size, dtype=np.float64)
     freqs[0] = 1.0
     pink = np.fft.irfft(spectrum / np.sqrt(freqs), n)
-    return (pink / (pink.std() + 1e-12)).astype(np.float32)
+    unit: NDArray[np.float32] = (pink / (pink.std() + 1e-12)).astype(np.float32)
+    return unit
 
 
 NOISES = {"white": white_noise, "pink": pink_noise}
 """Noise generators by name."""
 
 
-def add_noise(y: np.ndarray, kind: str, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+def add_noise(
+    y: NDArray[np.float32], kind: str, snr_db: float, rng: np.random.Generator
+) -> NDArray[np.float32]:
     """Mix noise of ``kind`` ('white' or 'pink') into ``y`` at ``snr_db`` decibels SNR.
 
     The SNR is measured over the whole of ``y``; the result is float32 of the same shape.
@@ -36,4 +44,69 @@ def add_noise(y: np.ndarray, kind: str, snr_db: float, rng: np.random.Generator)
     signal_power = float(np.mean(np.square(y, dtype=np.float64)))
     noise = NOISES[kind](y.size, rng)
     noise_power = signal_power / (10.0 ** (snr_db / 10.0))
-    return (y + noise * np.sqrt(noise_power)).astype(np.float32)
+    noisy: NDArray[np.float32] = (y + noise * np.sqrt(noise_power)).astype(np.float32)
+    return noisy
+
+
+def room_impulse_response(
+    t60_s: float, rng: np.random.Generator, sr: int = SAMPLE_RATE
+) -> NDArray[np.float32]:
+    """A synthetic room: a direct path, then exponentially decaying noise reaching -60 dB
+    after ``t60_s`` seconds (Polack's statistical model)."""
+    if not 0.05 <= t60_s <= 3.0:
+        raise ValueError(f"T60 {t60_s} s is outside 0.05 to 3 s")
+    n = int(t60_s * sr)
+    t = np.arange(n) / sr
+    tail = rng.standard_normal(n) * np.exp(-6.908 * t / t60_s)
+    tail[: int(0.002 * sr)] = 0.0  # 2 ms before the first reflection
+    response = np.concatenate([[1.0], 0.3 * tail / (np.sqrt(np.sum(tail**2)) + 1e-12)])
+    out: NDArray[np.float32] = response.astype(np.float32)
+    return out
+
+
+def reverberate(
+    y: NDArray[np.float32], t60_s: float, rng: np.random.Generator
+) -> NDArray[np.float32]:
+    """``y`` played in a synthetic room of reverberation time ``t60_s``, same length and RMS."""
+    from scipy.signal import fftconvolve
+
+    wet = fftconvolve(y, room_impulse_response(t60_s, rng))[: y.size]
+    gain = np.sqrt(np.mean(np.square(y, dtype=np.float64)) / (np.mean(wet**2) + 1e-20))
+    out: NDArray[np.float32] = (wet * gain).astype(np.float32)
+    return out
+
+
+def codec_round_trip(
+    y: NDArray[np.float32], compression: float = 1.0, sr: int = SAMPLE_RATE
+) -> tuple[NDArray[np.float32], float]:
+    """Encode ``y`` as Ogg Vorbis at the given compression (1.0 = lowest bitrate) and decode.
+
+    Returns:
+        (decoded samples of the same length, bitrate of the encoding in kbit/s).
+    """
+    import io
+
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(
+        buffer, y, sr, format="OGG", subtype="VORBIS", compression_level=compression
+    )
+    kbps = len(buffer.getvalue()) * 8 / (y.size / sr) / 1000
+    buffer.seek(0)
+    decoded, _ = soundfile.read(buffer, dtype="float32")
+    out = np.zeros_like(y)
+    out[: min(y.size, decoded.size)] = decoded[: y.size]
+    return out, kbps
+
+
+def change_speed(y: NDArray[np.float32], factor: float) -> NDArray[np.float32]:
+    """Play ``y`` ``factor`` times faster (pitch moves too, as on a turntable); 1.02 = +2%."""
+    import librosa
+
+    if not 0.5 <= factor <= 2.0:
+        raise ValueError(f"speed factor {factor} is outside 0.5 to 2")
+    out: NDArray[np.float32] = librosa.resample(
+        y, orig_sr=SAMPLE_RATE * factor, target_sr=SAMPLE_RATE, res_type="soxr_hq"
+    ).astype(np.float32)
+    return out

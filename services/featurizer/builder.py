@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import redis
+from numpy.typing import NDArray
 
 from client_sdk.audio import load_audio
 from client_sdk.errors import AudioError
@@ -22,9 +23,14 @@ from client_sdk.features import FEATURE_VERSION, MIN_SECONDS, N_FEATURES
 from client_sdk.model_spec import ModelSpec, Song
 from services.common import registry
 from services.common.errors import InvalidInput
-from services.featurizer.compiler import compile_classifier
+from services.featurizer.compiler import CompiledArtifacts, compile_classifier
 from services.featurizer.sources import SongSource, scan_folder
-from services.featurizer.training import TrainingConfig, track_condition_windows, train
+from services.featurizer.training import (
+    TrainedModel,
+    TrainingConfig,
+    track_condition_windows,
+    train,
+)
 
 MAX_TRACK_SECONDS = 20 * 60.0
 """Longest catalog track accepted (longer files are refused, not truncated)."""
@@ -60,6 +66,16 @@ class BuildResult:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class BuiltCatalog:
+    """A trained and compiled catalog version, not yet published."""
+
+    result: BuildResult
+    spec: ModelSpec
+    artifacts: CompiledArtifacts
+    model: TrainedModel
+
+
 def build_catalog(
     redis_client: redis.Redis,
     source_dir: str | Path,
@@ -75,18 +91,35 @@ def build_catalog(
     report = progress or (lambda *_: None)
     songs = scan_folder(source_dir, exclude)
     per_track = _featurize(songs, config, report)
+    catalog_songs = [Song(s.song_id, s.title, s.artist) for s in songs]
+    built = train_and_compile(per_track, catalog_songs, config, report, started=started)
+    publish_catalog(redis_client, built, make_current=make_current, progress=report)
+    return built.result
+
+
+def train_and_compile(
+    per_track: Sequence[Sequence[NDArray[np.float32]]],
+    songs: Sequence[Song],
+    config: TrainingConfig,
+    progress: ProgressCallback | None = None,
+    *,
+    started: float | None = None,
+) -> BuiltCatalog:
+    """Train, calibrate and compile a catalog from featurized tracks (``songs[i]`` is track i)."""
+    started = time.time() if started is None else started
+    report = progress or (lambda *_: None)
     report(Stage.TRAIN, 0, 2, "training the linear model")
     model = train(per_track, config, lambda d, t, m: report(Stage.TRAIN, d, t, m))
     report(Stage.COMPILE, 0, 1, "compiling with Concrete-ML")
     artifacts = compile_classifier(model.classifier, model.calibration_inputs)
     report(Stage.COMPILE, 1, 1, "compiled")
-    version = _version_name(started, songs)
+    version = _version_name(started, [s.song_id for s in songs])
     spec = ModelSpec(
         catalog_version=version,
         feature_version=FEATURE_VERSION,
         feature_mean=model.feature_mean,
         feature_scale=model.feature_scale,
-        songs=tuple(Song(s.song_id, s.title, s.artist) for s in songs),
+        songs=tuple(songs),
         threshold=model.threshold,
         key_profile=artifacts.key_profile,
         client_zip=artifacts.client_zip,
@@ -101,19 +134,33 @@ def build_catalog(
         threshold=model.threshold,
         key_profile=artifacts.key_profile,
     )
+    return BuiltCatalog(result, spec, artifacts, model)
+
+
+def publish_catalog(
+    redis_client: redis.Redis,
+    built: BuiltCatalog,
+    *,
+    make_current: bool,
+    progress: ProgressCallback | None = None,
+) -> None:
+    """Write a built catalog to the registry in one transaction."""
+    report = progress or (lambda *_: None)
+    version = built.result.catalog_version
     report(Stage.PUBLISH, 0, 1, f"publishing {version}")
     registry.publish(
         redis_client,
-        registry.CatalogVersion(version, result.summary(), spec.to_bytes(), artifacts.server_zip),
+        registry.CatalogVersion(
+            version, built.result.summary(), built.spec.to_bytes(), built.artifacts.server_zip
+        ),
         make_current=make_current,
     )
     report(Stage.PUBLISH, 1, 1, f"published {version}")
-    return result
 
 
 def _featurize(
     songs: Sequence[SongSource], config: TrainingConfig, report: ProgressCallback
-) -> list[list[np.ndarray]]:
+) -> list[list[NDArray[np.float32]]]:
     rng = np.random.default_rng(config.seed)
     per_track = []
     for done, song in enumerate(songs):
@@ -127,8 +174,8 @@ def _featurize(
     return per_track
 
 
-def _version_name(started: float, songs: Sequence[SongSource]) -> str:
+def _version_name(started: float, song_ids: Sequence[str]) -> str:
     """A sortable, unique version name: UTC time plus a digest of the song ids."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
-    digest = hashlib.sha256("\n".join(s.song_id for s in songs).encode()).hexdigest()[:6]
+    digest = hashlib.sha256("\n".join(song_ids).encode()).hexdigest()[:6]
     return f"{stamp}-{digest}-{int(started * 1000) % 1000:03d}"

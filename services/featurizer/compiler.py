@@ -12,8 +12,10 @@ import json
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
 from client_sdk.model_spec import key_profile
@@ -30,10 +32,12 @@ class CompiledArtifacts:
     server_zip: bytes
     key_profile: str
     library_versions: dict[str, str]
+    model: Any = dataclasses.field(repr=False, compare=False)
+    """The compiled Concrete-ML model, for clear (quantized) runs in this process only."""
 
 
 def compile_classifier(
-    classifier: LogisticRegression, calibration_inputs: np.ndarray, n_bits: int = N_BITS
+    classifier: LogisticRegression, calibration_inputs: NDArray[np.float64], n_bits: int = N_BITS
 ) -> CompiledArtifacts:
     """Quantize ``classifier`` with Concrete-ML, compile it, and serialize both artifacts."""
     from concrete.ml.deployment import FHEModelDev
@@ -51,5 +55,5 @@ def compile_classifier(
         profile = key_profile(archive.read("client.specs.json"))
         versions = json.loads(archive.read("versions.json"))
     return CompiledArtifacts(
-        client_zip, server_zip, profile, {str(k): str(v) for k, v in versions.items()}
+        client_zip, server_zip, profile, {str(k): str(v) for k, v in versions.items()}, model
     )

@@ -8,8 +8,8 @@ import logging
 import grpc
 import redis
 from grpc_health.v1.health import HealthServicer
-
 from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
+
 from services.common import server as common_server
 from services.common.config import Settings, add_flags, load_settings
 from services.common.logs import setup_logging

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import grpc
 import redis
-
 from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
+
 from services.common import registry
 from services.common.errors import Busy, ServiceError, grpc_errors
 from services.featurizer.builder import BuildResult, Stage, build_catalog
@@ -32,6 +32,8 @@ def summary_message(summary: dict[str, object]) -> featurizer_pb2.CatalogSummary
         created_unix=float(str(summary["created_unix"])),
         current=bool(summary.get("current", False)),
         build_seconds=float(str(summary["build_seconds"])),
+        threshold=float(str(summary.get("threshold", 0.0))),
+        key_profile=str(summary.get("key_profile", "")),
     )
 
 
@@ -66,7 +68,7 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
                         self._redis,
                         request.source_dir,
                         exclude=list(request.exclude),
-                        make_current=request.make_current,
+                        make_current=not request.keep_current,
                         config=config,
                         progress=progress,
                     )
@@ -80,7 +82,7 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
         while True:
             event = events.get()
             if isinstance(event, BuildResult):
-                summary = {**event.summary(), "current": request.make_current}
+                summary = {**event.summary(), "current": not request.keep_current}
                 yield featurizer_pb2.BuildCatalogResponse(result=summary_message(summary))
                 return
             if isinstance(event, BaseException):

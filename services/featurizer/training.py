@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
 from client_sdk.features import pool_windows, signal_windows
@@ -51,35 +52,37 @@ class TrainedModel:
     """A fitted classifier plus what clients need to featurize and decide."""
 
     classifier: LogisticRegression
-    feature_mean: np.ndarray
-    feature_scale: np.ndarray
+    feature_mean: NDArray[np.float64]
+    feature_scale: NDArray[np.float64]
     threshold: float
-    calibration_inputs: np.ndarray
+    calibration_inputs: NDArray[np.float64]
     """Query vectors used to calibrate the FHE quantizers."""
 
 
 def track_condition_windows(
-    y: np.ndarray, config: TrainingConfig, rng: np.random.Generator
-) -> list[np.ndarray]:
+    y: NDArray[np.float32], config: TrainingConfig, rng: np.random.Generator
+) -> list[NDArray[np.float32]]:
     """Window features of a track clean and under each noise condition (clean first)."""
     copies = [y] + [add_noise(y, kind, snr, rng) for kind, snr in config.noise_conditions]
     return [signal_windows(copy) for copy in copies]
 
 
-def fit_scaler(windows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def fit_scaler(
+    windows: Sequence[NDArray[np.float32]],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per-feature mean and standard deviation over all windows (scale floored at 1e-6)."""
     stacked = np.concatenate(windows).astype(np.float64)
     return stacked.mean(axis=0), np.maximum(stacked.std(axis=0), 1e-6)
 
 
 def sample_queries(
-    windows: np.ndarray,
+    windows: NDArray[np.float32],
     count: int,
-    mean: np.ndarray,
-    scale: np.ndarray,
+    mean: NDArray[np.float64],
+    scale: NDArray[np.float64],
     config: TrainingConfig,
     rng: np.random.Generator,
-) -> np.ndarray:
+) -> NDArray[np.float64]:
     """``count`` query vectors pooled from random runs of consecutive windows of one track."""
     rows = []
     for _ in range(count):
@@ -91,12 +94,12 @@ def sample_queries(
 
 
 def training_set(
-    per_track: Sequence[Sequence[np.ndarray]],
-    mean: np.ndarray,
-    scale: np.ndarray,
+    per_track: Sequence[Sequence[NDArray[np.float32]]],
+    mean: NDArray[np.float64],
+    scale: NDArray[np.float64],
     config: TrainingConfig,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[NDArray[np.float64], NDArray[np.int_]]:
     """Rows and labels: query vectors of every track under every condition."""
     rows, labels = [], []
     for label, conditions in enumerate(per_track):
@@ -108,16 +111,18 @@ def training_set(
     return np.concatenate(rows), np.concatenate(labels)
 
 
-def fit_classifier(x: np.ndarray, labels: np.ndarray, config: TrainingConfig) -> LogisticRegression:
+def fit_classifier(
+    x: NDArray[np.float64], labels: NDArray[np.int_], config: TrainingConfig
+) -> LogisticRegression:
     """Multinomial logistic regression over the query vectors."""
     classifier = LogisticRegression(C=config.regularization, max_iter=2000)
     return classifier.fit(x, labels)
 
 
 def calibrate_threshold(
-    per_track: Sequence[Sequence[np.ndarray]],
-    mean: np.ndarray,
-    scale: np.ndarray,
+    per_track: Sequence[Sequence[NDArray[np.float32]]],
+    mean: NDArray[np.float64],
+    scale: NDArray[np.float64],
     config: TrainingConfig,
     rng: np.random.Generator,
 ) -> float:
@@ -154,7 +159,7 @@ def calibrate_threshold(
 
 
 def train(
-    per_track: Sequence[Sequence[np.ndarray]],
+    per_track: Sequence[Sequence[NDArray[np.float32]]],
     config: TrainingConfig,
     progress: Progress | None = None,
 ) -> TrainedModel:

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 
 import grpc
-
 from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
+
 from services.common.errors import Corrupt, InvalidInput, NotFound, Unavailable
 
 
@@ -32,7 +32,7 @@ class KeystoreFetcher:
             )
             return b"".join(message.chunk for message in stream)
         except grpc.RpcError as exc:
-            code = exc.code() if isinstance(exc, grpc.Call) else None
+            code: grpc.StatusCode | None = exc.code() if isinstance(exc, grpc.Call) else None
             details = exc.details() if isinstance(exc, grpc.Call) else ""
             if code == grpc.StatusCode.NOT_FOUND:
                 raise NotFound(f"keystore: {details}") from exc

@@ -8,8 +8,8 @@ import logging
 import grpc
 import redis
 from grpc_health.v1.health import HealthServicer
-
 from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
+
 from services.common import server as common_server
 from services.common.config import Settings, add_flags, load_settings
 from services.common.logs import setup_logging
@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     add_flags(parser)
     settings = load_settings(parser.parse_args(argv))
     setup_logging(settings.log_level)
-    server, port, health = create_server(settings, connect_redis(settings.redis_url, settings.data_dir))
+    redis_client = connect_redis(settings.redis_url, settings.data_dir)
+    server, port, health = create_server(settings, redis_client)
     server.start()
     log.info("inference serving", extra={"port": port})
     common_server.wait_for_termination([(server, health)], settings.grace_seconds)

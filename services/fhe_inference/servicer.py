@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import grpc
 import redis
-
 from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
+
 from services.common import chunks, registry
 from services.common.errors import InvalidInput, grpc_errors
 from services.fhe_inference.models import ModelCache

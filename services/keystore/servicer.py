@@ -19,7 +19,7 @@ from services.keystore.store import KeyRecord, KeyStore
 log = logging.getLogger(__name__)
 
 
-class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):  # type: ignore[misc]
+class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
     """Serves KeystoreService from a KeyStore; all checks live in the store."""
 
     def __init__(self, store: KeyStore, settings: Settings) -> None:

@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
+from typing import cast
 
 import redis
 
@@ -109,7 +110,7 @@ class KeyStore:
             Corrupt: the stored keys do not match their recorded size or sha256.
         """
         check_key_id(key_id)
-        stored: dict[bytes, bytes] = self._redis.hgetall(KEY_PREFIX + key_id)  # type: ignore[assignment]
+        stored = cast(dict[bytes, bytes], self._redis.hgetall(KEY_PREFIX + key_id))
         if not stored:
             raise _not_found(key_id)
         record = _record(key_id, stored)

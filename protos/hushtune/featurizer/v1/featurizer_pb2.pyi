@@ -20,16 +20,16 @@ BUILD_STAGE_COMPILE: BuildStage
 BUILD_STAGE_PUBLISH: BuildStage
 
 class BuildCatalogRequest(_message.Message):
-    __slots__ = ("source_dir", "exclude", "make_current", "seed")
+    __slots__ = ("source_dir", "exclude", "keep_current", "seed")
     SOURCE_DIR_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_FIELD_NUMBER: _ClassVar[int]
-    MAKE_CURRENT_FIELD_NUMBER: _ClassVar[int]
+    KEEP_CURRENT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     source_dir: str
     exclude: _containers.RepeatedScalarFieldContainer[str]
-    make_current: bool
+    keep_current: bool
     seed: int
-    def __init__(self, source_dir: _Optional[str] = ..., exclude: _Optional[_Iterable[str]] = ..., make_current: bool = ..., seed: _Optional[int] = ...) -> None: ...
+    def __init__(self, source_dir: _Optional[str] = ..., exclude: _Optional[_Iterable[str]] = ..., keep_current: bool = ..., seed: _Optional[int] = ...) -> None: ...
 
 class BuildProgress(_message.Message):
     __slots__ = ("stage", "done", "total", "message")
@@ -44,20 +44,24 @@ class BuildProgress(_message.Message):
     def __init__(self, stage: _Optional[_Union[BuildStage, str]] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class CatalogSummary(_message.Message):
-    __slots__ = ("catalog_version", "songs", "features", "created_unix", "current", "build_seconds")
+    __slots__ = ("catalog_version", "songs", "features", "created_unix", "current", "build_seconds", "threshold", "key_profile")
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
     SONGS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     CREATED_UNIX_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     BUILD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    KEY_PROFILE_FIELD_NUMBER: _ClassVar[int]
     catalog_version: str
     songs: int
     features: int
     created_unix: float
     current: bool
     build_seconds: float
-    def __init__(self, catalog_version: _Optional[str] = ..., songs: _Optional[int] = ..., features: _Optional[int] = ..., created_unix: _Optional[float] = ..., current: bool = ..., build_seconds: _Optional[float] = ...) -> None: ...
+    threshold: float
+    key_profile: str
+    def __init__(self, catalog_version: _Optional[str] = ..., songs: _Optional[int] = ..., features: _Optional[int] = ..., created_unix: _Optional[float] = ..., current: bool = ..., build_seconds: _Optional[float] = ..., threshold: _Optional[float] = ..., key_profile: _Optional[str] = ...) -> None: ...
 
 class BuildCatalogResponse(_message.Message):
     __slots__ = ("progress", "result")
