@@ -70,12 +70,16 @@ def check_audio(
         raise AudioError(f"sample rate {sr!r} is not a plausible audio rate (1 kHz to 384 kHz)")
     if not np.issubdtype(y.dtype, np.floating) and not np.issubdtype(y.dtype, np.integer):
         raise AudioError(f"samples must be numbers, got dtype {y.dtype}")
+    if y.ndim not in (1, 2):
+        raise AudioError(f"samples must be 1-D or 2-D (samples, channels), got shape {y.shape}")
+    if np.issubdtype(y.dtype, np.unsignedinteger):
+        info = np.iinfo(y.dtype)
+        middle = (int(info.max) + 1) / 2  # unsigned PCM is offset: silence sits at the middle
+        y = (y.astype(np.float64) - middle) / middle
+    elif np.issubdtype(y.dtype, np.integer):
+        y = y.astype(np.float64) / float(np.iinfo(y.dtype).max)
     if y.ndim == 2:
         y = y.mean(axis=1) if y.shape[1] <= 8 else y.mean(axis=0)
-    elif y.ndim != 1:
-        raise AudioError(f"samples must be 1-D or 2-D (samples, channels), got shape {y.shape}")
-    if np.issubdtype(y.dtype, np.integer):
-        y = y.astype(np.float32) / float(np.iinfo(y.dtype).max)
     if y.size == 0:
         raise AudioError("audio is empty")
     if not np.all(np.isfinite(y)):

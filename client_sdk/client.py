@@ -62,6 +62,8 @@ class Identification:
     """Ciphertext bytes sent for this query."""
     response_bytes: int
     """Encrypted result bytes received."""
+    logits: tuple[float, ...] = dataclasses.field(default=(), repr=False)
+    """Decrypted score of every catalog song, in catalog order (for apps and benchmarks)."""
 
     @property
     def is_unknown(self) -> bool:
@@ -250,4 +252,5 @@ def _decide(
         timings=timings,
         upload_bytes=upload_bytes,
         response_bytes=response_bytes,
+        logits=tuple(float(v) for v in logits),
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from client_sdk.errors import KeyMaterialError
-from client_sdk.model_spec import ModelSpec
+from client_sdk.model_spec import ModelSpec, is_valid_catalog_version
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -51,6 +51,8 @@ class KeyManager:
     def _make_client(self, spec: ModelSpec) -> Any:
         from concrete.ml.deployment import FHEModelClient
 
+        if not is_valid_catalog_version(spec.catalog_version):
+            raise KeyMaterialError(f"unsafe catalog version {spec.catalog_version!r}")
         spec_dir = _private_dir(self.key_dir / "specs" / spec.catalog_version)
         client_zip = spec_dir / "client.zip"
         if not client_zip.exists() or client_zip.read_bytes() != spec.client_zip:

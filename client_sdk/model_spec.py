@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -22,6 +23,14 @@ from client_sdk.features import FEATURE_VERSION, N_FEATURES
 
 SPEC_FORMAT = 1
 """Version of this archive layout."""
+
+CATALOG_VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""What a catalog version name may look like: it becomes a folder name on clients."""
+
+
+def is_valid_catalog_version(name: str) -> bool:
+    """True for names made of [A-Za-z0-9._-], starting with a letter or digit, 1 to 64 long."""
+    return CATALOG_VERSION_PATTERN.fullmatch(name) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +84,8 @@ class ModelSpec:
                 client_zip = archive.read("client.zip")
         except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CatalogError(f"model spec archive is unreadable: {exc}") from exc
+        if not isinstance(document, dict):
+            raise CatalogError("model spec.json must hold a JSON object")
         if document.get("format") != SPEC_FORMAT:
             raise CatalogError(f"model spec format {document.get('format')!r} is not supported")
         if document.get("feature_version") != FEATURE_VERSION:
@@ -97,8 +108,10 @@ class ModelSpec:
                 client_zip=client_zip,
                 library_versions={str(k): str(v) for k, v in document["library_versions"].items()},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CatalogError(f"model spec is missing or has a bad field: {exc}") from exc
+        if not is_valid_catalog_version(spec.catalog_version):
+            raise CatalogError(f"model spec has an unsafe catalog version {spec.catalog_version!r}")
         if mean.shape != (N_FEATURES,) or scale.shape != (N_FEATURES,) or np.any(scale <= 0):
             raise CatalogError(f"model spec scaler must be two positive ({N_FEATURES},) vectors")
         if not songs:

@@ -5,6 +5,8 @@
     hushtune catalogs                                       list published catalog versions
     hushtune identify FILE | --listen SECONDS [--json]      identify a song privately
     hushtune demo                                           the whole thing on the demo catalog
+    hushtune corpus fetch                                   fetch the development corpus
+    hushtune bench [--quick]                                run the benchmark, write docs/
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     identify.add_argument("--key-dir", help="folder of the client's keys")
     identify.add_argument("--json", action="store_true", help="print the answer as JSON")
 
+    from benchmarks.cli import add_commands
+
+    add_commands(commands)
+
     demo = commands.add_parser("demo", help="build the demo catalog and identify two clips")
     demo.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser
@@ -74,6 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _catalogs(args)
         if args.command == "identify":
             return _identify(args)
+        if args.command in ("corpus", "bench"):
+            from benchmarks import cli as bench_cli
+
+            if args.command == "corpus":
+                return bench_cli.corpus_command(args)
+            return bench_cli.bench_command(args)
         from hushtune_cli.demo import run_demo
 
         return run_demo(json_output=args.json)

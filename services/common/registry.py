@@ -19,12 +19,12 @@ from typing import cast
 
 import redis
 
+from client_sdk.model_spec import is_valid_catalog_version
 from services.common.errors import Corrupt, InvalidInput, NotFound
 
 PREFIX = "hushtune:catalog:"
 VERSIONS = PREFIX + "versions"
 CURRENT = PREFIX + "current"
-MAX_VERSION_LENGTH = 64
 
 _Fields = list[bytes | None]
 """What ``hmget`` returns: one value per field, None where the field is missing."""
@@ -50,13 +50,12 @@ def _key(version: str) -> str:
 
 
 def check_version_name(version: str) -> str:
-    """Refuse version names that are empty, too long or not printable ASCII."""
-    if not version or len(version) > MAX_VERSION_LENGTH or not version.isascii():
+    """Refuse version names clients could not use as a folder name (see model_spec)."""
+    if not is_valid_catalog_version(version):
         raise InvalidInput(
-            f"catalog version {version[:80]!r} is not valid: 1 to {MAX_VERSION_LENGTH} ASCII chars"
+            f"catalog version {version[:80]!r} is not valid: 1 to 64 characters of "
+            "[A-Za-z0-9._-], starting with a letter or digit"
         )
-    if not all(c.isalnum() or c in "-_.T" for c in version):
-        raise InvalidInput(f"catalog version {version!r} has characters other than [A-Za-z0-9-_.]")
     return version
 
 

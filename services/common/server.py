@@ -89,7 +89,8 @@ def create_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.server_threads),
         interceptors=[RequestIdInterceptor()],
-        options=message_options(settings),
+        # No SO_REUSEPORT: a second server on a taken port must fail, not share its traffic.
+        options=[*message_options(settings), ("grpc.so_reuseport", 0)],
     )
     for add in register:
         add(server)
@@ -101,9 +102,12 @@ def create_server(
     if settings.reflection:
         names = [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
-    bound = server.add_insecure_port(f"{settings.host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{settings.host}:{port}")
+    except RuntimeError as exc:
+        raise OSError(f"could not bind {settings.host}:{port}: is it in use?") from exc
     if bound == 0:
-        raise OSError(f"could not bind {settings.host}:{port}")
+        raise OSError(f"could not bind {settings.host}:{port}: is it in use?")
     return server, bound, health_servicer
 
 

@@ -23,8 +23,10 @@ def pink_noise(n: int, rng: np.random.Generator) -> NDArray[np.float32]:
     spectrum = np.fft.rfft(rng.standard_normal(n))
     freqs = np.arange(spectrum.size, dtype=np.float64)
     freqs[0] = 1.0
+    spectrum[0] = 0.0  # no DC: the noise's power is all in its variance
     pink = np.fft.irfft(spectrum / np.sqrt(freqs), n)
-    unit: NDArray[np.float32] = (pink / (pink.std() + 1e-12)).astype(np.float32)
+    rms = np.sqrt(np.mean(pink**2)) + 1e-12
+    unit: NDArray[np.float32] = (pink / rms).astype(np.float32)
     return unit
 
 

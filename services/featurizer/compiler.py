@@ -36,6 +36,15 @@ class CompiledArtifacts:
     """The compiled Concrete-ML model, for clear (quantized) runs in this process only."""
 
 
+def _ensure_concrete_thread_state() -> None:
+    """Concrete keeps a thread-local tag stack set up only in the thread that imported it;
+    compiling from a worker thread (a gRPC build) needs it too (zama-ai/concrete-ml#1044)."""
+    from concrete.fhe.extensions.tag import tag_context
+
+    if not hasattr(tag_context, "stack"):
+        tag_context.stack = []
+
+
 def compile_classifier(
     classifier: LogisticRegression, calibration_inputs: NDArray[np.float64], n_bits: int = N_BITS
 ) -> CompiledArtifacts:
@@ -46,6 +55,7 @@ def compile_classifier(
     model = FheLogisticRegression.from_sklearn_model(
         classifier, calibration_inputs, n_bits=n_bits
     )
+    _ensure_concrete_thread_state()
     model.compile(calibration_inputs)
     with tempfile.TemporaryDirectory(prefix="hushtune-compile-") as folder:
         FHEModelDev(folder, model).save()

@@ -62,21 +62,21 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
             events.put(featurizer_pb2.BuildCatalogResponse(progress=event))
 
         def run() -> None:
+            outcome: BaseException | BuildResult
             try:
-                events.put(
-                    build_catalog(
-                        self._redis,
-                        request.source_dir,
-                        exclude=list(request.exclude),
-                        make_current=not request.keep_current,
-                        config=config,
-                        progress=progress,
-                    )
+                outcome = build_catalog(
+                    self._redis,
+                    request.source_dir,
+                    exclude=list(request.exclude),
+                    make_current=not request.keep_current,
+                    config=config,
+                    progress=progress,
                 )
             except BaseException as exc:  # handed to the RPC thread, which reports it
-                events.put(exc)
+                outcome = exc
             finally:
                 self._building.release()
+            events.put(outcome)
 
         threading.Thread(target=run, name="catalog-build", daemon=True).start()
         while True:

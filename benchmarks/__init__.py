@@ -1,0 +1,1 @@
+"""The benchmark harness: corpus tools, realistic queries, systems under test and reports."""

@@ -1,0 +1,55 @@
+"""Accuracy and open-set metrics, computed the same way for every system."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def top_k_accuracy(scores: NDArray[np.float64], labels: NDArray[np.int_], k: int) -> float:
+    """Share of known-song queries whose true song is among the ``k`` best scores.
+
+    Args:
+        scores: (n_queries, n_songs), higher is better.
+        labels: (n_queries,) index of the true song.
+    """
+    if len(labels) == 0:
+        return float("nan")
+    best = np.argsort(-scores, axis=1)[:, :k]
+    return float(np.mean(np.any(best == labels[:, None], axis=1)))
+
+
+def roc_curve(
+    known: NDArray[np.float64], unknown: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(false-positive rates, true-positive rates) over every threshold, FPR ascending.
+
+    ``known`` holds the open-set scores of catalog-song queries counted as positives only
+    when they are also ranked right (a confident wrong answer is not a true positive): pass
+    ``-inf`` for those. ``unknown`` holds the scores of queries of songs outside the catalog.
+    """
+    if len(known) == 0 or len(unknown) == 0:
+        return np.array([0.0, 1.0]), np.array([0.0, 0.0])
+    thresholds = np.unique(np.concatenate([known, unknown]))[::-1]
+    thresholds = thresholds[np.isfinite(thresholds)]
+    known_sorted, unknown_sorted = np.sort(known), np.sort(unknown)
+    tpr = 1.0 - np.searchsorted(known_sorted, thresholds, side="left") / len(known)
+    fpr = 1.0 - np.searchsorted(unknown_sorted, thresholds, side="left") / len(unknown)
+    last = float(np.mean(np.isfinite(known)))
+    return np.concatenate([[0.0], fpr, [1.0]]), np.concatenate([[0.0], tpr, [last]])
+
+
+def tpr_at_fpr(
+    known: NDArray[np.float64], unknown: NDArray[np.float64], max_fpr: float = 0.01
+) -> float:
+    """Highest true-positive rate whose false-positive rate stays at or under ``max_fpr``."""
+    if len(known) == 0 or len(unknown) == 0:
+        return float("nan")
+    fpr, tpr = roc_curve(known, unknown)
+    allowed = fpr <= max_fpr + 1e-12
+    return float(np.max(tpr[allowed])) if np.any(allowed) else 0.0
+
+
+def percentile(values: list[float] | NDArray[np.float64], q: float) -> float:
+    """The q-th percentile, NaN for no values."""
+    return float(np.percentile(values, q)) if len(values) else float("nan")

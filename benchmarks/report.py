@@ -1,0 +1,192 @@
+"""Writing a benchmark run down: a JSON file of records, a markdown report and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.run import BenchResult
+
+SYSTEM_LABELS = {
+    "hushtune": "hushtune (private, FHE model in clear mode)",
+    "mfcc_vote": "starting point: summed MFCC + LR + vote",
+    "landmarks": "landmark fingerprinter (not private)",
+}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if _missing(value) else f"{100 * value:.1f}%"
+
+
+def _num(value: Any, unit: str = "", scale: float = 1.0, digits: int = 3) -> str:
+    if _missing(value):
+        return "n/a"
+    return f"{value * scale:.{digits}g}{unit}"
+
+
+def write_json(result: BenchResult, path: Path) -> None:
+    """docs/benchmarks.json: one record per (system, mode, songs, condition, length)."""
+    path.write_text(json.dumps({"facts": result.facts, "records": result.records,
+                                "latency": result.latencies}, indent=1, default=float) + "\n")
+
+
+def accuracy_table(records: Sequence[dict[str, Any]]) -> str:
+    """Markdown: one row per (condition, length), top-1 / top-3 / TPR@1%FPR per system."""
+    systems = sorted({(r["system"], r["mode"]) for r in records},
+                     key=lambda s: (s[1] != "clear", s[0] != "hushtune", s[0]))
+    keys = sorted({(r["condition"], r["length_s"]) for r in records},
+                  key=lambda k: (k[1], k[0] != "clean", k[0]))
+    index = {(r["system"], r["mode"], r["condition"], r["length_s"]): r for r in records}
+    head = "| condition | length | " + " | ".join(
+        f"{s} ({m}) top-1 / top-3 / TPR@1%FPR" for s, m in systems) + " |"
+    lines = [head, "|" + "---|" * (2 + len(systems))]
+    for condition, length in keys:
+        cells = []
+        for system, mode in systems:
+            r = index.get((system, mode, condition, length))
+            cells.append("" if r is None else
+                         f"{_pct(r['top1'])} / {_pct(r['top3'])} / {_pct(r['tpr_at_fpr1'])}"
+                         f" (n={r['queries']})")
+        lines.append(f"| {condition} | {length:g} s | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def latency_table(result: BenchResult) -> str:
+    """Markdown: p50 and p95 of each step of a real FHE query."""
+    lines = ["| step | p50 | p95 |", "|---|---|---|"]
+    for step, values in result.latencies.items():
+        lines.append(f"| {step} | {_num(values['p50'], ' ms', 1000)} | "
+                     f"{_num(values['p95'], ' ms', 1000)} |")
+    return "\n".join(lines)
+
+
+def plot_accuracy_vs_snr(records: Sequence[dict[str, Any]], path: Path) -> bool:
+    """Top-1 against SNR (pink and white noise), one line per system and noise."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    drawn = False
+    for axis, noise in zip(axes, ("pink", "white"), strict=True):
+        for system in sorted({r["system"] for r in records if r["mode"] == "clear"}):
+            for length in sorted({r["length_s"] for r in records}):
+                points = []
+                for r in records:
+                    if r["system"] != system or r["mode"] != "clear" or r["length_s"] != length:
+                        continue
+                    if r["condition"] == "clean":
+                        points.append((40.0, r["top1"]))
+                    elif r["condition"].startswith(noise + "_"):
+                        points.append((float(r["condition"].split("_")[1][:-2]), r["top1"]))
+                if len(points) >= 2:
+                    points.sort()
+                    axis.plot([p[0] for p in points], [100 * p[1] for p in points], marker="o",
+                              label=f"{system}, {length:g} s")
+                    drawn = True
+        axis.set_title(f"{noise} noise (40 = clean)")
+        axis.set_xlabel("SNR (dB)")
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("top-1 (%)")
+    axes[1].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return drawn
+
+
+def plot_latency(result: BenchResult, path: Path) -> bool:
+    """Stacked bar of the p50 of each step of a real FHE query."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [s for s in ("featurize", "encrypt", "upload", "server", "download", "decrypt")
+             if s in result.latencies]
+    if not steps:
+        return False
+    figure, axis = plt.subplots(figsize=(8, 2.6))
+    left = 0.0
+    for step in steps:
+        width = 1000 * result.latencies[step]["p50"]
+        axis.barh(["p50"], [width], left=left, label=f"{step} {width:.0f} ms")
+        left += width
+    axis.set_xlabel("milliseconds (one query, FHE over gRPC on loopback)")
+    axis.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.45))
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def plot_roc(result: BenchResult, path: Path) -> bool:
+    """ROC of known vs unknown songs (clean and pink 10 dB, 5 s), log-scaled FPR."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not result.roc:
+        return False
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for key, (fpr, tpr) in sorted(result.roc.items()):
+        axis.plot([max(f, 1e-3) for f in fpr], [100 * t for t in tpr], label=key.replace("|", ", "))
+    axis.axvline(0.01, color="grey", linestyle=":", linewidth=1)
+    axis.set_xscale("log")
+    axis.set_xlabel("false-positive rate on unknown songs")
+    axis.set_ylabel("correctly identified known songs (%)")
+    axis.legend(fontsize=7)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def write_markdown(result: BenchResult, out_dir: Path, title: str) -> Path:
+    """BENCHMARKS.md with the figures, the tables and the plots beside it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = []
+    if plot_accuracy_vs_snr(result.records, out_dir / "bench_accuracy_vs_snr.png"):
+        plots.append(("Top-1 against noise", "bench_accuracy_vs_snr.png"))
+    if plot_latency(result, out_dir / "bench_latency.png"):
+        plots.append(("Where the time of a private query goes", "bench_latency.png"))
+    if plot_roc(result, out_dir / "bench_roc.png"):
+        plots.append(("Known against unknown songs", "bench_roc.png"))
+    facts = result.facts
+    lines = [
+        f"# {title}",
+        "",
+        f"Produced by `{facts.get('command', '')}`.",
+        "",
+        "## Setup",
+        "",
+        *(f"- {key}: {value}" for key, value in facts.items() if key != "command"),
+        "",
+        "Systems: " + "; ".join(f"**{k}**: {v}" for k, v in SYSTEM_LABELS.items()) + ".",
+        "Known-song queries count for top-1/top-3; TPR@1%FPR counts a known query as a true",
+        "positive only when it is also ranked first, against queries of the held-out songs.",
+        "",
+        "## Accuracy",
+        "",
+        accuracy_table(result.records),
+        "",
+        "## Latency of a private query (FHE over gRPC, loopback)",
+        "",
+        latency_table(result),
+        "",
+        *(line for name, file in plots for line in (f"### {name}", "", f"![{name}]({file})", "")),
+    ]
+    path = out_dir / "BENCHMARKS.md"
+    path.write_text("\n".join(lines) + "\n")
+    write_json(result, out_dir / "benchmarks.json")
+    return path

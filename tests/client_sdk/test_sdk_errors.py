@@ -1,0 +1,139 @@
+"""from_rpc_error on real gRPC errors, raised by a tiny real server that aborts on request."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+import pytest
+
+from client_sdk import errors
+
+METHOD = "/hushtune.test.v1.AbortService/Abort"
+
+EXPECTED: dict[grpc.StatusCode, type[errors.ServiceError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidRequestError,
+    grpc.StatusCode.NOT_FOUND: errors.NotFoundError,
+    grpc.StatusCode.DATA_LOSS: errors.NotFoundError,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.PreconditionError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.OverloadedError,
+    grpc.StatusCode.UNAVAILABLE: errors.UnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: errors.UnavailableError,
+    grpc.StatusCode.INTERNAL: errors.ServiceError,
+    grpc.StatusCode.PERMISSION_DENIED: errors.ServiceError,
+    grpc.StatusCode.UNAUTHENTICATED: errors.ServiceError,
+    grpc.StatusCode.UNIMPLEMENTED: errors.ServiceError,
+    grpc.StatusCode.CANCELLED: errors.ServiceError,
+    grpc.StatusCode.ALREADY_EXISTS: errors.ServiceError,
+    grpc.StatusCode.ABORTED: errors.ServiceError,
+    grpc.StatusCode.OUT_OF_RANGE: errors.ServiceError,
+    grpc.StatusCode.UNKNOWN: errors.ServiceError,
+}
+
+
+def abort(request: bytes, context: grpc.ServicerContext) -> bytes:
+    """Abort with the status code named in the request, echoing the name in the details."""
+    code = grpc.StatusCode[request.decode()]
+    context.abort(code, f"server said {code.name.lower()}")
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def serve(service: str, method: str, handler: grpc.RpcMethodHandler) -> Iterator[grpc.Channel]:
+    """A real server on a free port with one method, and a channel to it."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service, {method: handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as opened:
+            yield opened
+    finally:
+        server.stop(None).wait()
+
+
+@pytest.fixture(scope="module")
+def channel() -> Iterator[grpc.Channel]:
+    handler = grpc.unary_unary_rpc_method_handler(abort)
+    with serve("hushtune.test.v1.AbortService", "Abort", handler) as opened:
+        yield opened
+
+
+def real_error(channel: grpc.Channel, code: grpc.StatusCode) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as raised:
+        channel.unary_unary(METHOD)(code.name.encode(), timeout=10)
+    assert raised.value.code() == code, f"server answered {raised.value.code()}, not {code}"
+    return raised.value
+
+
+def test_every_status_code_is_tested() -> None:
+    untested = set(grpc.StatusCode) - set(EXPECTED) - {grpc.StatusCode.OK}
+    assert not untested, f"status codes without an expectation: {untested}"
+
+
+@pytest.mark.parametrize("code", list(EXPECTED), ids=lambda c: c.name)
+def test_each_status_code_maps_to_its_class(channel: grpc.Channel, code: grpc.StatusCode) -> None:
+    mapped = errors.from_rpc_error(real_error(channel, code), "Probe")
+    assert type(mapped) is EXPECTED[code], f"{code.name} -> {type(mapped).__name__}"
+    assert mapped.code == code, f"kept code {mapped.code}, not {code}"
+    message = str(mapped)
+    assert message.startswith(f"Probe failed ({code.name}): "), message
+    assert f"server said {code.name.lower()}" in message, f"details lost: {message}"
+
+
+def test_a_real_deadline_maps_to_unavailable() -> None:
+    def slow(request: bytes, context: grpc.ServicerContext) -> bytes:
+        time.sleep(1.0)
+        return request
+
+    handler = grpc.unary_unary_rpc_method_handler(slow)
+    with (
+        serve("hushtune.test.v1.SlowService", "Slow", handler) as opened,
+        pytest.raises(grpc.RpcError) as raised,
+    ):
+        opened.unary_unary("/hushtune.test.v1.SlowService/Slow")(b"x", timeout=0.1)
+    mapped = errors.from_rpc_error(raised.value, "Slow")
+    assert isinstance(mapped, errors.UnavailableError), type(mapped).__name__
+    assert mapped.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_an_unreachable_server_maps_to_unavailable() -> None:
+    with grpc.insecure_channel("127.0.0.1:1") as dead, pytest.raises(grpc.RpcError) as raised:
+        dead.unary_unary(METHOD)(b"OK", timeout=5)
+    mapped = errors.from_rpc_error(raised.value, "Dial")
+    assert isinstance(mapped, errors.UnavailableError), f"{type(mapped).__name__}: {mapped}"
+
+
+def test_streaming_errors_are_mapped_too() -> None:
+    def stream(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+        yield b"first"
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy now")
+
+    handler = grpc.unary_stream_rpc_method_handler(stream)
+    with (
+        serve("hushtune.test.v1.StreamService", "Stream", handler) as opened,
+        pytest.raises(grpc.RpcError) as raised,
+    ):
+        list(opened.unary_stream("/hushtune.test.v1.StreamService/Stream")(b"", timeout=10))
+    mapped = errors.from_rpc_error(raised.value, "Stream")
+    assert isinstance(mapped, errors.OverloadedError), type(mapped).__name__
+    assert "busy now" in str(mapped), str(mapped)
+
+
+def test_an_rpc_error_that_is_not_a_call_becomes_a_plain_service_error() -> None:
+    mapped = errors.from_rpc_error(grpc.RpcError("channel closed"), "Probe")
+    assert type(mapped) is errors.ServiceError, type(mapped).__name__
+    assert mapped.code is None
+    assert str(mapped) == "Probe failed (UNKNOWN): channel closed", str(mapped)
+
+
+def test_every_sdk_error_is_a_hushtune_error() -> None:
+    local = {errors.AudioError, errors.CatalogError, errors.KeyMaterialError}
+    for cls in {*EXPECTED.values(), *local}:
+        assert issubclass(cls, errors.HushtuneError), cls
+    assert issubclass(errors.AudioError, ValueError), "AudioError should stay a ValueError"

@@ -1,0 +1,113 @@
+"""The catalog registry on a real Redis: publish, list, current, resolve and integrity checks."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import redis
+
+from services.common import registry
+from services.common.errors import Corrupt, InvalidInput, NotFound
+
+
+def catalog(version: str, created: float, payload: bytes = b"") -> registry.CatalogVersion:
+    summary: dict[str, object] = {"catalog_version": version, "created_unix": created, "songs": 3}
+    return registry.CatalogVersion(
+        version, summary, b"spec of " + version.encode() + payload, b"server of " + version.encode()
+    )
+
+
+def test_nothing_published_means_not_found_telling_to_build(redis_client: redis.Redis) -> None:
+    with pytest.raises(NotFound, match="build one first"):
+        registry.current_version(redis_client)
+    with pytest.raises(NotFound, match="build one first"):
+        registry.resolve(redis_client, "")
+    assert registry.list_versions(redis_client) == []
+
+
+def test_publish_then_load_everything_back(redis_client: redis.Redis) -> None:
+    published = catalog("v1", 100.0)
+    registry.publish(redis_client, published, make_current=True)
+    spec, digest = registry.load_spec(redis_client, "v1")
+    assert spec == published.spec, "spec archive changed in the registry"
+    assert digest == hashlib.sha256(published.spec).hexdigest() == published.spec_sha256
+    assert registry.load_server_zip(redis_client, "v1") == published.server_zip
+    assert registry.load_summary(redis_client, "v1") == published.summary
+    assert registry.current_version(redis_client) == "v1"
+
+
+def test_list_is_newest_first_and_flags_the_current_version(redis_client: redis.Redis) -> None:
+    registry.publish(redis_client, catalog("old", 100.0), make_current=True)
+    registry.publish(redis_client, catalog("new", 200.0), make_current=False)
+    listed = registry.list_versions(redis_client)
+    assert [s["catalog_version"] for s in listed] == ["new", "old"], listed
+    assert [s["current"] for s in listed] == [False, True], listed
+    assert registry.current_version(redis_client) == "old", "make_current=False moved current"
+
+
+def test_set_current_moves_the_default(redis_client: redis.Redis) -> None:
+    registry.publish(redis_client, catalog("a", 1.0), make_current=True)
+    registry.publish(redis_client, catalog("b", 2.0), make_current=False)
+    registry.set_current(redis_client, "b")
+    assert registry.current_version(redis_client) == "b"
+    assert registry.resolve(redis_client, "") == "b"
+    with pytest.raises(NotFound, match="missing-version is not in the registry"):
+        registry.set_current(redis_client, "missing-version")
+    assert registry.current_version(redis_client) == "b", "a failed set_current changed current"
+
+
+def test_resolve_returns_a_named_version_or_the_current_one(redis_client: redis.Redis) -> None:
+    registry.publish(redis_client, catalog("cur", 1.0), make_current=True)
+    assert registry.resolve(redis_client, "") == "cur"
+    assert registry.resolve(redis_client, "cur") == "cur"
+    assert registry.resolve(redis_client, "other-1.2") == "other-1.2"
+
+
+def test_publishing_an_existing_version_is_refused_and_changes_nothing(
+    redis_client: redis.Redis,
+) -> None:
+    registry.publish(redis_client, catalog("v1", 10.0), make_current=True)
+    registry.publish(redis_client, catalog("v2", 20.0), make_current=True)
+    with pytest.raises(InvalidInput, match="catalog version v1 exists already"):
+        registry.publish(redis_client, catalog("v1", 30.0, b" replaced"), make_current=True)
+    assert registry.load_spec(redis_client, "v1")[0] == catalog("v1", 10.0).spec, "overwritten"
+    assert registry.current_version(redis_client) == "v2", "refused publish moved current"
+    assert [s["catalog_version"] for s in registry.list_versions(redis_client)] == ["v2", "v1"]
+
+
+def test_unknown_versions_are_not_found(redis_client: redis.Redis) -> None:
+    for load in (registry.load_spec, registry.load_server_zip, registry.load_summary):
+        with pytest.raises(NotFound, match="nope is not in the registry"):
+            load(redis_client, "nope")
+
+
+def test_a_corrupted_spec_fails_its_digest_check(redis_client: redis.Redis) -> None:
+    registry.publish(redis_client, catalog("v1", 1.0), make_current=True)
+    redis_client.hset(registry.PREFIX + "v:v1", "spec", b"tampered spec")
+    with pytest.raises(Corrupt, match="v1: stored spec fails its sha256 check"):
+        registry.load_spec(redis_client, "v1")
+
+
+def test_a_corrupted_server_artifact_fails_its_digest_check(redis_client: redis.Redis) -> None:
+    registry.publish(redis_client, catalog("v1", 1.0), make_current=True)
+    redis_client.hset(registry.PREFIX + "v:v1", "server_sha256", "0" * 64)
+    with pytest.raises(Corrupt, match="server artifact fails its sha256 check"):
+        registry.load_server_zip(redis_client, "v1")
+
+
+@pytest.mark.parametrize("name", ["", "x" * 65, "v/1", "v 1", "vé", "v:1", "v1\n", "../v1", "v*"])
+def test_bad_version_names_are_invalid_input(redis_client: redis.Redis, name: str) -> None:
+    with pytest.raises(InvalidInput, match="catalog version"):
+        registry.check_version_name(name)
+    with pytest.raises(InvalidInput):
+        registry.publish(redis_client, catalog(name, 1.0), make_current=True)
+    assert redis_client.keys("*") == [], "a refused publish wrote to Redis"
+    if name:
+        with pytest.raises(InvalidInput):
+            registry.resolve(redis_client, name)
+
+
+@pytest.mark.parametrize("name", ["v1", "x" * 64, "20260101T000000Z-abcdef-001", "a.b_c-D"])
+def test_good_version_names_pass(name: str) -> None:
+    assert registry.check_version_name(name) == name

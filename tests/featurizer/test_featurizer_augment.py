@@ -1,0 +1,88 @@
+"""Noise for training copies: the SNR asked for, and pink noise that is really pink."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import welch
+
+from client_sdk.audio import SAMPLE_RATE
+from services.featurizer.augment import add_noise, pink_noise, white_noise
+
+SEEDS = range(20)
+
+
+def music_like(seconds: float = 5.0) -> np.ndarray:
+    t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 2.0 * t)
+    return (0.3 * envelope * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+
+
+def measured_snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
+    noise = noisy.astype(np.float64) - clean.astype(np.float64)
+    return float(10 * np.log10(np.mean(np.square(clean, dtype=np.float64)) / np.mean(noise**2)))
+
+
+def spectral_slope_db_per_decade(y: np.ndarray, low: float = 20.0, high: float = 8000.0) -> float:
+    freqs, power = welch(y, fs=SAMPLE_RATE, nperseg=8192)
+    band = (freqs >= low) & (freqs <= high)
+    slope, _ = np.polyfit(np.log10(freqs[band]), 10 * np.log10(power[band]), 1)
+    return float(slope)
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 20.0])
+def test_white_noise_is_mixed_at_the_requested_snr(snr_db: float) -> None:
+    y = music_like()
+    for seed in SEEDS:
+        noisy = add_noise(y, "white", snr_db, np.random.default_rng(seed))
+        measured = measured_snr_db(y, noisy)
+        assert abs(measured - snr_db) < 0.5, f"seed {seed}: {measured:.2f} dB for {snr_db} dB"
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0])
+def test_pink_noise_is_mixed_at_the_requested_snr(snr_db: float) -> None:
+    y = music_like()
+    for seed in SEEDS:
+        noisy = add_noise(y, "pink", snr_db, np.random.default_rng(seed))
+        measured = measured_snr_db(y, noisy)
+        assert abs(measured - snr_db) < 0.5, f"seed {seed}: {measured:.2f} dB for {snr_db} dB"
+
+
+def test_pink_noise_is_typically_within_half_a_db() -> None:
+    y = music_like()
+    errors = [
+        measured_snr_db(y, add_noise(y, "pink", 10.0, np.random.default_rng(s))) - 10.0
+        for s in SEEDS
+    ]
+    assert abs(float(np.median(errors))) < 0.5, f"median SNR error {np.median(errors):.2f} dB"
+
+
+def test_pink_noise_falls_about_10_db_per_decade() -> None:
+    slopes = [
+        spectral_slope_db_per_decade(pink_noise(10 * SAMPLE_RATE, np.random.default_rng(s)))
+        for s in range(3)
+    ]
+    for slope in slopes:
+        assert -12.0 < slope < -8.0, f"pink slope {slope:.1f} dB/decade, expected about -10"
+
+
+def test_white_noise_is_flat() -> None:
+    slope = spectral_slope_db_per_decade(white_noise(10 * SAMPLE_RATE, np.random.default_rng(0)))
+    assert -1.5 < slope < 1.5, f"white slope {slope:.1f} dB/decade, expected about 0"
+
+
+@pytest.mark.parametrize("kind", ["white", "pink"])
+def test_noise_keeps_shape_and_dtype_and_is_reproducible(kind: str) -> None:
+    y = music_like(1.0)
+    first = add_noise(y, kind, 5.0, np.random.default_rng(3))
+    again = add_noise(y, kind, 5.0, np.random.default_rng(3))
+    other = add_noise(y, kind, 5.0, np.random.default_rng(4))
+    assert first.shape == y.shape and first.dtype == np.float32, (first.shape, first.dtype)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other), "different seeds gave the same noise"
+    assert not np.array_equal(first, y), "no noise was added"
+
+
+def test_an_unknown_noise_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown noise 'brown'"):
+        add_noise(music_like(1.0), "brown", 10.0, np.random.default_rng(0))

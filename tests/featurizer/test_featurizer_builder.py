@@ -1,0 +1,135 @@
+"""build_catalog end to end on four demo clips and a real Redis, and failed builds that leave
+the registry as it was."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+import soundfile
+
+from client_sdk.features import FEATURE_VERSION, N_FEATURES
+from client_sdk.model_spec import ModelSpec
+from services.common import registry
+from services.common.errors import InvalidInput
+from services.featurizer.builder import BuildResult, Stage, build_catalog
+from services.featurizer.sources import scan_folder
+from services.featurizer.training import TrainingConfig
+
+CATALOG = Path(__file__).resolve().parents[2] / "demo" / "catalog"
+CLIPS = (
+    "amoebax-data__AngusBackground.ogg",
+    "amoebax-data__menu.ogg",
+    "seahorse-adventures__1.ogg",
+    "seahorse-adventures__title.ogg",
+)
+SMALL = TrainingConfig(
+    noise_conditions=(("pink", 10.0),), queries_per_condition=4, calibration_folds=2
+)
+
+
+@dataclasses.dataclass
+class Built:
+    redis: redis.Redis
+    source: Path
+    result: BuildResult
+    events: list[tuple[str, int, int, str]]
+
+
+def copy_clips(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in CLIPS:
+        shutil.copy(CATALOG / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def built(_redis_server: redis.Redis, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """One small catalog, built once for the module on an emptied Redis."""
+    _redis_server.flushdb()
+    source = copy_clips(tmp_path_factory.mktemp("clips"))
+    events: list[tuple[str, int, int, str]] = []
+    result = build_catalog(
+        _redis_server, source, config=SMALL, progress=lambda *e: events.append(e)
+    )
+    return Built(_redis_server, source, result, events)
+
+
+def registry_state(client: redis.Redis) -> tuple[object, ...]:
+    current = client.get(registry.CURRENT)
+    return (registry.list_versions(client), current, sorted(client.keys("hushtune:catalog:*")))
+
+
+def test_the_registry_lists_the_new_version_as_current(built: Built) -> None:
+    version = built.result.catalog_version
+    assert registry.current_version(built.redis) == version
+    listed = registry.list_versions(built.redis)
+    assert [s["catalog_version"] for s in listed] == [version], listed
+    assert listed[0]["current"] is True and listed[0]["songs"] == 4, listed[0]
+    registry.check_version_name(version)
+
+
+def test_the_published_spec_parses_with_the_four_songs(built: Built) -> None:
+    data, _ = registry.load_spec(built.redis, built.result.catalog_version)
+    spec = ModelSpec.from_bytes(data)
+    assert spec.catalog_version == built.result.catalog_version
+    assert spec.feature_version == FEATURE_VERSION
+    expected = [(s.song_id, s.title, s.artist) for s in scan_folder(built.source)]
+    assert [(s.song_id, s.title, s.artist) for s in spec.songs] == expected, spec.songs
+    assert spec.songs[0].title == "Angus' Background Music", "tags were not used"
+    assert spec.key_profile == built.result.key_profile and spec.key_profile.isalnum()
+    assert spec.threshold == built.result.threshold and np.isfinite(spec.threshold)
+    assert spec.feature_mean.shape == (N_FEATURES,) and np.all(spec.feature_scale > 0)
+    assert spec.client_zip[:2] == b"PK", "client.zip is not a zip archive"
+    assert "concrete-ml" in " ".join(spec.library_versions).lower(), spec.library_versions
+
+
+def test_the_server_artifact_and_summary_are_published(built: Built) -> None:
+    version = built.result.catalog_version
+    assert registry.load_server_zip(built.redis, version)[:2] == b"PK"
+    summary = registry.load_summary(built.redis, version)
+    assert summary == built.result.summary(), summary
+    assert summary["features"] == N_FEATURES and summary["songs"] == 4, summary
+
+
+def test_progress_runs_through_every_stage_in_order(built: Built) -> None:
+    stages = [stage for stage, *_ in built.events]
+    order = [Stage.FEATURIZE, Stage.TRAIN, Stage.COMPILE, Stage.PUBLISH]
+    firsts = [stages.index(stage) for stage in order]
+    assert firsts == sorted(firsts), f"stages out of order: {stages}"
+    featurized = [(d, t) for s, d, t, _ in built.events if s == Stage.FEATURIZE]
+    assert featurized == [(i, 4) for i in range(5)], featurized
+    assert built.events[-1][:3] == (Stage.PUBLISH, 1, 1), built.events[-1]
+
+
+def test_a_corrupt_audio_file_fails_the_build_and_changes_nothing(
+    built: Built, tmp_path: Path
+) -> None:
+    source = copy_clips(tmp_path / "clips")
+    (source / "zz-broken.ogg").write_bytes(np.random.default_rng(0).bytes(20_000))
+    before = registry_state(built.redis)
+    with pytest.raises(InvalidInput, match="cannot use zz-broken.ogg in a catalog"):
+        build_catalog(built.redis, source, config=SMALL)
+    assert registry_state(built.redis) == before, "a failed build changed the registry"
+    assert registry.current_version(built.redis) == built.result.catalog_version
+
+
+def test_a_too_short_file_fails_the_build_naming_it(built: Built, tmp_path: Path) -> None:
+    source = copy_clips(tmp_path / "clips")
+    t = np.arange(22050) / 22050
+    soundfile.write(source / "short.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 22050)
+    before = registry_state(built.redis)
+    with pytest.raises(InvalidInput, match=r"short.wav in a catalog: audio is 1.00 s long"):
+        build_catalog(built.redis, source, config=SMALL)
+    assert registry_state(built.redis) == before, "a failed build changed the registry"
+
+
+def test_a_missing_folder_fails_before_anything_runs(built: Built, tmp_path: Path) -> None:
+    events: list[tuple[str, int, int, str]] = []
+    with pytest.raises(InvalidInput, match="does not exist"):
+        build_catalog(built.redis, tmp_path / "nowhere", progress=lambda *e: events.append(e))
+    assert events == [], f"progress was reported for a build that could not start: {events}"

@@ -1,0 +1,185 @@
+"""The featurizer over gRPC: a real server on port 0, a real Redis, real builds."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import redis
+from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
+
+from services.common import registry
+from services.common.config import load_settings
+from services.common.server import message_options
+from services.featurizer.server import create_server
+
+CATALOG = Path(__file__).resolve().parents[2] / "demo" / "catalog"
+CLIPS = (
+    "amoebax-data__AngusBackground.ogg",
+    "amoebax-data__menu.ogg",
+    "seahorse-adventures__1.ogg",
+    "seahorse-adventures__title.ogg",
+)
+Stub = featurizer_pb2_grpc.FeaturizerServiceStub
+Request = featurizer_pb2.BuildCatalogRequest
+
+
+@dataclasses.dataclass
+class Served:
+    stub: Stub
+    redis: redis.Redis
+
+
+@dataclasses.dataclass
+class GrpcBuild:
+    responses: list[featurizer_pb2.BuildCatalogResponse]
+    final_error: grpc.RpcError | None
+    concurrent_error: grpc.RpcError
+
+
+@pytest.fixture(scope="module")
+def served(_redis_server: redis.Redis) -> Iterator[Served]:
+    _redis_server.flushdb()
+    # A featurizer process has usually run Concrete before in another thread (an earlier build,
+    # or the inference worker of `hushtune serve` loading a circuit); make that so here too,
+    # so the tests do not depend on which test module imported Concrete first.
+    import concrete.fhe  # noqa: F401
+
+    settings = load_settings(environ={}, featurizer_port=0)
+    server, port, _ = create_server(settings, _redis_server)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=message_options(settings))
+    try:
+        yield Served(Stub(channel), _redis_server)
+    finally:
+        channel.close()
+        server.stop(None).wait()
+
+
+def copy_clips(folder: Path, names: tuple[str, ...] = CLIPS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(CATALOG / name, folder / name)
+    return folder
+
+
+def when_idle(call: Callable[[], object], seconds: float = 10.0) -> object:
+    """Run ``call``; while another build holds the featurizer (RESOURCE_EXHAUSTED), retry."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
+
+
+def build_error(stub: Stub, request: featurizer_pb2.BuildCatalogRequest) -> grpc.RpcError:
+    """The error a build must end with (retrying while the featurizer is busy)."""
+    with pytest.raises(grpc.RpcError) as raised:
+        when_idle(lambda: list(stub.BuildCatalog(request, timeout=60)))
+    return raised.value
+
+
+@pytest.fixture(scope="module")
+def grpc_build(served: Served, tmp_path_factory: pytest.TempPathFactory) -> GrpcBuild:
+    """One real build of four clips; a second build is attempted while the first one runs."""
+    source = copy_clips(tmp_path_factory.mktemp("grpc-clips"))
+
+    def start() -> tuple[Iterator[featurizer_pb2.BuildCatalogResponse], object]:
+        stream = served.stub.BuildCatalog(Request(source_dir=str(source)), timeout=120)
+        return stream, next(stream)
+
+    stream, first = when_idle(start)  # type: ignore[misc]
+    # The first build now holds the featurizer for seconds (featurize, train, compile).
+    with pytest.raises(grpc.RpcError) as raised:
+        list(served.stub.BuildCatalog(Request(source_dir="/no/such/folder"), timeout=10))
+    responses = [first]
+    try:
+        responses.extend(stream)
+    except grpc.RpcError as exc:
+        return GrpcBuild(responses, exc, raised.value)
+    return GrpcBuild(responses, None, raised.value)
+
+
+def test_a_missing_folder_is_invalid_argument_naming_it(served: Served, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-catalog"
+    error = build_error(served.stub, Request(source_dir=str(missing)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.code()
+    assert str(missing) in (error.details() or ""), f"folder not named: {error.details()}"
+
+
+def test_an_unknown_exclude_is_invalid_argument(served: Served) -> None:
+    request = Request(source_dir=str(CATALOG), exclude=["not-there.ogg"])
+    error = build_error(served.stub, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.code()
+    assert "not-there.ogg" in (error.details() or ""), error.details()
+
+
+def test_a_corrupt_file_is_invalid_argument_naming_it(served: Served, tmp_path: Path) -> None:
+    source = copy_clips(tmp_path / "clips", CLIPS[:1])
+    (source / "zz-broken.ogg").write_bytes(np.random.default_rng(0).bytes(10_000))
+    before = registry.list_versions(served.redis)
+    error = build_error(served.stub, Request(source_dir=str(source)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.code()
+    assert "zz-broken.ogg" in (error.details() or ""), error.details()
+    assert registry.list_versions(served.redis) == before, "a failed build changed the registry"
+
+
+def test_a_second_build_while_one_runs_is_resource_exhausted(grpc_build: GrpcBuild) -> None:
+    first = grpc_build.responses[0].progress
+    assert (first.stage, first.done, first.total) == (featurizer_pb2.BUILD_STAGE_FEATURIZE, 0, 4)
+    error = grpc_build.concurrent_error
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, (error.code(), error.details())
+    assert "already running" in (error.details() or ""), error.details()
+
+
+def test_a_grpc_build_publishes_a_current_catalog(served: Served, grpc_build: GrpcBuild) -> None:
+    error = grpc_build.final_error
+    assert error is None, f"the build failed: {error.code()} {error.details()}"
+    events = [r.WhichOneof("event") for r in grpc_build.responses]
+    assert events[-1] == "result" and set(events[:-1]) == {"progress"}, events
+    stages = [r.progress.stage for r in grpc_build.responses[:-1]]
+    expected = [
+        featurizer_pb2.BUILD_STAGE_FEATURIZE,
+        featurizer_pb2.BUILD_STAGE_TRAIN,
+        featurizer_pb2.BUILD_STAGE_COMPILE,
+        featurizer_pb2.BUILD_STAGE_PUBLISH,
+    ]
+    assert sorted(set(stages)) == expected, f"stages seen: {stages}"
+    assert stages == sorted(stages), f"stages out of order: {stages}"
+    built = grpc_build.responses[-1].result
+    assert (built.songs, built.features, built.current) == (4, 118, True), built
+    listed = served.stub.ListCatalogs(featurizer_pb2.ListCatalogsRequest(), timeout=10).catalogs
+    (catalog,) = [c for c in listed if c.catalog_version == built.catalog_version]
+    assert catalog.current and catalog.songs == 4 and catalog.key_profile == built.key_profile
+    assert registry.current_version(served.redis) == built.catalog_version
+
+
+def test_list_catalogs_lists_published_versions_newest_first(served: Served) -> None:
+    for version, created, current in (("list-a", 1.0, True), ("list-b", 2.0, False)):
+        summary: dict[str, object] = {
+            "catalog_version": version,
+            "songs": 3,
+            "features": 118,
+            "created_unix": created,
+            "build_seconds": 1.5,
+            "threshold": 2.5,
+            "key_profile": "abc",
+        }
+        catalog = registry.CatalogVersion(version, summary, b"spec", b"server")
+        registry.publish(served.redis, catalog, make_current=current)
+    listed = served.stub.ListCatalogs(featurizer_pb2.ListCatalogsRequest(), timeout=10).catalogs
+    mine = [c for c in listed if c.catalog_version.startswith("list-")]
+    assert [(c.catalog_version, c.current) for c in mine] == [
+        ("list-b", False),
+        ("list-a", True),
+    ], mine
+    assert (mine[1].songs, mine[1].threshold, mine[1].key_profile) == (3, 2.5, "abc"), mine[1]

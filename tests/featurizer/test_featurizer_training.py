@@ -1,0 +1,140 @@
+"""Training on four synthetic songs: the classifier recognizes them, the threshold is sane."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from client_sdk.audio import SAMPLE_RATE
+from client_sdk.features import N_FEATURES, pool_windows
+from client_sdk.ranking import open_set_score
+from services.featurizer.training import (
+    TrainedModel,
+    TrainingConfig,
+    calibrate_threshold,
+    fit_scaler,
+    sample_queries,
+    track_condition_windows,
+    train,
+)
+
+CONFIG = TrainingConfig(
+    noise_conditions=(("pink", 20.0),), queries_per_condition=8, calibration_folds=4
+)
+SONG_SECONDS = 6.0
+
+
+def synthetic_song(index: int) -> np.ndarray:
+    """A distinct melody per index: its own notes, tempo and timbre, over a little noise."""
+    rng = np.random.default_rng(100 + index)
+    t = np.arange(round(SONG_SECONDS * SAMPLE_RATE)) / SAMPLE_RATE
+    beats_per_second = 2.0 + index
+    notes = 110.0 * 2 ** ((rng.integers(0, 36, size=64) + 7 * index) / 12)
+    pitch = notes[(t * beats_per_second).astype(int) % notes.size]
+    harmonics = sum(np.sin(2 * np.pi * pitch * h * t) / h ** (1 + index % 2) for h in range(1, 5))
+    envelope = np.exp(-((t * beats_per_second) % 1.0) * (1 + index))
+    y = 0.3 * envelope * harmonics + 0.005 * rng.standard_normal(t.size)
+    return y.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def per_track() -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(CONFIG.seed)
+    return [track_condition_windows(synthetic_song(i), CONFIG, rng) for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def model(per_track: list[list[np.ndarray]]) -> TrainedModel:
+    return train(per_track, CONFIG)
+
+
+def test_each_track_has_a_clean_copy_and_one_per_condition(
+    per_track: list[list[np.ndarray]],
+) -> None:
+    for conditions in per_track:
+        assert len(conditions) == 1 + len(CONFIG.noise_conditions), len(conditions)
+        for windows in conditions:
+            assert windows.ndim == 2 and windows.shape[1] == N_FEATURES, windows.shape
+    clean, noisy = per_track[0]
+    assert not np.allclose(clean, noisy), "the noisy copy equals the clean one"
+
+
+def test_the_scaler_is_the_mean_and_std_of_all_windows(per_track: list[list[np.ndarray]]) -> None:
+    mean, scale = fit_scaler([w for c in per_track for w in c])
+    stacked = np.concatenate([w for c in per_track for w in c]).astype(np.float64)
+    np.testing.assert_allclose(mean, stacked.mean(axis=0))
+    np.testing.assert_allclose(scale, np.maximum(stacked.std(axis=0), 1e-6))
+
+
+def test_the_trained_model_recognizes_each_clean_song(
+    per_track: list[list[np.ndarray]], model: TrainedModel
+) -> None:
+    for label, conditions in enumerate(per_track):
+        clean = conditions[0]
+        for start in range(0, clean.shape[0] - 5, 3):
+            vector = pool_windows(clean[start : start + 5], model.feature_mean, model.feature_scale)
+            predicted = int(model.classifier.predict(vector[None, :])[0])
+            assert predicted == label, f"song {label} at window {start} predicted as {predicted}"
+
+
+def test_known_songs_score_above_the_threshold_mostly(
+    per_track: list[list[np.ndarray]], model: TrainedModel
+) -> None:
+    vectors = np.array(
+        [pool_windows(c[0], model.feature_mean, model.feature_scale) for c in per_track]
+    )
+    scores = open_set_score(model.classifier.decision_function(vectors))
+    assert np.sum(scores >= model.threshold) >= 3, f"scores {scores} vs {model.threshold}"
+
+
+def test_the_model_carries_its_calibration_inputs(model: TrainedModel) -> None:
+    rows = 4 * (1 + len(CONFIG.noise_conditions)) * CONFIG.queries_per_condition
+    assert model.calibration_inputs.shape == (rows, N_FEATURES), model.calibration_inputs.shape
+    assert model.feature_mean.shape == model.feature_scale.shape == (N_FEATURES,)
+    assert list(model.classifier.classes_) == [0, 1, 2, 3], model.classifier.classes_
+
+
+def test_calibrate_threshold_returns_a_finite_float(per_track: list[list[np.ndarray]]) -> None:
+    mean, scale = fit_scaler([w for c in per_track for w in c])
+    threshold = calibrate_threshold(per_track, mean, scale, CONFIG, np.random.default_rng(0))
+    assert isinstance(threshold, float) and math.isfinite(threshold), threshold
+    assert threshold != 8.0, "four songs should be calibrated, not given the fixed fallback"
+
+
+def test_calibration_is_reproducible_from_the_seed(per_track: list[list[np.ndarray]]) -> None:
+    mean, scale = fit_scaler([w for c in per_track for w in c])
+    first = calibrate_threshold(per_track, mean, scale, CONFIG, np.random.default_rng(5))
+    again = calibrate_threshold(per_track, mean, scale, CONFIG, np.random.default_rng(5))
+    assert first == again, f"{first} != {again}"
+
+
+@pytest.mark.parametrize("n_songs", [1, 2, 3])
+def test_fewer_than_four_songs_get_the_fixed_threshold(
+    per_track: list[list[np.ndarray]], n_songs: int
+) -> None:
+    mean, scale = fit_scaler([w for c in per_track for w in c])
+    rng = np.random.default_rng(0)
+    assert calibrate_threshold(per_track[:n_songs], mean, scale, CONFIG, rng) == 8.0
+
+
+def test_training_three_songs_uses_the_fixed_threshold(per_track: list[list[np.ndarray]]) -> None:
+    events: list[tuple[int, int, str]] = []
+    trained = train(per_track[:3], CONFIG, lambda d, t, m: events.append((d, t, m)))
+    assert trained.threshold == 8.0, trained.threshold
+    assert [(d, t) for d, t, _ in events] == [(0, 2), (1, 2), (2, 2)], events
+
+
+def test_sample_queries_pools_runs_of_windows(per_track: list[list[np.ndarray]]) -> None:
+    windows = per_track[0][0]
+    mean, scale = np.zeros(N_FEATURES), np.ones(N_FEATURES)
+    queries = sample_queries(windows, 6, mean, scale, CONFIG, np.random.default_rng(1))
+    assert queries.shape == (6, N_FEATURES), queries.shape
+    runs = {
+        (s, n): windows[s : s + n].astype(np.float64).mean(axis=0)
+        for n in range(CONFIG.min_windows, min(CONFIG.max_windows, windows.shape[0]) + 1)
+        for s in range(windows.shape[0] - n + 1)
+    }
+    for query in queries:
+        assert any(np.allclose(query, run) for run in runs.values()), "not a pooled run"
