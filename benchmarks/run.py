@@ -262,7 +262,7 @@ def _fhe_sample(
     """Run a sample of queries for real (FHE over gRPC) and compare with clear mode."""
     from client_sdk import Client
     from services.common.config import load_settings
-    from services.common.redis_store import connect_redis
+    from services.common.redis_store import close_redis, connect_redis
     from services.featurizer.builder import publish_catalog
     from services.stack import start_stack
 
@@ -303,6 +303,7 @@ def _fhe_sample(
                     responses.append(answer.response_bytes)
         finally:
             stack.stop(grace=1.0)
+            close_redis(redis_client)
     clear = clear_scores[sample_rows]
     _check_agreement(clear, fhe_scores, sample)
     records = _records("hushtune", "fhe", sample, labels[sample_rows], fhe_scores, fhe_conf,

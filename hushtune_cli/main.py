@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from services.common.server import wait_for_termination
+    from services.common.server import wait_for_signal
     from services.stack import start_stack
 
     settings = load_settings(args)
@@ -106,7 +106,8 @@ def _serve(args: argparse.Namespace) -> int:
     stack = start_stack(settings, only)
     for name, port in stack.ports.items():
         log.info("serving", extra={"service": name, "address": f"{settings.host}:{port}"})
-    wait_for_termination(stack.servers, settings.grace_seconds)
+    wait_for_signal()
+    stack.stop()
     return 0
 
 

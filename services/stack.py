@@ -12,7 +12,7 @@ import redis
 from grpc_health.v1.health import HealthServicer
 
 from services.common.config import Settings
-from services.common.redis_store import connect_redis
+from services.common.redis_store import close_redis, connect_redis
 from services.common.server import stop_gracefully
 from services.featurizer import server as featurizer_server
 from services.fhe_inference import server as inference_server
@@ -29,6 +29,8 @@ class RunningStack:
     redis: redis.Redis
     ports: dict[str, int]
     servers: list[tuple[grpc.Server, HealthServicer]]
+    owns_redis: bool = False
+    """True when the stack connected (or started) Redis itself and so must close it."""
 
     def address(self, service: str) -> str:
         """host:port of a running service."""
@@ -37,6 +39,8 @@ class RunningStack:
     def stop(self, grace: float | None = None) -> None:
         """Stop every server, letting in-flight calls finish."""
         stop_gracefully(self.servers, self.settings.grace_seconds if grace is None else grace)
+        if self.owns_redis:
+            close_redis(self.redis)
 
 
 def start_stack(
@@ -48,6 +52,7 @@ def start_stack(
     unknown = set(only) - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown service(s) {sorted(unknown)}; choose from {SERVICES}")
+    owns_redis = redis_client is None
     redis_client = redis_client or connect_redis(settings.redis_url, settings.data_dir)
     ports: dict[str, int] = {}
     servers: list[tuple[grpc.Server, HealthServicer]] = []
@@ -68,4 +73,4 @@ def start_stack(
         )
         server.start()
         servers.append((server, health))
-    return RunningStack(settings, redis_client, ports, servers)
+    return RunningStack(settings, redis_client, ports, servers, owns_redis)

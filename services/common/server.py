@@ -122,10 +122,8 @@ def stop_gracefully(
         event.wait(grace + 1)
 
 
-def wait_for_termination(
-    servers: Sequence[tuple[grpc.Server, health.HealthServicer]], grace: float
-) -> None:
-    """Block until SIGTERM or SIGINT, then shut the servers down gracefully."""
+def wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT; the caller then shuts down gracefully."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -135,4 +133,3 @@ def wait_for_termination(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stop.wait()
-    stop_gracefully(servers, grace)

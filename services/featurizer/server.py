@@ -13,7 +13,7 @@ from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 from services.common import server as common_server
 from services.common.config import Settings, add_flags, load_settings
 from services.common.logs import setup_logging
-from services.common.redis_store import connect_redis
+from services.common.redis_store import close_redis, connect_redis
 from services.featurizer.servicer import FeaturizerServicer
 
 SERVICE_NAME = featurizer_pb2.DESCRIPTOR.services_by_name["FeaturizerService"].full_name
@@ -43,5 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     server, port, health = create_server(settings, redis_client)
     server.start()
     log.info("featurizer serving", extra={"port": port})
-    common_server.wait_for_termination([(server, health)], settings.grace_seconds)
+    common_server.wait_for_signal()
+    common_server.stop_gracefully([(server, health)], settings.grace_seconds)
+    close_redis(redis_client)
     return 0

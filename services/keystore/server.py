@@ -14,7 +14,7 @@ from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 from services.common import server as common_server
 from services.common.config import Settings, add_flags, load_settings
 from services.common.logs import setup_logging
-from services.common.redis_store import connect_redis
+from services.common.redis_store import close_redis, connect_redis
 from services.keystore.servicer import KeystoreServicer
 from services.keystore.store import KeyStore
 
@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     server, port, health_servicer = create_server(settings, redis_client)
     server.start()
     log.info("keystore serving", extra={"host": settings.host, "port": port})
-    common_server.wait_for_termination([(server, health_servicer)], settings.grace_seconds)
+    common_server.wait_for_signal()
+    common_server.stop_gracefully([(server, health_servicer)], settings.grace_seconds)
+    close_redis(redis_client)
     return 0
 
 

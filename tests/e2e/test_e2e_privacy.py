@@ -1,0 +1,188 @@
+"""What the services see: every byte the SDK sends, recorded by TCP proxies and searched.
+
+The client talks to inference and keystore only through ``RecordingProxy`` relays. The test
+then looks in the recorded traffic for every private value of the queries, in the encodings a
+careless implementation would use: audio samples (float32, float64, int16 PCM), the audio
+file's bytes, the pooled query vector (float32 and float64), the decrypted scores and
+probabilities, and the Concrete secret key. Positive controls show that the same search finds
+what the SDK does send (the key id, the catalog version, the ciphertexts, the evaluation keys),
+so an empty result means absence, not a blind search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from client_sdk import Client
+from client_sdk.audio import SAMPLE_RATE, load_audio
+from client_sdk.features import query_vector
+from services.featurizer.augment import add_noise
+
+pytestmark = pytest.mark.e2e
+
+FILE_QUERY = "seahorse-adventures__3.ogg"
+"""Queried by path: the SDK reads and decodes the file itself."""
+ARRAY_QUERY = ("amoebax-data__AngusBackground.ogg", 12.0)
+"""Queried as samples: a 5 s excerpt with pink noise at 10 dB."""
+SAMPLE_STRIDE = 97
+"""Every 97th sample starts a window of WINDOW_SAMPLES consecutive samples to look for, so any
+run of 105 or more consecutive samples sent in one of the encodings is caught."""
+WINDOW_SAMPLES = 8
+FILE_WINDOW = 512
+FILE_STRIDE = 1024
+KEY_WINDOW = 64
+
+
+def leaked(recordings: Sequence[bytes], patterns: Iterable[bytes]) -> list[bytes]:
+    """The patterns found in any recording."""
+    return [p for p in patterns if any(p in recording for recording in recordings)]
+
+
+def sample_patterns(y: np.ndarray) -> list[bytes]:
+    """Encodings of windows of consecutive samples: float32, float64 and int16 PCM."""
+    patterns = []
+    for start in range(0, y.size - WINDOW_SAMPLES, SAMPLE_STRIDE):
+        window = y[start : start + WINDOW_SAMPLES].astype(np.float64)
+        if np.ptp(window) < 1e-3:
+            continue  # near silence: too little information to be a meaningful pattern
+        patterns.append(window.astype("<f4").tobytes())
+        patterns.append(window.astype("<f8").tobytes())
+        for full_scale in (32767.0, 32768.0):
+            pcm = np.clip(np.round(window * full_scale), -32768, 32767).astype("<i2")
+            patterns.append(pcm.tobytes())
+    return patterns
+
+
+def float64_patterns(values: Iterable[float]) -> list[bytes]:
+    """8-byte little-endian float64 encoding of each value."""
+    return [np.float64(value).astype("<f8").tobytes() for value in values]
+
+
+def float32_patterns(values: Iterable[float]) -> list[bytes]:
+    """4-byte little-endian float32 encoding of each value."""
+    return [np.float32(value).astype("<f4").tobytes() for value in values]
+
+
+def without(recording: bytes, payloads: Iterable[bytes]) -> bytes:
+    """The recording minus known ciphertext payloads (each replaced by a 1-byte gap).
+
+    A 4-byte pattern turns up in N random bytes with probability about N / 2**32; cutting the
+    ciphertexts out keeps that chance negligible for the 4-byte float32 searches.
+    """
+    for payload in payloads:
+        recording = recording.replace(payload, b"|")
+    return recording
+
+
+def windows(data: bytes, size: int, stride: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data) - size + 1, stride)]
+
+
+def secret_key_windows(key_dir: Path) -> list[bytes]:
+    """64-byte windows of every Concrete secret key file, skipping uniform ones."""
+    files = sorted(key_dir.glob("*/concrete/**/secretKey*"))
+    assert files, f"no secret key under {key_dir}"
+    found = []
+    for path in files:
+        data = path.read_bytes()
+        found += [w for w in windows(data, KEY_WINDOW, KEY_WINDOW) if len(set(w[::8])) > 1]
+    return found
+
+
+def test_services_never_see_audio_features_scores_or_secret_keys(
+    e2e_stack, recording_proxy, clear_circuit, monkeypatch, tmp_path
+):
+    inference = recording_proxy(e2e_stack.inference)
+    keystore = recording_proxy(e2e_stack.keystore)
+    file_path = e2e_stack.catalog_dir / FILE_QUERY
+    samples = add_noise(e2e_stack.excerpt(*ARRAY_QUERY), "pink", 10.0, np.random.default_rng(7))
+    key_dir = tmp_path / "keys"
+
+    ciphertexts: list[bytes] = []
+    encrypted_scores: list[bytes] = []
+    with Client(inference.address, keystore.address, key_dir=key_dir) as client:
+        spec = client.model_spec()
+        fhe_client = client.keys.fhe_client(spec)
+        encrypt, decrypt = fhe_client.quantize_encrypt_serialize, fhe_client.deserialize_decrypt
+
+        def recording_encrypt(x: np.ndarray) -> bytes:
+            ciphertexts.append(encrypt(x))
+            return ciphertexts[-1]
+
+        def recording_decrypt(blob: bytes) -> np.ndarray:
+            encrypted_scores.append(blob)
+            return decrypt(blob)
+
+        monkeypatch.setattr(fhe_client, "quantize_encrypt_serialize", recording_encrypt)
+        monkeypatch.setattr(fhe_client, "deserialize_decrypt", recording_decrypt)
+        by_file = client.identify(file_path)
+        by_samples = client.identify(samples, sr=SAMPLE_RATE)
+        key_id = client.keys.uploaded_key_id(spec.key_profile, keystore.address)
+        evaluation_keys = client.keys.evaluation_keys(spec)
+
+    # The queries really went through the proxies and were answered right.
+    assert by_file.match is not None and by_file.match.song_id == e2e_stack.song_id(FILE_QUERY)
+    assert by_samples.match is not None
+    assert by_samples.match.song_id == e2e_stack.song_id(ARRAY_QUERY[0])
+    assert inference.connections >= 1 and keystore.connections >= 1
+    assert len(ciphertexts) == 2 and len(encrypted_scores) == 2
+    sent = [inference.sent, keystore.sent]
+    received = [inference.received, keystore.received]
+
+    # Positive controls: what the SDK does send (or get back) is found by the same search.
+    assert key_id and key_id.encode() in inference.sent  # Score header, in plaintext
+    assert key_id.encode() in keystore.received  # UploadKeys answer
+    assert spec.catalog_version.encode() in inference.sent
+    for ciphertext in ciphertexts:
+        parts = windows(ciphertext, KEY_WINDOW, max(KEY_WINDOW, len(ciphertext) // 8))
+        assert parts and leaked([inference.sent], parts) == parts
+    for blob in encrypted_scores:
+        parts = windows(blob, KEY_WINDOW, max(KEY_WINDOW, len(blob) // 8))
+        assert parts and leaked([inference.received], parts) == parts
+    if len(evaluation_keys) >= KEY_WINDOW:
+        parts = windows(evaluation_keys, KEY_WINDOW, max(KEY_WINDOW, len(evaluation_keys) // 8))
+        assert leaked([keystore.sent], parts) == parts
+    # Outside its ciphertexts, what the SDK sent is small: framing, headers, ids.
+    plaintext = [without(inference.sent, ciphertexts), without(keystore.sent, [evaluation_keys])]
+    y_file = load_audio(file_path)
+    vectors = [query_vector(y, spec.feature_mean, spec.feature_scale) for y in (y_file, samples)]
+    planted = inference.sent + vectors[0].astype("<f8").tobytes()[40:48]
+    assert leaked([planted], float64_patterns(vectors[0])), "the search misses a planted value"
+    planted = plaintext[0] + vectors[1].astype("<f4").tobytes()[40:44]
+    assert leaked([planted], float32_patterns(vectors[1])), "the search misses a planted value"
+
+    # The audio: samples of both queries in three encodings, and the file's own bytes.
+    audio_patterns = sample_patterns(y_file) + sample_patterns(samples)
+    assert len(audio_patterns) > 4000, "too few audio windows checked"
+    assert not leaked(sent, audio_patterns), "audio samples were sent"
+    file_windows = windows(file_path.read_bytes(), FILE_WINDOW, FILE_STRIDE)
+    assert len(file_windows) > 100
+    assert not leaked(sent, file_windows), "bytes of the audio file were sent"
+
+    # The pooled query vectors, feature by feature.
+    for vector in vectors:
+        found = leaked(sent, float64_patterns(vector)) + leaked(plaintext, float32_patterns(vector))
+        assert not found, f"{len(found)} query-vector values were sent"
+
+    # The scores, neither sent nor (the server never had them) received: decrypted integers,
+    # logits, probabilities and the figures the answer reports.
+    for vector, answer in zip(vectors, (by_file, by_samples), strict=True):
+        scores = clear_circuit(fhe_client.model.quantize_input(vector[None, :]))
+        logits = np.asarray(fhe_client.model.dequantize_output(scores), np.float64).ravel()
+        probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        reported = [answer.confidence, answer.open_set_score]
+        reported += [c.probability for c in answer.candidates]
+        values = [*logits, *probabilities, *reported]
+        rows = [scores.astype("<i8").tobytes(), scores.astype("<i4").tobytes()]
+        found = leaked(sent + received, float64_patterns(values) + rows)
+        found += leaked(plaintext, float32_patterns(values))
+        assert not found, f"{len(found)} clear scores crossed the wire"
+
+    # The secret key, in either direction.
+    key_windows = secret_key_windows(key_dir)
+    assert len(key_windows) > 50
+    assert not leaked(sent + received, key_windows), "secret key bytes crossed the wire"
