@@ -174,9 +174,11 @@ class Client:
             ServiceError: a service failed in a way retries could not fix.
         """
         timings: dict[str, float] = {}
-        spec = self.model_spec()
         started = time.perf_counter()
         y = load_audio(audio, sr=sr, min_seconds=MIN_QUERY_SECONDS, max_seconds=MAX_QUERY_SECONDS)
+        decoded = time.perf_counter() - started
+        spec = self.model_spec()  # after the audio check: bad input costs no network call
+        started = time.perf_counter() - decoded
         vector = query_vector(y, spec.feature_mean, spec.feature_scale)
         timings["featurize"] = time.perf_counter() - started
         fhe_client = self.keys.fhe_client(spec)

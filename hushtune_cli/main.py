@@ -164,16 +164,22 @@ def _catalogs(args: argparse.Namespace) -> int:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    from client_sdk import Client
+    from client_sdk import Client, UnavailableError
 
-    with Client(args.inference, args.keystore, key_dir=args.key_dir) as client:
-        if args.listen is not None:
-            from hushtune_cli.microphone import record
+    if args.listen is not None:
+        from hushtune_cli.microphone import record
 
-            samples, rate = record(args.listen)
-            answer = client.identify(samples, sr=rate)
-        else:
-            answer = client.identify(args.file)
+        samples, rate = record(args.listen)  # before any network call: no device, no query
+    try:
+        with Client(args.inference, args.keystore, key_dir=args.key_dir) as client:
+            if args.listen is not None:
+                answer = client.identify(samples, sr=rate)
+            else:
+                answer = client.identify(args.file)
+    except UnavailableError as exc:
+        raise UnavailableError(
+            f"{exc}\n(is `hushtune serve` running at {args.inference} and {args.keystore}?)"
+        ) from exc
     print(as_json(answer.as_dict()) if args.json else describe(args.file or "microphone", answer))
     return 0
 

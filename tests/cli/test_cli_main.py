@@ -1,0 +1,138 @@
+"""The ``hushtune`` command as operators and scripts use it: real processes, real ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CLIPS = REPO / "demo" / "catalog"
+HUSHTUNE = [sys.executable, "-m", "hushtune_cli.main"]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HUSHTUNE, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_identify_a_missing_file_says_so_without_a_network_call() -> None:
+    result = run("identify", "/no/such/clip.ogg", "--inference", "127.0.0.1:1", timeout=30)
+    assert result.returncode == 2
+    assert "no such file" in result.stderr, result.stderr
+
+
+def test_listen_without_a_usable_microphone_is_a_clear_error() -> None:
+    result = run("identify", "--listen", "2", timeout=30)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "microphone" in result.stderr or "PortAudio" in result.stderr, result.stderr
+
+
+def test_listen_refuses_an_absurd_duration() -> None:
+    result = run("identify", "--listen", "500", timeout=30)
+    assert result.returncode == 2
+    assert "1 to 60 seconds" in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """`hushtune serve` in its own process with an embedded Redis, stopped with SIGTERM."""
+    data_dir = tmp_path_factory.mktemp("serve")
+    ports = {name: free_port() for name in ("keystore", "inference", "featurizer")}
+    env = {
+        **os.environ,
+        "HUSHTUNE_DATA_DIR": str(data_dir),
+        "HUSHTUNE_KEYSTORE_PORT": str(ports["keystore"]),
+        "HUSHTUNE_INFERENCE_PORT": str(ports["inference"]),
+        "HUSHTUNE_FEATURIZER_PORT": str(ports["featurizer"]),
+        "HUSHTUNE_KEYSTORE_ADDRESS": f"127.0.0.1:{ports['keystore']}",
+        "HUSHTUNE_KEY_DIR": str(data_dir / "client-keys"),
+    }
+    env.pop("REDIS_URL", None)
+    process = subprocess.Popen(
+        [*HUSHTUNE, "serve"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", ports["featurizer"])) == 0:
+                break
+        assert process.poll() is None, process.communicate()[1]
+        time.sleep(0.2)
+    folder = data_dir / "clips"
+    folder.mkdir()
+    for name in (
+        "amoebax-data__AngusBackground.ogg",
+        "amoebax-data__menu.ogg",
+        "seahorse-adventures__1.ogg",
+        "seahorse-adventures__3.ogg",
+    ):
+        shutil.copy(CLIPS / name, folder / name)
+    yield {"env": env, "folder": str(folder), **{k: f"127.0.0.1:{v}" for k, v in ports.items()}}
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr[-2000:]
+
+
+def test_build_list_and_identify_through_the_command(served: dict[str, str]) -> None:
+    env = served["env"]
+    assert isinstance(env, dict)
+    built = run(
+        "build", str(served["folder"]), "--featurizer", str(served["featurizer"]), "--json", env=env
+    )
+    assert built.returncode == 0, built.stderr
+    summary = json.loads(built.stdout)
+    assert summary["songs"] == 4 and summary["current"] is True
+
+    listed = run("catalogs", "--featurizer", str(served["featurizer"]), "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    versions = [c["catalog_version"] for c in json.loads(listed.stdout)]
+    assert summary["catalog_version"] in versions
+
+    clip = Path(str(served["folder"])) / "seahorse-adventures__3.ogg"
+    answer = run(
+        "identify",
+        str(clip),
+        "--json",
+        "--inference",
+        str(served["inference"]),
+        "--keystore",
+        str(served["keystore"]),
+        env=env,
+    )
+    assert answer.returncode == 0, answer.stderr
+    decoded = json.loads(answer.stdout)
+    assert decoded["catalog_version"] == summary["catalog_version"]
+    assert decoded["candidates"][0]["title"] == "3", decoded["candidates"]
+    assert decoded["upload_bytes"] > 0 and decoded["response_bytes"] > 0
+
+
+def test_build_of_a_missing_folder_is_invalid_argument(served: dict[str, str]) -> None:
+    env = served["env"]
+    assert isinstance(env, dict)
+    result = run("build", "/no/such/folder", "--featurizer", str(served["featurizer"]), env=env)
+    assert result.returncode == 2
+    assert "INVALID_ARGUMENT" in result.stderr and "/no/such/folder" in result.stderr, result.stderr
