@@ -6,7 +6,9 @@ import argparse
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS_DIR = REPO / "data" / "corpus"
@@ -16,10 +18,14 @@ TINY_DIR = REPO / "demo" / "catalog"
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``corpus`` and ``bench`` subcommands."""
     corpus = commands.add_parser("corpus", help="fetch the development corpus (366 tracks)")
-    corpus.add_argument("action", choices=["fetch", "list"], help="fetch it, or list its tracks")
+    corpus.add_argument("action", choices=["fetch", "list", "duplicates"],
+                        help="fetch it, list its tracks, or find the tracks that share audio")
     corpus.add_argument(
         "--data-dir", type=Path, default=DEFAULT_CORPUS_DIR, help="where to keep it"
     )
+    corpus.add_argument("--out", type=Path, default=None,
+                        help="duplicates: where to write the groups "
+                        "(default benchmarks/dev_duplicates.tsv)")
 
     bench = commands.add_parser("bench", help="run the benchmark and write its report")
     bench.add_argument("--quick", action="store_true",
@@ -39,7 +45,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def corpus_command(args: argparse.Namespace) -> int:
-    """Fetch (idempotently, with progress) or list the development corpus."""
+    """Fetch (idempotently, with progress) or list the development corpus, or group its
+    tracks that share audio."""
     from benchmarks.corpus import fetch_dev_corpus, listed_tracks
 
     if args.action == "list":
@@ -48,6 +55,18 @@ def corpus_command(args: argparse.Namespace) -> int:
             print(f"{track.duration_s:8.1f}\t{state}\t{track.track_id}")
         return 0
     tracks = fetch_dev_corpus(args.data_dir, _bar("corpus"))
+    if args.action == "duplicates":
+        from benchmarks import duplicates
+
+        groups = duplicates.find_shared_audio(tracks, progress=_bar("duplicates"))
+        out = args.out or duplicates.DEV_DUPLICATES
+        made_by = (f"hushtune {shlex.join(sys.argv[1:])} (landmark probes, 6 x 5 s a track, "
+                   f"min_aligned={duplicates.MIN_ALIGNED}, 2 probe hits)")
+        duplicates.write_groups(groups, out, made_by=made_by)
+        for group in groups:
+            print("\t".join(group))
+        print(f"{len(groups)} groups of tracks that share audio written to {out}")
+        return 0
     print(f"{len(tracks)} tracks ready in {args.data_dir}")
     return 0
 
@@ -66,6 +85,9 @@ def bench_command(args: argparse.Namespace) -> int:
         tracks = folder_tracks(TINY_DIR)
     else:
         tracks = folder_tracks(Path(corpus))
+    from benchmarks.duplicates import DEV_DUPLICATES, find_shared_audio, load_groups
+
+    groups = load_groups(DEV_DUPLICATES) if corpus == "dev" else find_shared_audio(tracks)
     if len(tracks) < 5:
         print(f"hushtune bench: {len(tracks)} tracks found; at least 5 are needed", file=sys.stderr)
         return 2
@@ -81,6 +103,7 @@ def bench_command(args: argparse.Namespace) -> int:
         workers=args.workers,
         command="hushtune " + shlex.join(sys.argv[1:]),
         corpus_name=corpus,
+        duplicate_groups=tuple(tuple(g) for g in groups),
     )
     started = time.perf_counter()
     try:
@@ -95,18 +118,29 @@ def bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bar(name: str):  # type: ignore[no-untyped-def]
+def _bar(name: str) -> Callable[[str, int, int], None]:
+    """Progress: a tqdm bar on a terminal, else a line every 10% of a stage (for logs)."""
     from tqdm import tqdm
 
-    bars: dict[str, tqdm] = {}  # type: ignore[type-arg]
+    if not sys.stderr.isatty():
+        printed: dict[str, int] = {}
+
+        def log_line(stage: str, done: int, total: int) -> None:
+            step = max(1, total // 10)
+            if done == total or done // step != printed.get(stage, -1):
+                printed[stage] = done // step
+                print(f"{name}: {stage} {done}/{total}", file=sys.stderr, flush=True)
+
+        return log_line
+
+    bars: dict[str, tqdm[NoReturn]] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         if stage not in bars:
             for bar in bars.values():
                 bar.close()
             bars.clear()
-            bars[stage] = tqdm(total=total, desc=f"{name}: {stage}", file=sys.stderr,
-                               disable=not sys.stderr.isatty(), leave=False)
+            bars[stage] = tqdm(total=total, desc=f"{name}: {stage}", file=sys.stderr, leave=False)
         bar = bars[stage]
         bar.total = total
         bar.n = done

@@ -6,17 +6,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def top_k_accuracy(scores: NDArray[np.float64], labels: NDArray[np.int_], k: int) -> float:
-    """Share of known-song queries whose true song is among the ``k`` best scores.
+def top_k_accuracy(scores: NDArray[np.float64], correct: NDArray[np.bool_], k: int) -> float:
+    """Share of known-song queries with a right song among the ``k`` best scores.
 
     Args:
         scores: (n_queries, n_songs), higher is better.
-        labels: (n_queries,) index of the true song.
+        correct: (n_queries, n_songs), True for the query's song and for catalog songs that
+            share its audio (the same piece in another arrangement or game).
     """
-    if len(labels) == 0:
+    if len(scores) == 0:
         return float("nan")
     best = np.argsort(-scores, axis=1)[:, :k]
-    return float(np.mean(np.any(best == labels[:, None], axis=1)))
+    return float(np.mean(np.any(np.take_along_axis(correct, best, axis=1), axis=1)))
 
 
 def roc_curve(

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from client_sdk.audio import SAMPLE_RATE
 from client_sdk.errors import AudioError
 
-FEATURE_VERSION = "mfcc20-delta-chroma12-contrast7-meanstd-1s-v1"
+FEATURE_VERSION = "mfcc20-delta-chroma12-contrast7-meanstd-1s-v2"
 """Names this featurization; a catalog built with another one is refused by the SDK."""
 
 N_FFT = 2048
@@ -63,7 +63,9 @@ def frame_features(y: NDArray[np.float32]) -> NDArray[np.float32]:
     mel = librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE)
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC)
     delta = librosa.feature.delta(mfcc, mode="nearest")
-    chroma = librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE, n_chroma=N_CHROMA)
+    # tuning=0: no per-signal tuning estimate, which is slow and makes a noisy query's chroma
+    # bins shift against the catalog's.
+    chroma = librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE, n_chroma=N_CHROMA, tuning=0.0)
     contrast = librosa.feature.spectral_contrast(
         S=magnitude, sr=SAMPLE_RATE, n_bands=N_CONTRAST_BANDS
     )

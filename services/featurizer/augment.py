@@ -19,12 +19,19 @@ def white_noise(n: int, rng: np.random.Generator) -> NDArray[np.float32]:
 
 
 def pink_noise(n: int, rng: np.random.Generator) -> NDArray[np.float32]:
-    """Pink (1/f power) noise of unit variance, shape (n,), shaped in the frequency domain."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
+    """Pink (1/f power) noise of unit variance, shape (n,), shaped in the frequency domain.
+
+    The FFT runs on the next length with small prime factors and is cut back to ``n``: an
+    FFT of a length with a large prime factor can be a hundred times slower.
+    """
+    from scipy.fft import irfft, next_fast_len, rfft
+
+    fast = next_fast_len(n, real=True)
+    spectrum = rfft(rng.standard_normal(fast))
     freqs = np.arange(spectrum.size, dtype=np.float64)
     freqs[0] = 1.0
     spectrum[0] = 0.0  # no DC: the noise's power is all in its variance
-    pink = np.fft.irfft(spectrum / np.sqrt(freqs), n)
+    pink = irfft(spectrum / np.sqrt(freqs), fast)[:n]
     rms = np.sqrt(np.mean(pink**2)) + 1e-12
     unit: NDArray[np.float32] = (pink / rms).astype(np.float32)
     return unit

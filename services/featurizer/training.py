@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
+from client_sdk.audio import SAMPLE_RATE
 from client_sdk.features import pool_windows, signal_windows
 from client_sdk.ranking import open_set_score
 from services.featurizer.augment import add_noise
@@ -33,6 +34,10 @@ class TrainingConfig:
         ("pink", 0.0),
     )
     """(noise, SNR dB) copies made of every track besides the clean one."""
+    noisy_seconds: float = 90.0
+    """Seconds of each track copied under each noise (the whole track when shorter)."""
+    excerpt_seconds: float = 15.0
+    """Length of the excerpts that make up a noisy copy."""
     queries_per_condition: int = 24
     """Training query vectors drawn per track and condition."""
     min_windows: int = 5
@@ -62,9 +67,30 @@ class TrainedModel:
 def track_condition_windows(
     y: NDArray[np.float32], config: TrainingConfig, rng: np.random.Generator
 ) -> list[NDArray[np.float32]]:
-    """Window features of a track clean and under each noise condition (clean first)."""
-    copies = [y] + [add_noise(y, kind, snr, rng) for kind, snr in config.noise_conditions]
+    """Window features of a track clean and under each noise condition (clean first).
+
+    The clean copy is the whole track; each noisy copy is ``noisy_seconds`` of it, in random
+    excerpts of ``excerpt_seconds`` joined end to end, which keeps long tracks cheap: training
+    draws ``queries_per_condition`` short queries per condition, not the whole track.
+    """
+    copies = [y] + [
+        add_noise(_excerpts(y, config, rng), kind, snr, rng)
+        for kind, snr in config.noise_conditions
+    ]
     return [signal_windows(copy) for copy in copies]
+
+
+def _excerpts(
+    y: NDArray[np.float32], config: TrainingConfig, rng: np.random.Generator
+) -> NDArray[np.float32]:
+    """Up to ``noisy_seconds`` of ``y``: random excerpts, in track order, joined."""
+    length = int(config.excerpt_seconds * SAMPLE_RATE)
+    count = int(config.noisy_seconds // config.excerpt_seconds)
+    if y.size <= length * count:
+        return y
+    slots = y.size // length
+    chosen = np.sort(rng.choice(slots, size=count, replace=False))
+    return np.concatenate([y[i * length : (i + 1) * length] for i in chosen])
 
 
 def fit_scaler(

@@ -1,0 +1,88 @@
+"""The CI variant of the benchmark: tiny corpus, every system, FHE and clear modes compared."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.corpus import folder_tracks
+from benchmarks.duplicates import find_shared_audio
+from benchmarks.queries import QUICK_MATRIX, QueryPlan
+from benchmarks.report import write_markdown
+from benchmarks.run import BenchConfig, RankingMismatch, _check_agreement, run_bench
+
+REPO = Path(__file__).resolve().parents[2]
+REQUIRED = {
+    "system",
+    "songs",
+    "condition",
+    "length_s",
+    "queries",
+    "top1",
+    "top3",
+    "tpr_at_fpr1",
+    "server_s_p50",
+    "e2e_s_p50",
+    "e2e_s_p95",
+    "upload_bytes",
+    "response_bytes",
+    "eval_key_bytes",
+    "mode",
+    "command",
+}
+
+
+def test_quick_bench_produces_the_table_and_fhe_agrees_with_clear(tmp_path: Path) -> None:
+    tracks = folder_tracks(REPO / "demo" / "catalog")
+    config = BenchConfig(
+        tracks=tuple(tracks),
+        duplicate_groups=tuple(tuple(g) for g in find_shared_audio(tracks)),
+        matrix=QUICK_MATRIX,
+        per_track=1,
+        fhe_sample=8,
+        command="pytest quick bench",
+        corpus_name="tiny",
+    )
+    result = run_bench(config)  # raises RankingMismatch if FHE and clear disagree
+    assert result.facts["fhe_clear_rankings_agree"] is True
+    assert result.facts["fhe_sample_queries"] == 8
+    systems = {(r["system"], r["mode"]) for r in result.records}
+    assert {
+        ("hushtune", "clear"),
+        ("hushtune", "fhe"),
+        ("mfcc_vote", "clear"),
+        ("landmarks", "clear"),
+    } <= systems
+    for record in result.records:
+        assert set(record) >= REQUIRED, sorted(REQUIRED - set(record))
+    clean = [
+        r
+        for r in result.records
+        if r["system"] == "hushtune"
+        and r["mode"] == "clear"
+        and r["condition"] == "clean"
+        and r["length_s"] == 5.0
+    ]
+    assert clean and clean[0]["top1"] >= 0.8, clean
+    fhe = [r for r in result.records if r["mode"] == "fhe"]
+    assert all(r["upload_bytes"] > 0 and r["response_bytes"] > 0 for r in fhe)
+
+    path = write_markdown(result, tmp_path, "Benchmarks (tiny corpus)")
+    text = path.read_text()
+    assert "| clean | 5 s |" in text and "pytest quick bench" in text
+    for plot in ("bench_accuracy_vs_snr.png", "bench_latency.png", "bench_roc.png"):
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
+    records = json.loads((tmp_path / "benchmarks.json").read_text())["records"]
+    assert len(records) == len(result.records)
+
+
+def test_a_ranking_difference_between_modes_fails_loudly() -> None:
+    plan = QueryPlan(0, 0, 0.0, 5.0, "clean", 1)
+    clear = np.array([[3.0, 2.0, 1.0, 0.0]])
+    _check_agreement(clear, clear.copy(), [plan])
+    swapped = np.array([[2.0, 3.0, 1.0, 0.0]])
+    with pytest.raises(RankingMismatch, match="top-3"):
+        _check_agreement(clear, swapped, [plan])
