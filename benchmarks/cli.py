@@ -42,6 +42,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     bench.add_argument("--systems", default="hushtune,mfcc_vote,landmarks",
                        help="comma-separated systems to compare")
     bench.add_argument("--seed", type=int, default=7, help="seed of the query plan")
+    bench.add_argument("--render", type=Path, metavar="JSON",
+                       help="only re-render the report of a run from its benchmarks.json")
 
 
 def corpus_command(args: argparse.Namespace) -> int:
@@ -78,6 +80,14 @@ def bench_command(args: argparse.Namespace) -> int:
     from benchmarks.report import write_markdown
     from benchmarks.run import BenchConfig, RankingMismatch, run_bench
 
+    if args.render is not None:
+        from benchmarks.report import read_json
+
+        result = read_json(args.render)
+        out = args.out or args.render.parent
+        title = "Benchmarks" if result.facts.get("corpus") == "dev" else "Benchmarks (tiny corpus)"
+        print(f"report written to {write_markdown(result, out, title)}")
+        return 0
     corpus = args.corpus or ("tiny" if args.quick else "dev")
     if corpus == "dev":
         tracks = fetch_dev_corpus(args.data_dir, _bar("corpus"))
