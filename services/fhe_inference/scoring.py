@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 
+from services.common import metrics
 from services.common.errors import Busy, InvalidInput, Precondition, TooLarge
 from services.fhe_inference.keys import KeyCache
 from services.fhe_inference.models import ModelCache
@@ -68,6 +69,7 @@ class Scorer:
             elapsed = time.perf_counter() - started
         finally:
             self._slots.release()
+        metrics.FHE_SECONDS.labels(catalog_version).observe(elapsed)
         log.info(
             "scored",
             extra={"catalog_version": catalog_version, "fhe_seconds": round(elapsed, 4),

@@ -12,6 +12,7 @@ from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
 
 from services.common import server as common_server
 from services.common.config import Settings, add_flags, load_settings
+from services.common.errors import NotFound, ServiceError
 from services.common.logs import setup_logging
 from services.common.redis_store import close_redis, connect_redis
 from services.fhe_inference.keys import KeyCache, KeystoreFetcher
@@ -26,7 +27,10 @@ log = logging.getLogger(__name__)
 def create_server(
     settings: Settings, redis_client: redis.Redis
 ) -> tuple[grpc.Server, int, HealthServicer]:
-    """Build an inference server bound to ``settings.inference_port`` (not started)."""
+    """Build an inference server bound to ``settings.inference_port`` (not started).
+
+    The current catalog version, if any, is loaded first (see ``preload_current``).
+    """
     keystore_channel = grpc.insecure_channel(
         settings.keystore_address, options=common_server.message_options(settings)
     )
@@ -36,6 +40,7 @@ def create_server(
         max_age=settings.key_cache_seconds,
     )
     models = ModelCache(redis_client)
+    preload_current(models)
     scorer = Scorer(
         models,
         keys,
@@ -55,6 +60,21 @@ def create_server(
         [lambda s: inference_pb2_grpc.add_InferenceServiceServicer_to_server(servicer, s)],
         [SERVICE_NAME],
     )
+
+
+def preload_current(models: ModelCache) -> None:
+    """Load the current catalog version before serving, so that no query waits for it.
+
+    A new or restarted worker then joins the pool ready: the first query does not pay for
+    importing Concrete-ML and loading the circuit (seconds). Without a catalog, or when the
+    current version cannot be loaded, versions load on first use as before.
+    """
+    try:
+        models.get(models.resolve(""))
+    except NotFound:
+        return
+    except ServiceError as exc:
+        log.warning("could not preload the current catalog version", extra={"error": str(exc)})
 
 
 def main(argv: list[str] | None = None) -> int:
