@@ -97,18 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from services.common.server import wait_for_signal
-    from services.stack import start_stack
+    from services.stack import serve
 
-    settings = load_settings(args)
-    setup_logging(settings.log_level)
     only = tuple(s.strip() for s in args.only.split(",") if s.strip())
-    stack = start_stack(settings, only)
-    for name, port in stack.ports.items():
-        log.info("serving", extra={"service": name, "address": f"{settings.host}:{port}"})
-    wait_for_signal()
-    stack.stop()
-    return 0
+    return serve(load_settings(args), only)
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -5,19 +5,24 @@ Tests and the demo use it too, so what they exercise is exactly what operators r
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import logging
 
 import grpc
 import redis
 from grpc_health.v1.health import HealthServicer
 
-from services.common.config import Settings
+from services.common.config import Settings, add_flags, load_settings
+from services.common.logs import setup_logging
 from services.common.metrics import MetricsEndpoint, start_endpoint
 from services.common.redis_store import close_redis, connect_redis
-from services.common.server import stop_gracefully
+from services.common.server import stop_gracefully, wait_for_signal
 from services.featurizer import server as featurizer_server
 from services.fhe_inference import server as inference_server
 from services.keystore import server as keystore_server
+
+log = logging.getLogger(__name__)
 
 SERVICES = ("keystore", "inference", "featurizer")
 
@@ -83,3 +88,32 @@ def start_stack(
         server.start()
         servers.append((server, health))
     return RunningStack(settings, redis_client, ports, servers, owns_redis, metrics)
+
+
+def serve(settings: Settings, only: tuple[str, ...] = SERVICES) -> int:
+    """Run the chosen services until SIGTERM or SIGINT: the body of every service's ``main``.
+
+    Returns the process exit code: 0 after a graceful stop, 1 when Redis cannot be reached.
+    """
+    setup_logging(settings.log_level)
+    try:
+        stack = start_stack(settings, only)
+    except redis.RedisError as exc:
+        log.error("cannot reach Redis", extra={"error": str(exc)})
+        return 1
+    for name, port in stack.ports.items():
+        log.info("serving", extra={"service": name, "address": f"{settings.host}:{port}"})
+    wait_for_signal()
+    stack.stop()
+    return 0
+
+
+def service_main(name: str, description: str, argv: list[str] | None) -> int:
+    """``python -m services.<name>.server``: flags and environment, then ``serve``."""
+    parser = argparse.ArgumentParser(prog=f"hushtune-{name}", description=description)
+    add_flags(parser)
+    try:
+        settings = load_settings(parser.parse_args(argv))
+    except ValueError as exc:
+        parser.error(str(exc))
+    return serve(settings, (name,))

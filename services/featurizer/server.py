@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 import grpc
@@ -11,9 +10,7 @@ from grpc_health.v1.health import HealthServicer
 from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
 from services.common import server as common_server
-from services.common.config import Settings, add_flags, load_settings
-from services.common.logs import setup_logging
-from services.common.redis_store import close_redis, connect_redis
+from services.common.config import Settings
 from services.featurizer.servicer import FeaturizerServicer
 
 SERVICE_NAME = featurizer_pb2.DESCRIPTOR.services_by_name["FeaturizerService"].full_name
@@ -34,16 +31,9 @@ def create_server(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the featurizer until SIGTERM."""
-    parser = argparse.ArgumentParser(prog="hushtune-featurizer", description=__doc__)
-    add_flags(parser)
-    settings = load_settings(parser.parse_args(argv))
-    setup_logging(settings.log_level)
-    redis_client = connect_redis(settings.redis_url, settings.data_dir)
-    server, port, health = create_server(settings, redis_client)
-    server.start()
-    log.info("featurizer serving", extra={"port": port})
-    common_server.wait_for_signal()
-    common_server.stop_gracefully([(server, health)], settings.grace_seconds)
-    close_redis(redis_client)
-    return 0
+    """Run this service alone until SIGTERM (``python -m services.featurizer.server``)."""
+    from services.stack import service_main  # the stack imports this module
+
+    return service_main("featurizer", "Builds catalog versions from folders of audio.", argv)
+
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 import grpc
@@ -11,10 +10,8 @@ from grpc_health.v1.health import HealthServicer
 from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
 
 from services.common import server as common_server
-from services.common.config import Settings, add_flags, load_settings
+from services.common.config import Settings
 from services.common.errors import NotFound, ServiceError
-from services.common.logs import setup_logging
-from services.common.redis_store import close_redis, connect_redis
 from services.fhe_inference.keys import KeyCache, KeystoreFetcher
 from services.fhe_inference.models import ModelCache
 from services.fhe_inference.scoring import Scorer
@@ -78,16 +75,9 @@ def preload_current(models: ModelCache) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one inference worker until SIGTERM."""
-    parser = argparse.ArgumentParser(prog="hushtune-inference", description=__doc__)
-    add_flags(parser)
-    settings = load_settings(parser.parse_args(argv))
-    setup_logging(settings.log_level)
-    redis_client = connect_redis(settings.redis_url, settings.data_dir)
-    server, port, health = create_server(settings, redis_client)
-    server.start()
-    log.info("inference serving", extra={"port": port})
-    common_server.wait_for_signal()
-    common_server.stop_gracefully([(server, health)], settings.grace_seconds)
-    close_redis(redis_client)
-    return 0
+    """Run this service alone until SIGTERM (``python -m services.fhe_inference.server``)."""
+    from services.stack import service_main  # the stack imports this module
+
+    return service_main("inference", "Scores encrypted queries on compiled catalog circuits.", argv)
+
+

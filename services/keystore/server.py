@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 
@@ -12,9 +11,7 @@ from grpc_health.v1.health import HealthServicer
 from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
 from services.common import server as common_server
-from services.common.config import Settings, add_flags, load_settings
-from services.common.logs import setup_logging
-from services.common.redis_store import close_redis, connect_redis
+from services.common.config import Settings
 from services.keystore.servicer import KeystoreServicer
 from services.keystore.store import KeyStore
 
@@ -45,29 +42,10 @@ def create_server(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the keystore until SIGTERM or SIGINT; returns the process exit code."""
-    parser = argparse.ArgumentParser(
-        prog="hushtune-keystore", description="Stores clients' evaluation keys in Redis."
-    )
-    add_flags(parser)
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    setup_logging(settings.log_level)
-    try:
-        redis_client = connect_redis(settings.redis_url, settings.data_dir)
-    except redis.RedisError as exc:
-        log.error("cannot reach Redis", extra={"error": str(exc)})
-        return 1
-    server, port, health_servicer = create_server(settings, redis_client)
-    server.start()
-    log.info("keystore serving", extra={"host": settings.host, "port": port})
-    common_server.wait_for_signal()
-    common_server.stop_gracefully([(server, health_servicer)], settings.grace_seconds)
-    close_redis(redis_client)
-    return 0
+    """Run this service alone until SIGTERM (``python -m services.keystore.server``)."""
+    from services.stack import service_main  # the stack imports this module
+
+    return service_main("keystore", "Stores clients' evaluation keys in Redis.", argv)
 
 
 if __name__ == "__main__":
