@@ -24,6 +24,8 @@ import grpc
 import prometheus_client
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.common.handlers import rewrap_handler
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 """Buckets of the call latency histogram, in seconds (a Score takes 0.05 to a few seconds)."""
 FHE_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -107,23 +109,13 @@ def _instrument(
     """The same handler, its behaviour timed and its (de)serializers counting bytes."""
     deserialize = _count_in(handler.request_deserializer, RECEIVED_BYTES.labels(service, method))
     serialize = _count_out(handler.response_serializer, SENT_BYTES.labels(service, method))
-    kinds = {
-        "unary_unary": grpc.unary_unary_rpc_method_handler,
-        "unary_stream": grpc.unary_stream_rpc_method_handler,
-        "stream_unary": grpc.stream_unary_rpc_method_handler,
-        "stream_stream": grpc.stream_stream_rpc_method_handler,
-    }
-    for attr, make in kinds.items():
-        behaviour = getattr(handler, attr)
-        if behaviour is None:
-            continue
-        timed = _timed_stream if handler.response_streaming else _timed_unary
-        return make(
-            timed(behaviour, service, method),
-            request_deserializer=deserialize,
-            response_serializer=serialize,
-        )
-    return handler
+    timed = _timed_stream if handler.response_streaming else _timed_unary
+    return rewrap_handler(
+        handler,
+        lambda behaviour: timed(behaviour, service, method),
+        request_deserializer=deserialize,
+        response_serializer=serialize,
+    )
 
 
 def _count_in(

@@ -19,6 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.config import Settings
+from services.common.handlers import rewrap_handler
 from services.common.logs import new_request_id
 from services.common.metrics import MetricsInterceptor
 
@@ -54,21 +55,7 @@ def _wrap_handler(
 
         return wrapped
 
-    kinds = {
-        "unary_unary": grpc.unary_unary_rpc_method_handler,
-        "unary_stream": grpc.unary_stream_rpc_method_handler,
-        "stream_unary": grpc.stream_unary_rpc_method_handler,
-        "stream_stream": grpc.stream_stream_rpc_method_handler,
-    }
-    for attr, make in kinds.items():
-        behaviour = getattr(handler, attr)
-        if behaviour is not None:
-            return make(
-                bind(behaviour),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-    return handler
+    return rewrap_handler(handler, bind)
 
 
 def message_options(settings: Settings) -> list[tuple[str, int]]:
