@@ -4,7 +4,6 @@ the registry as it was."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +17,7 @@ from services.common import registry
 from services.common.errors import InvalidInput
 from services.featurizer.builder import BuildResult, Stage, build_catalog
 from services.featurizer.sources import scan_folder
-from services.featurizer.training import TrainingConfig
-
-CATALOG = Path(__file__).resolve().parents[2] / "demo" / "catalog"
-CLIPS = (
-    "amoebax-data__AngusBackground.ogg",
-    "amoebax-data__menu.ogg",
-    "seahorse-adventures__1.ogg",
-    "seahorse-adventures__title.ogg",
-)
-SMALL = TrainingConfig(
-    noise_conditions=(("pink", 10.0),), queries_per_condition=4, calibration_folds=2
-)
+from tests.small_catalog import SMALL, copy_clips
 
 
 @dataclasses.dataclass
@@ -38,13 +26,6 @@ class Built:
     source: Path
     result: BuildResult
     events: list[tuple[str, int, int, str]]
-
-
-def copy_clips(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in CLIPS:
-        shutil.copy(CATALOG / name, folder / name)
-    return folder
 
 
 @pytest.fixture(scope="module")

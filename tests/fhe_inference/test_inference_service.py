@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import shutil
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,20 +27,10 @@ from client_sdk.keys import PRIVATE_DIR, PRIVATE_FILE
 from services.common.config import load_settings
 from services.common.server import message_options
 from services.featurizer.builder import BuildResult, build_catalog
-from services.featurizer.training import TrainingConfig
 from services.fhe_inference import server as inference_server
 from services.stack import RunningStack, start_stack
+from tests.small_catalog import CATALOG, CLIPS, SMALL, copy_clips
 
-CATALOG = Path(__file__).resolve().parents[2] / "demo" / "catalog"
-CLIPS = (
-    "amoebax-data__AngusBackground.ogg",
-    "amoebax-data__menu.ogg",
-    "seahorse-adventures__1.ogg",
-    "seahorse-adventures__title.ogg",
-)
-SMALL = TrainingConfig(
-    noise_conditions=(("pink", 10.0),), queries_per_condition=4, calibration_folds=2
-)
 UNKNOWN_KEY_ID = "k_" + "A" * 24
 UNKNOWN_VERSION = "20000101T000000Z-000000-000"
 Stub = inference_pb2_grpc.InferenceServiceStub
@@ -103,10 +92,7 @@ def world(_redis_server: redis.Redis, tmp_path_factory: pytest.TempPathFactory) 
     client = Client(stack.address("inference"), stack.address("keystore"), key_dir=key_dir)
     try:
         no_catalog_error = spec_error(stub, "")
-        source = root / "clips"
-        source.mkdir()
-        for name in CLIPS:
-            shutil.copy(CATALOG / name, source / name)
+        source = copy_clips(root / "clips")
         built = build_catalog(_redis_server, source, config=SMALL)
         spec = client.model_spec()
         fhe_client = client.keys.fhe_client(spec)

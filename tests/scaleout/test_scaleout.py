@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,20 +20,11 @@ from typing import Any
 
 import pytest
 
-from services.featurizer.training import TrainingConfig
+from tests.small_catalog import SMALL, copy_clips
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIPS = (
-    "amoebax-data__AngusBackground.ogg",
-    "amoebax-data__menu.ogg",
-    "seahorse-adventures__1.ogg",
-    "seahorse-adventures__title.ogg",
-)
-SMALL = TrainingConfig(
-    noise_conditions=(("pink", 10.0),), queries_per_condition=4, calibration_folds=2
-)
 CLIENTS = 4
 
 
@@ -57,10 +47,7 @@ bench = load_script("scaleout_bench")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, str]]:
     """(Fleet with two workers serving, the prepared queries, the catalog version)."""
     root = tmp_path_factory.mktemp("scaleout")
-    source = root / "clips"
-    source.mkdir()
-    for name in CLIPS:
-        shutil.copy(bench.DEMO_CATALOG / name, source / name)
+    source = copy_clips(root / "clips")
     with bench.Fleet(root) as running:
         running.start_redis()
         version = running.build_catalog(source, config=SMALL)
