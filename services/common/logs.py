@@ -6,12 +6,15 @@ value is replaced by its length so that payloads cannot leak into logs by accide
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import io
 import json
 import logging
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -47,13 +50,14 @@ def _safe(value: object) -> object:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    """Send JSON log lines to stderr at the given level (idempotent)."""
+    """Send JSON log lines to stderr at the given level, warnings included (idempotent)."""
     root = logging.getLogger()
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python warnings become records of "py.warnings", in JSON
 
 
 def new_request_id(incoming: str | None = None) -> str:
@@ -62,3 +66,41 @@ def new_request_id(incoming: str | None = None) -> str:
     rid = rid or uuid.uuid4().hex[:16]
     request_id.set(rid)
     return rid
+
+
+class _LineLogger(io.TextIOBase):
+    """A text stream that turns each complete line written to it into a log record."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if line.strip():
+                self._logger.info(line.strip()[:500])
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending.strip():
+            self._logger.info(self._pending.strip()[:500])
+        self._pending = ""
+
+
+@contextlib.contextmanager
+def library_prints_to_log(library: str) -> Iterator[None]:
+    """Turn what a library prints while the block runs into JSON log records.
+
+    Importing Concrete-ML imports torch, which prints a plain-text notice to stderr on a
+    machine with nvcc and no GPU; inside this block it becomes a record of the logger
+    ``library.<library>``, so every line a service writes stays JSON.
+    """
+    stream = _LineLogger(logging.getLogger(f"library.{library}"))
+    with contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
+        yield
+    stream.flush()

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
 from client_sdk.model_spec import key_profile
+from services.common import logs
 
 N_BITS = 8
 """Quantization bits of inputs and weights (8 bits keep FHE and clear rankings equal)."""
@@ -49,8 +50,9 @@ def compile_classifier(
     classifier: LogisticRegression, calibration_inputs: NDArray[np.float64], n_bits: int = N_BITS
 ) -> CompiledArtifacts:
     """Quantize ``classifier`` with Concrete-ML, compile it, and serialize both artifacts."""
-    from concrete.ml.deployment import FHEModelDev
-    from concrete.ml.sklearn import LogisticRegression as FheLogisticRegression
+    with logs.library_prints_to_log("concrete"):
+        from concrete.ml.deployment import FHEModelDev
+        from concrete.ml.sklearn import LogisticRegression as FheLogisticRegression
 
     model = FheLogisticRegression.from_sklearn_model(
         classifier, calibration_inputs, n_bits=n_bits

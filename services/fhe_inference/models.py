@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from services.common import metrics, registry
+from services.common import logs, metrics, registry
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class ModelCache:
         return model
 
     def _load(self, version: str) -> LoadedModel:
-        from concrete.ml.deployment import FHEModelServer
+        with logs.library_prints_to_log("concrete"):
+            from concrete.ml.deployment import FHEModelServer
 
         server_zip = registry.load_server_zip(self._redis, registry.check_version_name(version))
         summary = registry.load_summary(self._redis, version)

@@ -6,11 +6,18 @@ import contextvars
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
 
-from services.common.logs import JsonFormatter, new_request_id, request_id, setup_logging
+from services.common.logs import (
+    JsonFormatter,
+    library_prints_to_log,
+    new_request_id,
+    request_id,
+    setup_logging,
+)
 
 
 @pytest.fixture
@@ -133,3 +140,22 @@ def test_setup_logging_installs_one_json_handler() -> None:
         for handler in [h for h in root.handlers if h not in before]:
             root.removeHandler(handler)
         root.setLevel(level)
+
+
+def test_library_prints_become_json_records() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("library.noisy")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        with library_prints_to_log("noisy"):
+            print("No CUDA runtime is found", file=sys.stderr)
+            print("first\n\nsecond", end="")
+    finally:
+        logger.removeHandler(handler)
+    entries = lines(stream)
+    assert [e["message"] for e in entries] == ["No CUDA runtime is found", "first", "second"]
+    assert all(e["logger"] == "library.noisy" for e in entries)
