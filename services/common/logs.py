@@ -68,7 +68,7 @@ def new_request_id(incoming: str | None = None) -> str:
     return rid
 
 
-class _LineLogger(io.TextIOBase):
+class _LineLogger(io.StringIO):
     """A text stream that turns each complete line written to it into a log record."""
 
     def __init__(self, logger: logging.Logger) -> None:
