@@ -13,21 +13,41 @@ from typing import NoReturn
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS_DIR = REPO / "data" / "corpus"
 TINY_DIR = REPO / "demo" / "catalog"
+SCALE_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("--sizes", str, "catalog sizes, comma-separated"),
+    ("--concrete-max", int, "largest catalog measured with the Concrete engine"),
+    ("--source", Path, "folder of real tracks to train the starting catalog on"),
+    ("--max-tracks", int, "real tracks used at most"),
+    ("--repeats", int, "timed queries per catalog"),
+)
+"""Flags of ``hushtune bench scale``, handed on to ``benchmarks.scale`` when given (its
+defaults: ``python -m benchmarks.scale --help``)."""
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``corpus`` and ``bench`` subcommands."""
     corpus = commands.add_parser("corpus", help="fetch the development corpus (366 tracks)")
-    corpus.add_argument("action", choices=["fetch", "list", "duplicates"],
-                        help="fetch it, list its tracks, or find the tracks that share audio")
+    corpus.add_argument("action", choices=["fetch", "list", "duplicates", "render"],
+                        help="fetch it, list its tracks, find the tracks that share audio, "
+                        "or render music21 scores into synthetic songs")
     corpus.add_argument(
         "--data-dir", type=Path, default=DEFAULT_CORPUS_DIR, help="where to keep it"
     )
     corpus.add_argument("--out", type=Path, default=None,
                         help="duplicates: where to write the groups "
-                        "(default benchmarks/dev_duplicates.tsv)")
+                        "(default benchmarks/dev_duplicates.tsv); render: the clip folder "
+                        "(default data/synthetic)")
+    corpus.add_argument("--count", type=int, default=1000, help="render: songs to render")
+    corpus.add_argument("--seconds", type=float, default=30.0, help="render: seconds per song")
+    corpus.add_argument("--workers", type=int, default=2, help="render: processes")
+    corpus.add_argument("--works", type=int, default=None,
+                        help="render: distinct music21 works to use (default all, about 14,700); "
+                        "songs past it are the same works in other keys, tempi and instruments")
 
     bench = commands.add_parser("bench", help="run the benchmark and write its report")
+    bench.add_argument("suite", nargs="?", choices=["scale"],
+                       help="scale: what one private query costs at 1,000 to 10,000 songs, per "
+                       "engine (benchmarks/scale.py; writes the '## Scale' section)")
     bench.add_argument("--quick", action="store_true",
                        help="tiny corpus (13 demo clips), small matrix: the CI variant")
     bench.add_argument("--corpus", default=None,
@@ -44,13 +64,20 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     bench.add_argument("--seed", type=int, default=7, help="seed of the query plan")
     bench.add_argument("--render", type=Path, metavar="JSON",
                        help="only re-render the report of a run from its benchmarks.json")
+    for flag, kind, text in SCALE_FLAGS:
+        bench.add_argument(flag, type=kind, default=None, help=f"scale: {text}")
 
 
 def corpus_command(args: argparse.Namespace) -> int:
-    """Fetch (idempotently, with progress) or list the development corpus, or group its
-    tracks that share audio."""
+    """Fetch (idempotently, with progress) or list the development corpus, group its tracks
+    that share audio, or render synthetic songs from music21's scores."""
     from benchmarks.corpus import fetch_dev_corpus, listed_tracks
 
+    if args.action == "render":
+        from benchmarks.render import render_command
+
+        return render_command(args.count, args.seconds, args.out or REPO / "data" / "synthetic",
+                              args.workers, args.works, _bar("corpus"))
     if args.action == "list":
         for track in listed_tracks(args.data_dir):
             state = "ok" if track.path.is_file() else "missing"
@@ -74,7 +101,15 @@ def corpus_command(args: argparse.Namespace) -> int:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    """Run the benchmark; exit 1 if FHE and clear modes disagree."""
+    """Run the benchmark (or, for ``bench scale``, the scale one); exit 1 if FHE and clear
+    modes disagree."""
+    if args.suite == "scale":
+        return scale_command(args)
+    given = [flag for flag, _, _ in SCALE_FLAGS if getattr(args, _dest(flag)) is not None]
+    if given:
+        print(f"hushtune bench: {', '.join(given)} belong to `hushtune bench scale`",
+              file=sys.stderr)
+        return 2
     from benchmarks.corpus import fetch_dev_corpus, folder_tracks
     from benchmarks.queries import FULL_MATRIX, QUICK_MATRIX
     from benchmarks.report import write_markdown
@@ -126,6 +161,25 @@ def bench_command(args: argparse.Namespace) -> int:
     path = write_markdown(result, out, title)
     print(f"report written to {path} ({result.facts['bench_wall_s']} s)")
     return 0
+
+
+def scale_command(args: argparse.Namespace) -> int:
+    """``hushtune bench scale``: ``python -m benchmarks.scale`` with the flags given here
+    (its defaults, and its checks of them, stay in benchmarks/scale.py)."""
+    from benchmarks import scale
+
+    argv = []
+    for flag, _, _ in SCALE_FLAGS:
+        value = getattr(args, _dest(flag))
+        if value is not None:
+            argv += [flag, str(value)]
+    if args.out is not None:
+        argv += ["--out", str(args.out)]
+    return scale.main(argv)
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
 
 
 def _bar(name: str) -> Callable[[str, int, int], None]:

@@ -10,6 +10,14 @@ from typing import Any
 
 from benchmarks.run import BenchResult
 
+SETUP = "## Setup"
+ACCURACY = "## Accuracy"
+FHE_SAMPLE = "## The real thing: a sample in FHE over gRPC"
+LATENCY = "## Latency of a private query (FHE over gRPC, loopback)"
+OWN_SECTIONS = (SETUP, ACCURACY, FHE_SAMPLE, LATENCY)
+"""The "## " sections ``write_markdown`` writes; it keeps every other one it finds (such as
+"## Scale", written by ``benchmarks.scale``)."""
+
 SYSTEM_LABELS = {
     "hushtune": "hushtune (private, FHE model in clear mode)",
     "mfcc_vote": "starting point: summed MFCC + LR + vote",
@@ -180,8 +188,25 @@ def plot_roc(result: BenchResult, path: Path) -> bool:
     return True
 
 
+def other_sections(markdown: str) -> str:
+    """The "## " sections of ``markdown`` not in OWN_SECTIONS, in their order, each up to the
+    next "## " heading (its "###" subsections go with it)."""
+    kept: list[str] = []
+    keep = False
+    for line in markdown.splitlines(keepends=True):
+        if line.startswith("## "):
+            keep = line.rstrip() not in OWN_SECTIONS
+        if keep:
+            kept.append(line)
+    return "".join(kept).rstrip("\n") + "\n" if kept else ""
+
+
 def write_markdown(result: BenchResult, out_dir: Path, title: str) -> Path:
-    """BENCHMARKS.md with the figures, the tables and the plots beside it."""
+    """BENCHMARKS.md with the figures, the tables and the plots beside it.
+
+    Sections of an existing BENCHMARKS.md that this writer does not make (``other_sections``)
+    are kept, after its own: other benchmarks write them.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = []
     if plot_accuracy_vs_snr(result.records, out_dir / "bench_accuracy_vs_snr.png"):
@@ -196,7 +221,7 @@ def write_markdown(result: BenchResult, out_dir: Path, title: str) -> Path:
         "",
         f"Produced by `{facts.get('command', '')}`.",
         "",
-        "## Setup",
+        SETUP,
         "",
         *(f"- {key}: {value}" for key, value in facts.items() if key != "command"),
         "",
@@ -204,24 +229,25 @@ def write_markdown(result: BenchResult, out_dir: Path, title: str) -> Path:
         "Known-song queries count for top-1/top-3; TPR@1%FPR counts a known query as a true",
         "positive only when it is also ranked first, against queries of the held-out songs.",
         "",
-        "## Accuracy",
+        ACCURACY,
         "",
         accuracy_table(result.records),
         "",
-        "## The real thing: a sample in FHE over gRPC",
+        FHE_SAMPLE,
         "",
         "Every sampled query was also scored in clear mode; the run fails unless both modes",
         "give the same scores and the same top-3 (they did).",
         "",
         fhe_sample_table(result.records),
         "",
-        "## Latency of a private query (FHE over gRPC, loopback)",
+        LATENCY,
         "",
         latency_table(result),
         "",
         *(line for name, file in plots for line in (f"### {name}", "", f"![{name}]({file})", "")),
     ]
     path = out_dir / "BENCHMARKS.md"
-    path.write_text("\n".join(lines) + "\n")
+    kept = other_sections(path.read_text()) if path.exists() else ""
+    path.write_text("\n".join(lines) + "\n" + kept)  # lines end in a blank one
     write_json(result, out_dir / "benchmarks.json")
     return path

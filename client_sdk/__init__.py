@@ -17,10 +17,12 @@ from client_sdk.errors import (
     NotFoundError,
     OverloadedError,
     PreconditionError,
+    RateLimitedError,
     ServiceError,
     UnavailableError,
 )
 from client_sdk.model_spec import ModelSpec, Song
+from client_sdk.transport import TLSConfig
 
 __all__ = [
     "AudioError",
@@ -35,8 +37,10 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PreconditionError",
+    "RateLimitedError",
     "ServiceError",
     "Song",
+    "TLSConfig",
     "UnavailableError",
     "load_audio",
 ]

@@ -121,10 +121,14 @@ def _decode(
                     f"{name}: {f.frames / f.samplerate:.1f} s long; at most {max_seconds:g} s "
                     "is accepted"
                 )
+            announced = f.frames
             data = f.read(dtype="float32", always_2d=True)
             rate = f.samplerate
     except AudioError:
         raise
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"{name}: not a readable audio file ({exc})") from exc
+    if data.size == 0:
+        announces = f"its header announces {announced} frames, " if announced > 0 else ""
+        raise AudioError(f"{name}: no audio could be decoded ({announces}0 read): corrupt file")
     return data, int(rate)

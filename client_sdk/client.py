@@ -11,16 +11,15 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from client_sdk import transport
 from client_sdk.audio import AudioSource, load_audio
-from client_sdk.errors import CatalogError, NotFoundError
+from client_sdk.errors import ServiceError
 from client_sdk.features import query_vector
-from client_sdk.keys import KeyManager
+from client_sdk.keys import KeyManager, UploadedKeys
 from client_sdk.model_spec import ModelSpec, Song
 from client_sdk.ranking import open_set_score, top_k
 
@@ -47,7 +46,7 @@ class Identification:
     confidence: float
     """Probability of the top candidate among the catalog's songs."""
     open_set_score: float
-    """Top-1 logit above the median logit; compared with ``threshold``."""
+    """Top-1 logit above the runner-up's (``ranking.open_set_score``), against ``threshold``."""
     threshold: float
     """The catalog's calibrated unknown-song threshold."""
     candidates: tuple[Candidate, ...]
@@ -100,6 +99,8 @@ class Client:
         timeout: seconds one identification may take, retries included.
         spec_refresh_seconds: how long a fetched model spec is trusted before asking again.
         top_k: candidates returned with every answer.
+        tls: encrypt both channels and check the services' certificates (and, for mutual
+            TLS, present a client certificate); None is plaintext, for loopback only.
     """
 
     def __init__(
@@ -112,9 +113,10 @@ class Client:
         timeout: float = 60.0,
         spec_refresh_seconds: float = 60.0,
         top_k: int = 3,
+        tls: transport.TLSConfig | None = None,
     ) -> None:
-        self._inference = transport.open_channel(inference)
-        self._keystore = transport.open_channel(keystore)
+        self._inference = transport.open_channel(inference, tls)
+        self._keystore = transport.open_channel(keystore, tls)
         self._keystore_address = keystore
         self.keys = KeyManager(key_dir)
         self._pinned_version = catalog_version
@@ -124,6 +126,7 @@ class Client:
         self._spec: ModelSpec | None = None
         self._spec_time = 0.0
         self._lock = threading.Lock()
+        self._upload_lock = threading.Lock()  # threads meeting new keys upload them once
 
     def close(self) -> None:
         """Close the channels."""
@@ -148,16 +151,19 @@ class Client:
             self._spec_time = time.monotonic()
             return self._spec
 
-    def ensure_keys_uploaded(self, spec: ModelSpec, *, check: bool = False) -> str:
+    def ensure_keys_uploaded(self, spec: ModelSpec, *, check: bool = False) -> UploadedKeys:
         """Key id of our evaluation keys in the keystore; uploads them when it has none."""
         deadline = time.monotonic() + self._timeout
-        key_id = self.keys.uploaded_key_id(spec.key_profile, self._keystore_address)
-        if key_id and (not check or transport.keys_exist(self._keystore, key_id, deadline)):
-            return key_id
-        keys = self.keys.evaluation_keys(spec)
-        key_id = transport.upload_keys(self._keystore, keys, spec.key_profile, deadline)
-        self.keys.remember_upload(spec.key_profile, self._keystore_address, key_id)
-        return key_id
+        with self._upload_lock:
+            uploaded = self.keys.uploaded(spec.key_profile, self._keystore_address)
+            if uploaded and (
+                not check or transport.keys_exist(self._keystore, uploaded, deadline)
+            ):
+                return uploaded
+            keys = self.keys.evaluation_keys(spec)
+            uploaded = transport.upload_keys(self._keystore, keys, spec.key_profile, deadline)
+            self.keys.remember_upload(spec.key_profile, self._keystore_address, uploaded)
+            return uploaded
 
     def identify(self, audio: AudioSource, *, sr: int | None = None) -> Identification:
         """Identify a recording privately.
@@ -181,9 +187,9 @@ class Client:
         started = time.perf_counter() - decoded
         vector = query_vector(y, spec.feature_mean, spec.feature_scale)
         timings["featurize"] = time.perf_counter() - started
-        fhe_client = self.keys.fhe_client(spec)
+        engine = self.keys.engine(spec)
         mark = time.perf_counter()
-        ciphertext: bytes = fhe_client.quantize_encrypt_serialize(vector[None, :])
+        ciphertext = engine.encrypt(vector)
         timings["encrypt"] = time.perf_counter() - mark
         reply = self._score(spec, ciphertext)
         encrypted_scores = reply.encrypted_scores
@@ -191,45 +197,32 @@ class Client:
         timings["server"] = reply.fhe_seconds
         timings["download"] = reply.total_s - reply.first_byte_s
         mark = time.perf_counter()
-        logits = _decrypt_logits(fhe_client, encrypted_scores, len(spec.songs))
+        logits = engine.decrypt(encrypted_scores)
         timings["decrypt"] = time.perf_counter() - mark
         timings["total"] = time.perf_counter() - started
         return _decide(spec, logits, self._top_k, timings, len(ciphertext), len(encrypted_scores))
 
     def _score(self, spec: ModelSpec, ciphertext: bytes) -> transport.ScoreReply:
-        """Score with our key id; if the keystore lost our keys, upload again and retry once."""
-        key_id = self.ensure_keys_uploaded(spec)
+        """Score with our keys; if the keystore lost them or refuses our secret, upload again
+        and retry once."""
+        uploaded = self.ensure_keys_uploaded(spec)
         deadline = time.monotonic() + self._timeout
         try:
             return transport.score(
-                self._inference, key_id, spec.catalog_version, ciphertext, deadline
+                self._inference, uploaded, spec.catalog_version, ciphertext, deadline
             )
-        except NotFoundError:
-            if transport.keys_exist(self._keystore, key_id, deadline):
+        except ServiceError as exc:
+            if exc.code not in transport.KEYS_REFUSED:
+                raise
+            if transport.keys_exist(self._keystore, uploaded, deadline):
                 raise  # the catalog version is gone, not our keys
-            self.keys.forget_upload(spec.key_profile, self._keystore_address)
-            key_id = self.ensure_keys_uploaded(spec)
+            with self._upload_lock:  # unless another thread has replaced them already
+                if self.keys.uploaded(spec.key_profile, self._keystore_address) == uploaded:
+                    self.keys.forget_upload(spec.key_profile, self._keystore_address)
+            uploaded = self.ensure_keys_uploaded(spec)
             return transport.score(
-                self._inference, key_id, spec.catalog_version, ciphertext, deadline
+                self._inference, uploaded, spec.catalog_version, ciphertext, deadline
             )
-
-
-def _decrypt_logits(
-    fhe_client: Any, encrypted_scores: bytes, n_songs: int
-) -> NDArray[np.float64]:
-    """Decrypt and dequantize the catalog scores (one logit per song).
-
-    ``fhe_client`` is a concrete.ml.deployment.FHEModelClient (untyped, hence Any).
-    """
-    try:
-        quantized = fhe_client.deserialize_decrypt(encrypted_scores)
-        dequantized = fhe_client.model.dequantize_output(quantized)
-    except (RuntimeError, ValueError) as exc:
-        raise CatalogError(f"could not decrypt the scores: {exc}") from exc
-    logits = np.asarray(dequantized, dtype=np.float64).reshape(-1)
-    if logits.size != n_songs:
-        raise CatalogError(f"expected {n_songs} scores, decrypted {logits.size}")
-    return logits
 
 
 def _decide(

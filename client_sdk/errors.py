@@ -9,12 +9,17 @@
         ├── NotFoundError           NOT_FOUND: key id or catalog version unknown to the service
         ├── PreconditionError       FAILED_PRECONDITION: e.g. ciphertext for another version
         ├── OverloadedError         RESOURCE_EXHAUSTED: too large, or the worker is busy
+        │   └── RateLimitedError    RESOURCE_EXHAUSTED: this key id's query budget is spent
         └── UnavailableError        UNAVAILABLE / DEADLINE_EXCEEDED: retry later
 
-The SDK maps every grpc.RpcError into this tree with ``raise ... from exc``.
+The SDK maps every grpc.RpcError into this tree with ``raise ... from exc``. Only
+UnavailableError is retried (inside the call's deadline); a RateLimitedError is raised at once
+with ``retry_after_seconds``, so that a limited client waits instead of hammering.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import grpc
 
@@ -59,6 +64,16 @@ class OverloadedError(ServiceError):
     """The request is too large or the service is busy (RESOURCE_EXHAUSTED)."""
 
 
+class RateLimitedError(OverloadedError):
+    """The key id used up its query budget; ``retry_after_seconds`` says when it refills."""
+
+    def __init__(
+        self, message: str, code: grpc.StatusCode | None, retry_after_seconds: float
+    ) -> None:
+        super().__init__(message, code)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class UnavailableError(ServiceError):
     """The service could not be reached or did not answer in time."""
 
@@ -80,4 +95,26 @@ def from_rpc_error(exc: grpc.RpcError, what: str) -> ServiceError:
     details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
     cls = _BY_CODE.get(code, ServiceError) if code is not None else ServiceError
     name = code.name if code is not None else "UNKNOWN"
-    return cls(f"{what} failed ({name}): {details}", code)
+    message = f"{what} failed ({name}): {details}"
+    retry_after = _retry_after(exc) if code == grpc.StatusCode.RESOURCE_EXHAUSTED else None
+    if retry_after is not None:
+        return RateLimitedError(message, code, retry_after)
+    return cls(message, code)
+
+
+RETRY_AFTER_METADATA = "hushtune-retry-after-seconds"
+"""Trailing metadata a rate-limited answer carries (services.common.errors sets it)."""
+
+
+def _retry_after(exc: grpc.RpcError) -> float | None:
+    """Seconds the service asked us to wait, or None when it did not say."""
+    trailing = getattr(exc, "trailing_metadata", None)  # on grpc.Call errors only
+    trailers: Any = trailing() if callable(trailing) else None
+    for key, value in trailers or ():
+        if key == RETRY_AFTER_METADATA:
+            try:
+                seconds = float(value)
+            except (TypeError, ValueError):
+                return None
+            return seconds if seconds >= 0 and seconds == seconds else None
+    return None

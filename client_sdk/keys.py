@@ -2,26 +2,47 @@
 
 Layout under ``key_dir`` (folders 0700, files 0600):
     <key_profile>/concrete/...        Concrete secret and evaluation keys (never sent anywhere)
-    <key_profile>/uploads.json        key ids the keystores gave us, by keystore address
+    <key_profile>/ckks/secret.seal    CKKS secret key (never sent); public.keys: what is uploaded
+    <key_profile>/uploads.json        key ids and client secrets the keystores gave us, by
+                                      keystore address
     specs/<catalog_version>/client.zip   the Concrete-ML client artifact of a version
 
 Only the evaluation keys (``evaluation_keys``) ever leave this module, to be uploaded.
+Which keys a catalog version uses depends on its engine (``client_sdk.engines``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import stat
+import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from client_sdk.errors import KeyMaterialError
 from client_sdk.model_spec import ModelSpec, is_valid_catalog_version
 
+if TYPE_CHECKING:
+    from client_sdk.engines import ClientEngine
+
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadedKeys:
+    """A keystore's receipt for our evaluation keys: the key id and the secret that opens it.
+
+    The secret is sent with every call that uses the keys and kept only in ``uploads.json``
+    (0600); it is left out of ``repr`` so that it cannot reach a log line by accident.
+    """
+
+    key_id: str
+    client_secret: str = dataclasses.field(repr=False)
 
 
 def default_key_dir() -> Path:
@@ -36,7 +57,20 @@ class KeyManager:
     def __init__(self, key_dir: str | Path | None = None) -> None:
         self.key_dir = Path(key_dir).expanduser() if key_dir is not None else default_key_dir()
         self._clients: dict[str, Any] = {}
+        self._engines: dict[str, ClientEngine] = {}
+        self._engine_lock = threading.Lock()  # not _lock: make_engine takes that one
         self._lock = threading.Lock()
+
+    def engine(self, spec: ModelSpec) -> ClientEngine:
+        """The encryption engine of ``spec`` (Concrete or CKKS), its keys loaded or made once."""
+        from client_sdk.engines import make_engine
+
+        with self._engine_lock:
+            engine = self._engines.get(spec.catalog_version)
+            if engine is None:
+                engine = make_engine(spec, self, self.profile_dir(spec.key_profile))
+                self._engines[spec.catalog_version] = engine
+            return engine
 
     def fhe_client(self, spec: ModelSpec) -> Any:
         """A Concrete-ML FHEModelClient for ``spec`` with its keys loaded or generated once."""
@@ -53,11 +87,11 @@ class KeyManager:
 
         if not is_valid_catalog_version(spec.catalog_version):
             raise KeyMaterialError(f"unsafe catalog version {spec.catalog_version!r}")
-        spec_dir = _private_dir(self.key_dir / "specs" / spec.catalog_version)
+        spec_dir = private_dir(self.key_dir / "specs" / spec.catalog_version)
         client_zip = spec_dir / "client.zip"
         if not client_zip.exists() or client_zip.read_bytes() != spec.client_zip:
-            _write_private(client_zip, spec.client_zip)
-        concrete_dir = _private_dir(self.profile_dir(spec.key_profile) / "concrete")
+            write_private(client_zip, spec.client_zip)
+        concrete_dir = private_dir(self.profile_dir(spec.key_profile) / "concrete")
         try:
             client = FHEModelClient(str(spec_dir), key_dir=str(concrete_dir))
             client.generate_private_and_evaluation_keys(force=False)
@@ -68,59 +102,86 @@ class KeyManager:
 
     def evaluation_keys(self, spec: ModelSpec) -> bytes:
         """The serialized evaluation keys of ``spec``'s key profile (safe to upload)."""
-        keys: bytes = self.fhe_client(spec).get_serialized_evaluation_keys()
-        return keys
+        return self.engine(spec).evaluation_keys()
 
     def profile_dir(self, key_profile: str) -> Path:
         """Folder of one key profile's keys and upload records."""
         if not key_profile or not all(c.isalnum() for c in key_profile):
             raise KeyMaterialError(f"key profile {key_profile!r} is not a safe folder name")
-        return _private_dir(self.key_dir / key_profile)
+        return private_dir(self.key_dir / key_profile)
+
+    def uploaded(self, key_profile: str, keystore: str) -> UploadedKeys | None:
+        """The key id and secret a keystore gave us for this profile, if we recorded them."""
+        return self._uploads(key_profile).get(keystore)
 
     def uploaded_key_id(self, key_profile: str, keystore: str) -> str | None:
         """The key id a keystore gave us for this profile, if we recorded one."""
-        record = self._uploads(key_profile)
-        key_id = record.get(keystore)
-        return str(key_id) if key_id else None
+        uploaded = self.uploaded(key_profile, keystore)
+        return uploaded.key_id if uploaded else None
 
-    def remember_upload(self, key_profile: str, keystore: str, key_id: str) -> None:
-        """Record the key id a keystore returned, so keys are uploaded once."""
+    def remember_upload(self, key_profile: str, keystore: str, uploaded: UploadedKeys) -> None:
+        """Record the key id and secret a keystore returned, so keys are uploaded once."""
         record = self._uploads(key_profile)
-        record[keystore] = key_id
-        _write_private(self.profile_dir(key_profile) / "uploads.json", json.dumps(record).encode())
+        record[keystore] = uploaded
+        write_private(self.profile_dir(key_profile) / "uploads.json", _dump(record))
 
     def forget_upload(self, key_profile: str, keystore: str) -> None:
         """Drop a key id the keystore no longer knows."""
         record = self._uploads(key_profile)
         if record.pop(keystore, None) is not None:
             path = self.profile_dir(key_profile) / "uploads.json"
-            _write_private(path, json.dumps(record).encode())
+            write_private(path, _dump(record))
 
-    def _uploads(self, key_profile: str) -> dict[str, str]:
+    def _uploads(self, key_profile: str) -> dict[str, UploadedKeys]:
+        """Recorded uploads by keystore; damaged or pre-secret entries are left out.
+
+        A left-out entry only costs one more upload (keys recorded without a secret can no
+        longer be used anyway).
+        """
         path = self.profile_dir(key_profile) / "uploads.json"
         if not path.exists():
             return {}
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
-            return {}  # a damaged record only costs one more upload
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        record = {}
+        for keystore, entry in data.items():
+            if isinstance(entry, dict) and entry.get("key_id") and entry.get("client_secret"):
+                record[str(keystore)] = UploadedKeys(
+                    str(entry["key_id"]), str(entry["client_secret"])
+                )
+        return record
 
 
-def _private_dir(path: Path) -> Path:
+def _dump(record: dict[str, UploadedKeys]) -> bytes:
+    return json.dumps({k: dataclasses.asdict(v) for k, v in record.items()}).encode()
+
+
+def private_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     os.chmod(path, PRIVATE_DIR)
     return path
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only, atomically."""
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(temporary, PRIVATE_FILE)
-    os.replace(temporary, path)
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only, atomically.
+
+    The temporary file has a name of its own (mkstemp, 0600), so that two writers of the same
+    file (threads, or clients sharing a key folder) never write into or rename each other's.
+    """
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, PRIVATE_FILE)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def lock_down(root: Path) -> None:

@@ -1,8 +1,10 @@
 """The model spec: what a client needs to query one catalog version.
 
 It travels as a zip archive (``GetModelSpec``): ``spec.json`` (catalog version, feature version,
-scaler, songs, unknown threshold, key profile, library versions) and ``client.zip`` (the
-Concrete-ML client artifact: quantizers and circuit parameters, no key). The featurizer writes
+engine, scaler, songs, unknown threshold, key profile, library versions, and for the ``ckks``
+engine its encryption parameters) and, for the ``concrete`` engine, ``client.zip`` (the
+Concrete-ML client artifact: quantizers and circuit parameters, no key). No spec carries the
+catalog's weights: they stay on the server. The featurizer writes
 it with ``to_bytes`` and the SDK reads it with ``from_bytes``, which checks every field.
 """
 
@@ -18,11 +20,15 @@ import zipfile
 import numpy as np
 from numpy.typing import NDArray
 
+from client_sdk.engines.ckks_scheme import CkksParameters
 from client_sdk.errors import CatalogError
 from client_sdk.features import FEATURE_VERSION, N_FEATURES
 
 SPEC_FORMAT = 1
 """Version of this archive layout."""
+
+ENGINES = ("concrete", "ckks")
+"""Encryption engines a catalog version can use; specs without the field are ``concrete``."""
 
 CATALOG_VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """What a catalog version name may look like: it becomes a folder name on clients."""
@@ -55,6 +61,9 @@ class ModelSpec:
     key_profile: str
     client_zip: bytes
     library_versions: dict[str, str]
+    engine: str = "concrete"
+    ckks: CkksParameters | None = None
+    """Encryption parameters of a ``ckks`` catalog (None for ``concrete``)."""
 
     def to_bytes(self) -> bytes:
         """Serialize to the zip archive served by ``GetModelSpec``."""
@@ -68,11 +77,15 @@ class ModelSpec:
             "threshold": self.threshold,
             "key_profile": self.key_profile,
             "library_versions": self.library_versions,
+            "engine": self.engine,
         }
+        if self.ckks is not None:
+            document["ckks"] = self.ckks.to_dict()
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("spec.json", json.dumps(document, sort_keys=True))
-            archive.writestr("client.zip", self.client_zip)
+            if self.engine == "concrete":
+                archive.writestr("client.zip", self.client_zip)
         return buffer.getvalue()
 
     @classmethod
@@ -81,7 +94,8 @@ class ModelSpec:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 document = json.loads(archive.read("spec.json"))
-                client_zip = archive.read("client.zip")
+                names = archive.namelist()
+                client_zip = archive.read("client.zip") if "client.zip" in names else b""
         except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CatalogError(f"model spec archive is unreadable: {exc}") from exc
         if not isinstance(document, dict):
@@ -93,6 +107,18 @@ class ModelSpec:
                 f"catalog uses features {document.get('feature_version')!r} but this SDK "
                 f"computes {FEATURE_VERSION!r}: upgrade the SDK or rebuild the catalog"
             )
+        engine = document.get("engine", "concrete")
+        if engine not in ENGINES:
+            raise CatalogError(
+                f"model spec engine {engine!r} is not one of {ENGINES}: upgrade the SDK"
+            )
+        if engine == "concrete" and not client_zip:
+            raise CatalogError(
+                "model spec archive is unreadable: a concrete catalog needs client.zip"
+            )
+        ckks = CkksParameters.from_dict(document.get("ckks")) if engine == "ckks" else None
+        if ckks is not None:
+            ckks.check(N_FEATURES)
         try:
             mean = np.asarray(document["feature_mean"], dtype=np.float64)
             scale = np.asarray(document["feature_scale"], dtype=np.float64)
@@ -107,6 +133,8 @@ class ModelSpec:
                 key_profile=str(document["key_profile"]),
                 client_zip=client_zip,
                 library_versions={str(k): str(v) for k, v in document["library_versions"].items()},
+                engine=str(engine),
+                ckks=ckks,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CatalogError(f"model spec is missing or has a bad field: {exc}") from exc

@@ -1,23 +1,34 @@
 """The SDK's calls to the services: chunked streams, deadlines, retries and error mapping.
 
 Every ``grpc.RpcError`` leaves this module as a ``client_sdk.errors.ServiceError`` subclass;
-UNAVAILABLE answers are retried with exponential backoff inside the call's deadline.
+UNAVAILABLE answers are retried with exponential backoff inside the call's deadline. Channels use
+TLS when given a ``TLSConfig`` (plaintext stays the default, for loopback development), and
+every call on uploaded keys carries their client secret, which this module never logs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
 from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
 from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
-from client_sdk.errors import CatalogError, UnavailableError, from_rpc_error
+from client_sdk.errors import (
+    CatalogError,
+    KeyMaterialError,
+    ServiceError,
+    UnavailableError,
+    from_rpc_error,
+)
+from client_sdk.keys import UploadedKeys
 
 CHUNK_BYTES = 256 * 1024
 """Size of the chunks the SDK streams."""
@@ -25,6 +36,7 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 """Largest message the SDK sends or accepts."""
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def channel_options() -> list[tuple[str, object]]:
@@ -40,14 +52,69 @@ def channel_options() -> list[tuple[str, object]]:
     ]
 
 
-def open_channel(addresses: str | Sequence[str]) -> grpc.Channel:
-    """A channel to one address, or round-robin over several (``ipv4:a:1,b:2`` form)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TLSConfig:
+    """How the SDK checks the services and, for mutual TLS, proves who it is.
+
+    Args:
+        ca_file: PEM root certificate(s) the services' certificates must chain to.
+        cert_file: PEM client certificate, for services that require one (mutual TLS).
+        key_file: PEM private key of ``cert_file``.
+        server_name: name to check the certificate against instead of the address's host
+            (e.g. ``keystore`` when connecting by IP to a certificate that only names that).
+    """
+
+    ca_file: str | Path
+    cert_file: str | Path | None = None
+    key_file: str | Path | None = None
+    server_name: str = ""
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """gRPC channel credentials from the files, read now.
+
+        Raises:
+            KeyMaterialError: a file is missing, unreadable or not PEM (the message names it),
+                or only one of ``cert_file`` and ``key_file`` is given.
+        """
+        if (self.cert_file is None) != (self.key_file is None):
+            raise KeyMaterialError("TLS: give both a client certificate and its key, or neither")
+        root = _read_pem(self.ca_file, b"-----BEGIN CERTIFICATE-----", "CA certificate")
+        certificate = key = None
+        if self.cert_file is not None and self.key_file is not None:
+            certificate = _read_pem(
+                self.cert_file, b"-----BEGIN CERTIFICATE-----", "client certificate"
+            )
+            key = _read_pem(self.key_file, b"PRIVATE KEY-----", "client private key")
+        return grpc.ssl_channel_credentials(root, private_key=key, certificate_chain=certificate)
+
+
+def _read_pem(path: str | Path, mark: bytes, what: str) -> bytes:
+    try:
+        data = Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise KeyMaterialError(f"TLS: cannot read the {what} {path}: {exc.strerror}") from exc
+    if mark not in data:
+        raise KeyMaterialError(f"TLS: {path} is not a PEM {what}")
+    return data
+
+
+def open_channel(addresses: str | Sequence[str], tls: TLSConfig | None = None) -> grpc.Channel:
+    """A channel to one address, or round-robin over several (``ipv4:a:1,b:2`` form).
+
+    With ``tls`` the channel is encrypted and the services' certificates are checked;
+    without it, it is plaintext (only for services on loopback).
+    """
     if isinstance(addresses, str):
         addresses = [a.strip() for a in addresses.split(",") if a.strip()]
     if not addresses:
         raise ValueError("no service address given")
     target = addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
-    return grpc.insecure_channel(target, options=channel_options())
+    if tls is None:
+        return grpc.insecure_channel(target, options=channel_options())
+    options = channel_options()
+    if tls.server_name:
+        options.append(("grpc.ssl_target_name_override", tls.server_name))
+    return grpc.secure_channel(target, tls.credentials(), options=options)
 
 
 def with_retries(call: Callable[[], T], what: str, deadline: float) -> T:
@@ -60,6 +127,9 @@ def with_retries(call: Callable[[], T], what: str, deadline: float) -> T:
             error = from_rpc_error(exc, what)
             if not isinstance(error, UnavailableError) or time.monotonic() + delay > deadline:
                 raise error from exc
+            # DEBUG: an app or scripts/soak.py can count retries; the line names no payload.
+            code = error.code.name if error.code is not None else ""
+            log.debug("retrying", extra={"call": what, "code": code})
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 2.0)
 
@@ -97,8 +167,8 @@ def fetch_model_spec(
 
 def upload_keys(
     channel: grpc.Channel, keys: bytes, key_profile: str, deadline: float
-) -> str:
-    """Upload evaluation keys in chunks; returns the keystore's key id."""
+) -> UploadedKeys:
+    """Upload evaluation keys in chunks; returns the keystore's key id and client secret."""
     stub = keystore_pb2_grpc.KeystoreServiceStub(channel)
     header = keystore_pb2.KeysHeader(
         size_bytes=len(keys), sha256=hashlib.sha256(keys).hexdigest(), key_profile=key_profile
@@ -110,25 +180,40 @@ def upload_keys(
                 header=header if start == 0 else None, chunk=keys[start : start + CHUNK_BYTES]
             )
 
-    def call() -> str:
+    def call() -> UploadedKeys:
         response = stub.UploadKeys(messages(), timeout=_remaining(deadline))
-        return str(response.key_id)
+        if not response.key_id or not response.client_secret:
+            raise ServiceError(
+                "UploadKeys answered without a key id and client secret: is the keystore "
+                "older than this SDK?"
+            )
+        return UploadedKeys(str(response.key_id), str(response.client_secret))
 
     return with_retries(call, "UploadKeys", deadline)
 
 
-def keys_exist(channel: grpc.Channel, key_id: str, deadline: float) -> bool:
-    """Whether the keystore still holds ``key_id``."""
+KEYS_REFUSED = (
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.DATA_LOSS,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+)
+"""Answers that mean our uploaded keys are gone or no longer open with our secret."""
+
+
+def keys_exist(channel: grpc.Channel, uploaded: UploadedKeys, deadline: float) -> bool:
+    """Whether the keystore still holds our keys under ``uploaded`` (and our secret opens them)."""
     stub = keystore_pb2_grpc.KeystoreServiceStub(channel)
+    request = keystore_pb2.DescribeKeysRequest(
+        key_id=uploaded.key_id, client_secret=uploaded.client_secret
+    )
 
     def call() -> bool:
         try:
-            stub.DescribeKeys(
-                keystore_pb2.DescribeKeysRequest(key_id=key_id), timeout=_remaining(deadline)
-            )
+            stub.DescribeKeys(request, timeout=_remaining(deadline))
         except grpc.RpcError as exc:
             code = exc.code() if isinstance(exc, grpc.Call) else None
-            if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.DATA_LOSS):
+            if code in KEYS_REFUSED:
                 return False
             raise
         return True
@@ -147,12 +232,19 @@ class ScoreReply:
 
 
 def score(
-    channel: grpc.Channel, key_id: str, catalog_version: str, ciphertext: bytes, deadline: float
+    channel: grpc.Channel,
+    uploaded: UploadedKeys,
+    catalog_version: str,
+    ciphertext: bytes,
+    deadline: float,
 ) -> ScoreReply:
     """Stream a ciphertext to a worker and collect the encrypted scores it streams back."""
     stub = inference_pb2_grpc.InferenceServiceStub(channel)
     header = inference_pb2.ScoreHeader(
-        key_id=key_id, catalog_version=catalog_version, size_bytes=len(ciphertext)
+        key_id=uploaded.key_id,
+        client_secret=uploaded.client_secret,
+        catalog_version=catalog_version,
+        size_bytes=len(ciphertext),
     )
 
     def messages() -> Iterator[inference_pb2.ScoreRequest]:

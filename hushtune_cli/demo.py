@@ -3,20 +3,24 @@
 The catalog is built from 12 of the 13 committed clips; the 13th (``LEFT_OUT``) is the song the
 catalog does not know. Both queries are 5 s excerpts at fixed offsets; the catalog song's one
 gets pink noise at 10 dB SNR. Everything runs for real: embedded Redis, gRPC on loopback,
-Concrete-ML FHE. Data lives in a temporary folder that is removed at the end.
+Concrete-ML FHE. Data lives in a temporary folder that is removed at the end. With ``tls``,
+every call runs over mutual TLS with a throwaway development CA (scripts/make_dev_ca.py).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from client_sdk import Client, Identification
 from client_sdk.audio import SAMPLE_RATE, load_audio
+from client_sdk.transport import TLSConfig
 from hushtune_cli.output import as_json, describe
 from hushtune_cli.progress import StageBars
 from hushtune_cli.remote import build_remote
@@ -44,17 +48,19 @@ def excerpt(name: str, offset: float, seconds: float = QUERY_SECONDS) -> NDArray
     return y[start : start + int(seconds * SAMPLE_RATE)]
 
 
-def run_demo(*, json_output: bool = False) -> int:
-    """Run the demo; returns 0 when both answers are right, 1 otherwise."""
+def run_demo(*, json_output: bool = False, tls: bool = False) -> int:
+    """Run the demo (over mutual TLS with ``tls``); returns 0 when both answers are right."""
     setup_logging("WARNING")
     with tempfile.TemporaryDirectory(prefix="hushtune-demo-") as data_dir:
+        tls_settings, client_tls = _dev_tls(Path(data_dir) / "certs") if tls else ({}, None)
         settings = load_settings(
-            environ={}, data_dir=data_dir, keystore_port=0, inference_port=0, featurizer_port=0
+            environ={}, data_dir=data_dir, keystore_port=0, inference_port=0, featurizer_port=0,
+            **tls_settings,
         )
         stack = start_stack(settings)
         try:
             figures = _run(stack.address("featurizer"), stack.address("inference"),
-                           stack.address("keystore"), Path(data_dir) / "client-keys")
+                           stack.address("keystore"), Path(data_dir) / "client-keys", client_tls)
         finally:
             stack.stop(grace=1.0)
     known, unknown = figures.pop("known_answer"), figures.pop("unknown_answer")
@@ -72,18 +78,44 @@ def run_demo(*, json_output: bool = False) -> int:
     return 0 if ok else 1
 
 
-def _run(featurizer: str, inference: str, keystore: str, key_dir: Path) -> dict[str, object]:
+def _dev_tls(folder: Path) -> tuple[dict[str, Any], TLSConfig]:
+    """Service settings and client TLS of a fresh development CA made in ``folder``."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "make_dev_ca.py"
+    spec = importlib.util.spec_from_file_location("make_dev_ca", script)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"--tls needs {script} (a source checkout)")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except ImportError as exc:
+        raise ValueError(f"--tls needs the 'cryptography' package: {exc}") from exc
+    ca: dict[str, Path] = module.make_dev_ca(folder)
+    settings = {
+        "tls_cert_file": str(ca["server.pem"]), "tls_key_file": str(ca["server.key"]),
+        "tls_client_ca_file": str(ca["ca.pem"]), "keystore_ca_file": str(ca["ca.pem"]),
+        "keystore_client_cert_file": str(ca["client.pem"]),
+        "keystore_client_key_file": str(ca["client.key"]),
+    }
+    client = TLSConfig(ca_file=ca["ca.pem"], cert_file=ca["client.pem"], key_file=ca["client.key"])
+    return settings, client
+
+
+def _run(
+    featurizer: str, inference: str, keystore: str, key_dir: Path, tls: TLSConfig | None = None
+) -> dict[str, object]:
     bars = StageBars()
     started = time.perf_counter()
     try:
-        summary = build_remote(featurizer, str(CATALOG_DIR), [LEFT_OUT], True, bars.update)
+        summary = build_remote(
+            featurizer, str(CATALOG_DIR), [LEFT_OUT], True, bars.update, tls
+        )
     finally:
         bars.close()
     build_seconds = time.perf_counter() - started
     rng = np.random.default_rng(SEED)
     known_clip = add_noise(excerpt(*KNOWN_QUERY), "pink", NOISE_SNR_DB, rng)
     unknown_clip = excerpt(*UNKNOWN_QUERY)
-    with Client(inference, keystore, key_dir=key_dir) as client:
+    with Client(inference, keystore, key_dir=key_dir, tls=tls) as client:
         spec = client.model_spec()
         mark = time.perf_counter()
         client.keys.fhe_client(spec)

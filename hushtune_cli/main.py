@@ -1,12 +1,15 @@
 """``hushtune``: one command for operators, catalog builders and people identifying songs.
 
     hushtune serve [--only keystore,inference,featurizer]   run services (embedded Redis default)
-    hushtune build FOLDER [--exclude NAME ...]              build and publish a catalog version
+    hushtune build FOLDER [--exclude NAME ...] [--engine ckks]  build and publish a catalog version
     hushtune catalogs                                       list published catalog versions
     hushtune identify FILE | --listen SECONDS [--json]      identify a song privately
-    hushtune demo                                           the whole thing on the demo catalog
+                      [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]   ... over TLS
+    hushtune demo [--tls]                                   the whole thing on the demo catalog
     hushtune corpus fetch                                   fetch the development corpus
+    hushtune corpus render --count N [--seconds 30]         render music21 scores to songs
     hushtune bench [--quick]                                run the benchmark, write docs/
+    hushtune bench scale [--sizes 1000,3000,10000]          the cost of a query by catalog size
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from client_sdk.errors import HushtuneError
+from client_sdk.transport import TLSConfig
 from hushtune_cli.output import as_json, describe
 from services.common.config import add_flags, load_settings
 from services.common.logs import setup_logging
@@ -41,12 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--exclude", action="append", default=[], help="file name to leave out")
     build.add_argument("--featurizer", help="build through a running featurizer at host:port")
     build.add_argument("--no-current", action="store_true", help="publish without switching")
+    build.add_argument(
+        "--engine", choices=("concrete", "ckks"), default="concrete",
+        help="encryption engine: concrete (default) or ckks (packed, for large catalogs)",
+    )
     build.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_tls_flags(build)
     add_flags(build)
 
     catalogs = commands.add_parser("catalogs", help="list published catalog versions")
     catalogs.add_argument("--featurizer", default="127.0.0.1:50053", help="featurizer host:port")
     catalogs.add_argument("--json", action="store_true", help="print JSON")
+    add_tls_flags(catalogs)
 
     identify = commands.add_parser("identify", help="identify a recording privately")
     source = identify.add_mutually_exclusive_group(required=True)
@@ -58,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     identify.add_argument("--keystore", default="127.0.0.1:50051", help="keystore host:port")
     identify.add_argument("--key-dir", help="folder of the client's keys")
     identify.add_argument("--json", action="store_true", help="print the answer as JSON")
+    add_tls_flags(identify)
 
     from benchmarks.cli import add_commands
 
@@ -65,7 +76,41 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="build the demo catalog and identify two clips")
     demo.add_argument("--json", action="store_true", help="print the figures as JSON")
+    demo.add_argument(
+        "--tls", action="store_true",
+        help="run every call over mutual TLS with a throwaway development CA",
+    )
     return parser
+
+
+def add_tls_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that switch a command's calls to TLS (plaintext without ``--tls-ca``)."""
+    group = parser.add_argument_group("TLS (plaintext without --tls-ca: loopback only)")
+    group.add_argument("--tls-ca", metavar="PEM", help="root CA of the services' certificates")
+    group.add_argument("--tls-cert", metavar="PEM", help="client certificate, for mutual TLS")
+    group.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    group.add_argument(
+        "--tls-server-name", default="", metavar="NAME",
+        help="name to check the certificates against instead of the address's host",
+    )
+
+
+def tls_config(args: argparse.Namespace) -> TLSConfig | None:
+    """The TLSConfig the flags ask for; None for plaintext.
+
+    Raises:
+        ValueError: a client certificate or key without ``--tls-ca``.
+    """
+    if not args.tls_ca:
+        if args.tls_cert or args.tls_key or args.tls_server_name:
+            raise ValueError("--tls-cert, --tls-key and --tls-server-name need --tls-ca")
+        return None
+    return TLSConfig(
+        ca_file=args.tls_ca,
+        cert_file=args.tls_cert,
+        key_file=args.tls_key,
+        server_name=args.tls_server_name,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return bench_cli.bench_command(args)
         from hushtune_cli.demo import run_demo
 
-        return run_demo(json_output=args.json)
+        return run_demo(json_output=args.json, tls=args.tls)
     except (HushtuneError, ValueError) as exc:
         print(f"hushtune {args.command}: {exc}", file=sys.stderr)
         return 2
@@ -112,7 +157,8 @@ def _build(args: argparse.Namespace) -> int:
             from hushtune_cli.remote import build_remote
 
             summary = build_remote(
-                args.featurizer, args.folder, args.exclude, not args.no_current, bars.update
+                args.featurizer, args.folder, args.exclude, not args.no_current, bars.update,
+                tls_config(args), engine=args.engine,
             )
         else:
             from services.common.errors import ServiceError
@@ -128,6 +174,7 @@ def _build(args: argparse.Namespace) -> int:
                     exclude=args.exclude,
                     make_current=not args.no_current,
                     progress=bars.update,
+                    engine=args.engine,
                 )
             except ServiceError as exc:
                 raise ValueError(str(exc)) from exc
@@ -145,7 +192,7 @@ def _build(args: argparse.Namespace) -> int:
 def _catalogs(args: argparse.Namespace) -> int:
     from hushtune_cli.remote import list_remote
 
-    catalogs = list_remote(args.featurizer)
+    catalogs = list_remote(args.featurizer, tls_config(args))
     if args.json:
         print(as_json(catalogs))
         return 0
@@ -162,8 +209,9 @@ def _identify(args: argparse.Namespace) -> int:
         from hushtune_cli.microphone import record
 
         samples, rate = record(args.listen)  # before any network call: no device, no query
+    tls = tls_config(args)
     try:
-        with Client(args.inference, args.keystore, key_dir=args.key_dir) as client:
+        with Client(args.inference, args.keystore, key_dir=args.key_dir, tls=tls) as client:
             if args.listen is not None:
                 answer = client.identify(samples, sr=rate)
             else:

@@ -1,4 +1,4 @@
-"""CLI calls to a running featurizer."""
+"""CLI calls to a running featurizer (over TLS when given a ``TLSConfig``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from google.protobuf.json_format import MessageToDict
 from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
 from client_sdk.errors import ServiceError, from_rpc_error
+from client_sdk.transport import TLSConfig, open_channel
 
 _STAGE_NAMES = {
     featurizer_pb2.BUILD_STAGE_FEATURIZE: "featurize",
@@ -30,12 +31,17 @@ def build_remote(
     exclude: Sequence[str],
     make_current: bool,
     progress: Callable[[str, int, int, str], None],
+    tls: TLSConfig | None = None,
+    engine: str = "concrete",
 ) -> dict[str, object]:
-    """Run BuildCatalog on a featurizer, relaying progress; returns the summary."""
+    """Run BuildCatalog on a featurizer, relaying progress; returns the summary.
+
+    ``engine`` is checked by the featurizer, which names the engines it knows when refusing one.
+    """
     request = featurizer_pb2.BuildCatalogRequest(
-        source_dir=folder, exclude=list(exclude), keep_current=not make_current
+        source_dir=folder, exclude=list(exclude), keep_current=not make_current, engine=engine
     )
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls) as channel:
         stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
         try:
             for event in stub.BuildCatalog(request, timeout=3600):
@@ -49,9 +55,9 @@ def build_remote(
     raise ServiceError("BuildCatalog ended without a result")
 
 
-def list_remote(address: str) -> list[dict[str, object]]:
+def list_remote(address: str, tls: TLSConfig | None = None) -> list[dict[str, object]]:
     """Published catalog versions, newest first."""
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls) as channel:
         stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
         try:
             response = stub.ListCatalogs(featurizer_pb2.ListCatalogsRequest(), timeout=30)

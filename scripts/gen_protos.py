@@ -12,8 +12,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from grpc_tools import protoc
-
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 
@@ -25,7 +23,10 @@ def proto_files() -> list[Path]:
 
 def generate(out_dir: Path) -> None:
     """Run protoc on every .proto file, writing _pb2, _pb2_grpc and .pyi files into out_dir."""
+    # Imported here, not at the top: grpc_tools.protoc's C++ runtime aborts a process that
+    # loads TenSEAL after it, and tests import this module for proto_files().
     import grpc_tools
+    from grpc_tools import protoc
 
     include = Path(grpc_tools.__file__).parent / "_proto"
     files = [str(p.relative_to(PROTO_ROOT)) for p in proto_files()]

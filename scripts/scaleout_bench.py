@@ -59,6 +59,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from client_sdk import Client, load_audio, transport
 from client_sdk.audio import SAMPLE_RATE
 from client_sdk.features import query_vector
+from client_sdk.keys import UploadedKeys
 from services.common import registry
 from services.common.redis_store import close_redis, connect_redis
 from services.featurizer.builder import build_catalog
@@ -178,7 +179,8 @@ class Process:
 class Queries:
     """What the load loop sends: ciphertexts made once, the key id and the catalog version."""
 
-    key_id: str
+    key_id: UploadedKeys
+    """The key id with its client secret."""
     catalog_version: str
     ciphertexts: tuple[bytes, ...]
     reply_bytes: int
@@ -188,10 +190,21 @@ class Queries:
 class Fleet:
     """Redis, a keystore and inference workers on loopback, started like docker-compose.yml."""
 
-    def __init__(self, root: Path, *, redis_url: str = "") -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        redis_url: str = "",
+        keystore_redis_url: str = "",
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        """``keystore_redis_url``: a Redis of the keystore's own (default: the fleet's);
+        ``environ``: settings added to every process's environment (scripts/soak.py)."""
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self._redis_url = redis_url
+        self._keystore_redis_url = keystore_redis_url
+        self._environ = dict(environ or {})
         self.redis: redis.Redis | None = None
         self.keystore: Process | None = None
         self.workers: list[Process] = []
@@ -232,7 +245,7 @@ class Fleet:
         """``hushtune serve --only keystore`` on a free port."""
         port, metrics_port = free_port(), free_port()
         environ = {
-            "HUSHTUNE_REDIS_URL": self.redis_url,
+            "HUSHTUNE_REDIS_URL": self._keystore_redis_url or self.redis_url,
             "HUSHTUNE_HOST": "127.0.0.1",
             "HUSHTUNE_LOG_LEVEL": "INFO",
             "HUSHTUNE_METRICS_PORT": str(metrics_port),
@@ -308,7 +321,7 @@ class Fleet:
         with log_path.open("wb") as log:
             popen = subprocess.Popen(
                 [*HUSHTUNE, *command],
-                env={**os.environ, **environ},
+                env={**os.environ, **self._environ, **environ},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,

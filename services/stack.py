@@ -18,6 +18,7 @@ from services.common.logs import setup_logging
 from services.common.metrics import MetricsEndpoint, start_endpoint
 from services.common.redis_store import close_redis, connect_redis
 from services.common.server import stop_gracefully, wait_for_signal
+from services.common.tls import check_files as check_tls_files
 from services.featurizer import server as featurizer_server
 from services.fhe_inference import server as inference_server
 from services.keystore import server as keystore_server
@@ -74,8 +75,10 @@ def start_stack(
         server, ports["keystore"], health = keystore_server.create_server(settings, redis_client)
         server.start()
         servers.append((server, health))
+        # A wildcard bind address is no name a TLS certificate carries: dial loopback.
+        local = "127.0.0.1" if settings.host in ("0.0.0.0", "[::]", "::") else settings.host
         settings = dataclasses.replace(
-            settings, keystore_address=f"{settings.host}:{ports['keystore']}"
+            settings, keystore_address=f"{local}:{ports['keystore']}"
         )
     if "inference" in only:
         server, ports["inference"], health = inference_server.create_server(settings, redis_client)
@@ -93,9 +96,15 @@ def start_stack(
 def serve(settings: Settings, only: tuple[str, ...] = SERVICES) -> int:
     """Run the chosen services until SIGTERM or SIGINT: the body of every service's ``main``.
 
-    Returns the process exit code: 0 after a graceful stop, 1 when Redis cannot be reached.
+    Returns the process exit code: 0 after a graceful stop, 1 when Redis cannot be reached or
+    a TLS file is missing or not PEM (the log line names the file).
     """
     setup_logging(settings.log_level)
+    try:
+        check_tls_files(settings)
+    except ValueError as exc:
+        log.error("cannot start: bad TLS settings", extra={"error": str(exc)})
+        return 1
     try:
         stack = start_stack(settings, only)
     except redis.RedisError as exc:

@@ -43,3 +43,21 @@ def redis_client(_redis_server: redis.Redis) -> redis.Redis:
     """The session's Redis, emptied so that each test starts from nothing."""
     _redis_server.flushdb()
     return _redis_server
+
+
+@pytest.fixture(scope="session")
+def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A development CA with a server and a client certificate (scripts/make_dev_ca.py).
+
+    Returns the paths by file name: ca.pem, ca.key, server.pem, server.key, client.pem,
+    client.key.
+    """
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "make_dev_ca.py"
+    spec = importlib.util.spec_from_file_location("make_dev_ca", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    paths: dict[str, Path] = module.make_dev_ca(tmp_path_factory.mktemp("dev-ca"))
+    return paths

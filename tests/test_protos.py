@@ -1,4 +1,8 @@
-"""Checks of protos/: generated code is fresh, buf lint passes, every element is documented."""
+"""Checks of protos/: generated code is fresh, buf lint passes, every element is documented.
+
+protoc runs in a child process: loading grpc_tools.protoc into the test process would make a
+later TenSEAL import (the ckks engine's tests) abort the whole pytest run.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ from types import ModuleType
 
 import grpc_tools
 from google.protobuf import descriptor_pb2
-from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
@@ -34,6 +37,12 @@ def _load_gen_protos() -> ModuleType:
     return module
 
 
+def _run(command: list[str]) -> None:
+    """Run a protoc command in a child process; fail with its output."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"{command[1]} failed:\n{result.stdout}{result.stderr}"
+
+
 def _generated_files(root: Path) -> dict[str, bytes]:
     """Generated files under root/hushtune by relative path: everything but .proto and caches."""
     return {
@@ -46,7 +55,7 @@ def _generated_files(root: Path) -> dict[str, bytes]:
 
 
 def test_generated_code_is_fresh(tmp_path: Path) -> None:
-    _load_gen_protos().generate(tmp_path)
+    _run([sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--out", str(tmp_path)])
     fresh = _generated_files(tmp_path)
     committed = _generated_files(PROTO_ROOT)
     problems = [f"missing: protos/{name}" for name in sorted(fresh.keys() - committed.keys())]
@@ -82,15 +91,16 @@ def _descriptor_set(out_dir: Path) -> descriptor_pb2.FileDescriptorSet:
     include = Path(grpc_tools.__file__).parent / "_proto"
     files = [str(p.relative_to(PROTO_ROOT)) for p in _load_gen_protos().proto_files()]
     assert files, "no .proto files under protos/hushtune"
-    args = [
-        "protoc",
+    _run([
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
         f"-I{include}",
         f"--descriptor_set_out={out}",
         "--include_source_info",
         *files,
-    ]
-    assert protoc.main(args) == 0, "protoc failed"
+    ])
     return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
 
 

@@ -62,8 +62,19 @@ class Settings:
         64 * 1024 * 1024, "Largest encrypted query an inference worker accepts, in bytes."
     )
     server_threads: int = _setting(8, "Threads handling RPCs per server.")
+    max_concurrent_rpcs: int = _setting(
+        64, "Calls a server holds at once, running or waiting for a thread; more are refused "
+        "at once with RESOURCE_EXHAUSTED instead of queueing without bound. 0: no limit."
+    )
     max_concurrent_fhe: int = _setting(
         2, "FHE runs an inference worker executes at once; more wait their turn."
+    )
+    rate_limit_queries: int = _setting(
+        0, "Encrypted queries one key id may make per rate_limit_window_seconds, counted in Redis "
+        "across all workers (RESOURCE_EXHAUSTED with a retry time beyond it); 0: no limit."
+    )
+    rate_limit_window_seconds: float = _setting(
+        60.0, "Length of the rate-limit window, in seconds."
     )
     grace_seconds: float = _setting(5.0, "Seconds in-flight RPCs get to finish on shutdown.")
     max_connection_age_seconds: float = _setting(
@@ -71,6 +82,26 @@ class Settings:
         "over DNS (round robin) find new replicas; 0: never."
     )
     reflection: bool = _setting(True, "Serve gRPC server reflection (for grpcurl).")
+    tls_cert_file: str = _setting(
+        "", "PEM certificate (chain) this process's servers present. Empty: plaintext gRPC, for "
+        "loopback development only. Set together with tls_key_file."
+    )
+    tls_key_file: str = _setting("", "PEM private key of tls_cert_file (keep it 0600).")
+    tls_client_ca_file: str = _setting(
+        "", "PEM CA certificate(s) of callers: when set, servers require a client certificate "
+        "signed by it (mutual TLS). Needs tls_cert_file."
+    )
+    keystore_ca_file: str = _setting(
+        "", "PEM CA certificate(s) inference workers trust for the keystore; when set, they "
+        "reach it over TLS. Empty: plaintext."
+    )
+    keystore_client_cert_file: str = _setting(
+        "", "PEM client certificate inference workers present to a keystore that requires "
+        "mutual TLS. Needs keystore_ca_file and keystore_client_key_file."
+    )
+    keystore_client_key_file: str = _setting(
+        "", "PEM private key of keystore_client_cert_file (keep it 0600)."
+    )
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
 
 
@@ -147,8 +178,35 @@ def validate(settings: Settings) -> None:
         raise ValueError(f"{env_name('keystore_address')}: expected host:port")
     if settings.max_connection_age_seconds < 0:
         raise ValueError(f"{env_name('max_connection_age_seconds')} must not be negative")
+    if settings.max_concurrent_rpcs < 0:
+        raise ValueError(f"{env_name('max_concurrent_rpcs')} must not be negative")
+    if settings.rate_limit_queries < 0 or settings.rate_limit_window_seconds <= 0:
+        raise ValueError(
+            f"{env_name('rate_limit_queries')} must not be negative and "
+            f"{env_name('rate_limit_window_seconds')} must be positive"
+        )
     if settings.max_concurrent_fhe < 1 or settings.server_threads < 1:
         raise ValueError("max_concurrent_fhe and server_threads must be at least 1")
+    _validate_tls(settings)
+
+
+def _validate_tls(settings: Settings) -> None:
+    """Refuse TLS settings that only make sense together, naming them."""
+    pairs = (
+        ("tls_cert_file", "tls_key_file"),
+        ("keystore_client_cert_file", "keystore_client_key_file"),
+    )
+    for first, second in pairs:
+        if bool(getattr(settings, first)) != bool(getattr(settings, second)):
+            raise ValueError(f"{env_name(first)} and {env_name(second)} must be set together")
+    if settings.tls_client_ca_file and not settings.tls_cert_file:
+        raise ValueError(
+            f"{env_name('tls_client_ca_file')} (mutual TLS) needs {env_name('tls_cert_file')}"
+        )
+    if settings.keystore_client_cert_file and not settings.keystore_ca_file:
+        raise ValueError(
+            f"{env_name('keystore_client_cert_file')} needs {env_name('keystore_ca_file')}"
+        )
 
 
 def settings_table() -> Sequence[tuple[str, str, str, str]]:

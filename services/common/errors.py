@@ -6,7 +6,10 @@
     ├── Precondition          FAILED_PRECONDITION: e.g. a ciphertext for another version
     ├── TooLarge              RESOURCE_EXHAUSTED: over a size limit
     ├── Busy                  RESOURCE_EXHAUSTED: no capacity left right now
+    │   └── RateLimited       RESOURCE_EXHAUSTED: the client's query budget is spent (retry-after)
     ├── Corrupt               DATA_LOSS: stored data failed its integrity check
+    ├── Unauthenticated       UNAUTHENTICATED: the client secret is missing
+    ├── PermissionDenied      PERMISSION_DENIED: key id and client secret do not match
     └── Unavailable           UNAVAILABLE: a dependency (Redis, keystore) can't be reached
 
 Logic modules raise these and know nothing of gRPC; servicers wrap their bodies in
@@ -23,6 +26,9 @@ import grpc
 import redis
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_METADATA = "hushtune-retry-after-seconds"
+"""Trailing metadata of a rate-limited call: seconds until the client's budget refills."""
 
 
 class ServiceError(Exception):
@@ -61,10 +67,30 @@ class Busy(ServiceError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class RateLimited(Busy):
+    """The client used up its query budget; ``retry_after_seconds`` says when it refills."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class Corrupt(ServiceError):
     """Stored data failed its integrity check."""
 
     code = grpc.StatusCode.DATA_LOSS
+
+
+class Unauthenticated(ServiceError):
+    """The request lacks the client secret that guards the keys it names."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(ServiceError):
+    """The client secret does not open the keys named (or no such keys exist: not told apart)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
 
 
 class Unavailable(ServiceError):
@@ -79,6 +105,9 @@ def grpc_errors(context: grpc.ServicerContext, method: str) -> Iterator[None]:
     try:
         yield
     except ServiceError as exc:
+        if isinstance(exc, RateLimited):
+            seconds = f"{max(exc.retry_after_seconds, 0.001):.3f}"
+            context.set_trailing_metadata(((RETRY_AFTER_METADATA, seconds),))
         context.abort(exc.code, str(exc))
     except redis.RedisError as exc:
         log.warning("redis error", extra={"method": method, "error": type(exc).__name__})

@@ -2,7 +2,8 @@
 
 Each server gets the standard health service, server reflection (on by default, for grpcurl),
 explicit message-size limits, request-id and metrics interceptors, an optional maximum
-connection age (so DNS round-robin clients find new replicas) and graceful shutdown on SIGTERM.
+connection age (so DNS round-robin clients find new replicas), TLS (optionally mutual) when a
+certificate is configured, and graceful shutdown on SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from services.common.config import Settings
 from services.common.handlers import rewrap_handler
 from services.common.logs import new_request_id
 from services.common.metrics import MetricsInterceptor
+from services.common.tls import server_credentials
+from services.common.unreadable import UnreadableRequestInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,10 @@ def create_server(
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.server_threads),
-        interceptors=[RequestIdInterceptor(), MetricsInterceptor()],
+        # Innermost last: undecodable requests become INVALID_ARGUMENT before any servicer runs.
+        interceptors=[RequestIdInterceptor(), MetricsInterceptor(), UnreadableRequestInterceptor()],
+        # Past this many calls (running or waiting for a thread), RESOURCE_EXHAUSTED at once.
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
         # No SO_REUSEPORT: a second server on a taken port must fail, not share its traffic.
         options=[
             *message_options(settings), *connection_options(settings), ("grpc.so_reuseport", 0)
@@ -105,13 +111,35 @@ def create_server(
     if settings.reflection:
         names = [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
-    try:
-        bound = server.add_insecure_port(f"{settings.host}:{port}")
-    except RuntimeError as exc:
-        raise OSError(f"could not bind {settings.host}:{port}: is it in use?") from exc
-    if bound == 0:
-        raise OSError(f"could not bind {settings.host}:{port}: is it in use?")
+    bound = _bind(server, settings, port)
     return server, bound, health_servicer
+
+
+def _bind(server: grpc.Server, settings: Settings, port: int) -> int:
+    """Bind ``host:port``, with TLS when configured; returns the bound port.
+
+    Raises:
+        ValueError: a TLS file is missing or not PEM (from ``server_credentials``).
+        OSError: the port is taken, or gRPC refused the certificate and key.
+    """
+    address = f"{settings.host}:{port}"
+    credentials = server_credentials(settings)
+    problem = "is it in use?"
+    if credentials is not None:
+        problem = (
+            f"is it in use, or are {settings.tls_cert_file} and {settings.tls_key_file} not a "
+            "valid certificate and its matching key?"
+        )
+    try:
+        if credentials is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, credentials)
+    except RuntimeError as exc:
+        raise OSError(f"could not bind {address}: {problem}") from exc
+    if bound == 0:
+        raise OSError(f"could not bind {address}: {problem}")
+    return bound
 
 
 def stop_gracefully(

@@ -1,7 +1,8 @@
 """Building one catalog version end to end, reporting progress as it goes.
 
 Stages: featurize every file (clean and noisy copies), train and calibrate, compile with
-Concrete-ML, publish to the registry in one transaction. Nothing is written to the registry
+Concrete-ML (or, for the ``ckks`` engine, export the clear weights), publish to the registry in
+one transaction. Nothing is written to the registry
 before the last stage, so a failed build leaves every published version as it was.
 """
 
@@ -20,10 +21,10 @@ from numpy.typing import NDArray
 from client_sdk.audio import load_audio
 from client_sdk.errors import AudioError
 from client_sdk.features import FEATURE_VERSION, MIN_SECONDS, N_FEATURES
-from client_sdk.model_spec import ModelSpec, Song
+from client_sdk.model_spec import ENGINES, ModelSpec, Song
 from services.common import registry
 from services.common.errors import InvalidInput
-from services.featurizer.compiler import CompiledArtifacts, compile_classifier
+from services.featurizer.compiler import CompiledArtifacts, compile_classifier, export_ckks
 from services.featurizer.sources import SongSource, scan_folder
 from services.featurizer.training import (
     TrainedModel,
@@ -60,6 +61,7 @@ class BuildResult:
     build_seconds: float
     threshold: float
     key_profile: str
+    engine: str = "concrete"
 
     def summary(self) -> dict[str, object]:
         """JSON-ready form stored in the registry."""
@@ -84,15 +86,19 @@ def build_catalog(
     make_current: bool = True,
     config: TrainingConfig | None = None,
     progress: ProgressCallback | None = None,
+    engine: str = "concrete",
 ) -> BuildResult:
     """Build and publish a catalog version from the audio files of ``source_dir``."""
+    check_engine(engine)
     started = time.time()
     config = config or TrainingConfig()
     report = progress or (lambda *_: None)
     songs = scan_folder(source_dir, exclude)
-    per_track = _featurize(songs, config, report)
+    per_track = featurize(songs, config, report)
     catalog_songs = [Song(s.song_id, s.title, s.artist) for s in songs]
-    built = train_and_compile(per_track, catalog_songs, config, report, started=started)
+    built = train_and_compile(
+        per_track, catalog_songs, config, report, started=started, engine=engine
+    )
     publish_catalog(redis_client, built, make_current=make_current, progress=report)
     return built.result
 
@@ -104,14 +110,20 @@ def train_and_compile(
     progress: ProgressCallback | None = None,
     *,
     started: float | None = None,
+    engine: str = "concrete",
 ) -> BuiltCatalog:
     """Train, calibrate and compile a catalog from featurized tracks (``songs[i]`` is track i)."""
+    check_engine(engine)
     started = time.time() if started is None else started
     report = progress or (lambda *_: None)
     report(Stage.TRAIN, 0, 2, "training the linear model")
     model = train(per_track, config, lambda d, t, m: report(Stage.TRAIN, d, t, m))
-    report(Stage.COMPILE, 0, 1, "compiling with Concrete-ML")
-    artifacts = compile_classifier(model.classifier, model.calibration_inputs)
+    if engine == "ckks":
+        report(Stage.COMPILE, 0, 1, "exporting the weights for CKKS")
+        artifacts = export_ckks(model.classifier, len(songs))
+    else:
+        report(Stage.COMPILE, 0, 1, "compiling with Concrete-ML")
+        artifacts = compile_classifier(model.classifier, model.calibration_inputs)
     report(Stage.COMPILE, 1, 1, "compiled")
     version = _version_name(started, [s.song_id for s in songs])
     spec = ModelSpec(
@@ -124,6 +136,8 @@ def train_and_compile(
         key_profile=artifacts.key_profile,
         client_zip=artifacts.client_zip,
         library_versions=artifacts.library_versions,
+        engine=artifacts.engine,
+        ckks=artifacts.ckks,
     )
     result = BuildResult(
         catalog_version=version,
@@ -133,6 +147,7 @@ def train_and_compile(
         build_seconds=time.time() - started,
         threshold=model.threshold,
         key_profile=artifacts.key_profile,
+        engine=artifacts.engine,
     )
     return BuiltCatalog(result, spec, artifacts, model)
 
@@ -158,9 +173,17 @@ def publish_catalog(
     report(Stage.PUBLISH, 1, 1, f"published {version}")
 
 
-def _featurize(
+def check_engine(engine: str) -> str:
+    """Refuse an unknown engine before any work is done."""
+    if engine not in ENGINES:
+        raise InvalidInput(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+    return engine
+
+
+def featurize(
     songs: Sequence[SongSource], config: TrainingConfig, report: ProgressCallback
 ) -> list[list[NDArray[np.float32]]]:
+    """Window features of every track, clean and under each training condition."""
     rng = np.random.default_rng(config.seed)
     per_track = []
     for done, song in enumerate(songs):

@@ -1,7 +1,10 @@
-"""Compiling the trained classifier into a Concrete-ML circuit and its deployment artifacts.
+"""Turning the trained classifier into the deployment artifacts of a catalog engine.
 
-The circuit is linear (a quantized matrix product): no table lookup runs on the server, the
-evaluation keys are tiny and keygen is instant. Only ``.serialize()``d artifacts leave here.
+``concrete`` (default): a Concrete-ML circuit. It is linear (a quantized matrix product): no
+table lookup runs on the server, the evaluation keys are tiny and keygen is instant. Only
+``.serialize()``d artifacts leave here.
+``ckks``: no compilation; the server artifact is the clear weights and biases
+(``services.fhe_inference.ckks.save_weights``) and the client gets only the CKKS parameters.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
+from client_sdk.engines.ckks_scheme import CkksParameters
 from client_sdk.model_spec import key_profile
 from services.common import logs
 
@@ -35,6 +39,9 @@ class CompiledArtifacts:
     library_versions: dict[str, str]
     model: Any = dataclasses.field(repr=False, compare=False)
     """The compiled Concrete-ML model, for clear (quantized) runs in this process only."""
+    engine: str = "concrete"
+    ckks: CkksParameters | None = None
+    """Encryption parameters of a ``ckks`` catalog."""
 
 
 def _ensure_concrete_thread_state() -> None:
@@ -68,4 +75,51 @@ def compile_classifier(
         versions = json.loads(archive.read("versions.json"))
     return CompiledArtifacts(
         client_zip, server_zip, profile, {str(k): str(v) for k, v in versions.items()}, model
+    )
+
+
+def catalog_weights(
+    classifier: LogisticRegression, n_songs: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Weights (songs, features) and biases whose product is one logit per song, in order.
+
+    A two-song scikit-learn model keeps one row (the second class against the first); the
+    logits [0, w x + b] rank and score the same under softmax.
+    """
+    weights = np.asarray(classifier.coef_, dtype=np.float64)
+    bias = np.asarray(classifier.intercept_, dtype=np.float64)
+    if list(classifier.classes_) != list(range(n_songs)):
+        raise ValueError(f"classifier classes must be the {n_songs} track indices in order")
+    if n_songs == 2 and weights.shape[0] == 1:
+        weights = np.vstack([np.zeros_like(weights), weights])
+        bias = np.concatenate([[0.0], bias])
+    return weights, bias
+
+
+def export_ckks(
+    classifier: LogisticRegression, n_songs: int, params: CkksParameters | None = None
+) -> CompiledArtifacts:
+    """The artifacts of a ``ckks`` catalog: clear weights for the server, parameters for all."""
+    weights, bias = catalog_weights(classifier, n_songs)
+    return ckks_artifacts(weights, bias, params)
+
+
+def ckks_artifacts(
+    weights: NDArray[np.float64], bias: NDArray[np.float64], params: CkksParameters | None = None
+) -> CompiledArtifacts:
+    """``export_ckks`` from a weight matrix (songs, features) and biases (the scale benchmark
+    pads real catalogs this way)."""
+    import tenseal
+
+    from services.fhe_inference.ckks import save_weights
+
+    params = params or CkksParameters()
+    return CompiledArtifacts(
+        client_zip=b"",
+        server_zip=save_weights(weights, bias, params),
+        key_profile=params.profile(),
+        library_versions={"tenseal": str(tenseal.__version__)},
+        model=None,
+        engine="ckks",
+        ckks=params,
     )

@@ -12,7 +12,7 @@ from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
 from services.common import registry
 from services.common.errors import Busy, ServiceError, grpc_errors
-from services.featurizer.builder import BuildResult, Stage, build_catalog
+from services.featurizer.builder import BuildResult, Stage, build_catalog, check_engine
 from services.featurizer.training import TrainingConfig
 
 _STAGES = {
@@ -34,6 +34,7 @@ def summary_message(summary: dict[str, object]) -> featurizer_pb2.CatalogSummary
         build_seconds=float(str(summary["build_seconds"])),
         threshold=float(str(summary.get("threshold", 0.0))),
         key_profile=str(summary.get("key_profile", "")),
+        engine=str(summary.get("engine", "concrete")),
     )
 
 
@@ -51,6 +52,7 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
         events: queue.Queue[featurizer_pb2.BuildCatalogResponse | BaseException | BuildResult]
         events = queue.Queue()
         with grpc_errors(context, "BuildCatalog"):
+            engine = check_engine(request.engine or "concrete")  # before taking the builder
             if not self._building.acquire(blocking=False):
                 raise Busy("a catalog build is already running; try again when it ends")
         config = TrainingConfig(seed=request.seed) if request.seed else TrainingConfig()
@@ -71,6 +73,7 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
                     make_current=not request.keep_current,
                     config=config,
                     progress=progress,
+                    engine=engine,
                 )
             except BaseException as exc:  # handed to the RPC thread, which reports it
                 outcome = exc

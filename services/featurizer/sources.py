@@ -29,12 +29,20 @@ def scan_folder(folder: str | Path, exclude: Sequence[str] = ()) -> list[SongSou
         InvalidInput: the folder does not exist, an excluded name is not in it, or it holds
             no supported audio file.
     """
+    shown = repr(str(folder)[:200])
+    if not str(folder).strip():
+        # Path("") is the working directory: a build must name its folder, never default to it.
+        raise InvalidInput("source_dir is required: the folder of audio files to build from")
     root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise InvalidInput(f"source folder {str(folder)!r} does not exist or is not a folder")
-    files = sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
-    )
+    try:
+        if not root.is_dir():
+            raise InvalidInput(f"source folder {shown} does not exist or is not a folder")
+        files = sorted(
+            p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+        )
+    except (OSError, ValueError) as exc:  # a name too long, a folder we may not read, ...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidInput(f"source folder {shown} cannot be read: {reason}") from exc
     names = {p.name for p in files} | {str(p.relative_to(root)) for p in files}
     missing = [name for name in exclude if name not in names]
     if missing:

@@ -1,12 +1,16 @@
 """Evaluation keys for inference: fetched from the keystore service, cached for a while.
 
-Keys are immutable under a key id, so caching is safe; entries expire after ``max_age`` seconds
-so that a deleted key set stops working soon after, and the cache is bounded in entries.
+Keys change under a key id only by a replacement, so caching is safe; entries expire after
+``max_age`` seconds so that a deleted or replaced key set stops working soon after, and the
+cache is bounded in entries. Each entry keeps the digest of the client secret the keystore
+accepted for it: a cache hit needs the same secret, anything else asks the keystore again, so
+the cache never lets one client compute with another's keys.
 """
 
 from __future__ import annotations
 
 import collections
+import hmac
 import threading
 import time
 from collections.abc import Callable
@@ -14,8 +18,18 @@ from collections.abc import Callable
 import grpc
 from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
-from services.common import metrics
-from services.common.errors import Corrupt, InvalidInput, NotFound, Unavailable
+from services.common import client_secret, metrics
+from services.common.errors import (
+    Corrupt,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+
+Fetch = Callable[[str, str], bytes]
+"""(key id, client secret) -> serialized evaluation keys."""
 
 
 class KeystoreFetcher:
@@ -25,11 +39,12 @@ class KeystoreFetcher:
         self._stub = keystore_pb2_grpc.KeystoreServiceStub(channel)
         self._timeout = timeout
 
-    def __call__(self, key_id: str) -> bytes:
-        """The serialized evaluation keys stored under ``key_id``."""
+    def __call__(self, key_id: str, secret: str) -> bytes:
+        """The serialized evaluation keys stored under ``key_id``, opened with ``secret``."""
         try:
             stream = self._stub.FetchKeys(
-                keystore_pb2.FetchKeysRequest(key_id=key_id), timeout=self._timeout
+                keystore_pb2.FetchKeysRequest(key_id=key_id, client_secret=secret),
+                timeout=self._timeout,
             )
             return b"".join(message.chunk for message in stream)
         except grpc.RpcError as exc:
@@ -41,6 +56,10 @@ class KeystoreFetcher:
                 raise InvalidInput(f"keystore: {details}") from exc
             if code == grpc.StatusCode.DATA_LOSS:
                 raise Corrupt(f"keystore: {details}") from exc
+            if code == grpc.StatusCode.PERMISSION_DENIED:
+                raise PermissionDenied(f"keystore: {details}") from exc
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                raise Unauthenticated(f"keystore: {details}") from exc
             raise Unavailable(f"keystore unreachable ({code.name if code else 'error'})") from exc
 
 
@@ -49,7 +68,7 @@ class KeyCache:
 
     def __init__(
         self,
-        fetch: Callable[[str], bytes],
+        fetch: Fetch,
         *,
         max_entries: int,
         max_age: float,
@@ -59,28 +78,40 @@ class KeyCache:
         self._max_entries = max_entries
         self._max_age = max_age
         self._clock = clock
-        self._entries: collections.OrderedDict[str, tuple[float, bytes]] = (
+        self._entries: collections.OrderedDict[str, tuple[float, bytes, str]] = (
             collections.OrderedDict()
         )
+        """key id -> (time fetched, keys, digest of the secret the keystore accepted)."""
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key_id: str) -> bytes:
-        """Keys of ``key_id`` from the cache when fresh, else from the fetcher."""
+    def get(self, key_id: str, secret: str) -> bytes:
+        """Keys of ``key_id`` from the cache when fresh and ``secret`` matches, else fetched.
+
+        Raises:
+            Unauthenticated, InvalidInput: no or a malformed secret (before any lookup).
+            PermissionDenied: the keystore refused the secret; and the fetcher's other errors.
+        """
+        client_secret.check_format(secret)
+        presented = client_secret.digest(secret)
         now = self._clock()
         with self._lock:
             entry = self._entries.get(key_id)
-            if entry is not None and now - entry[0] <= self._max_age:
+            if (
+                entry is not None
+                and now - entry[0] <= self._max_age
+                and hmac.compare_digest(entry[2], presented)
+            ):
                 self._entries.move_to_end(key_id)
                 self.hits += 1
                 metrics.KEY_CACHE.labels("hit").inc()
                 return entry[1]
             self.misses += 1
             metrics.KEY_CACHE.labels("miss").inc()
-        keys = self._fetch(key_id)
+        keys = self._fetch(key_id, secret)
         with self._lock:
-            self._entries[key_id] = (now, keys)
+            self._entries[key_id] = (now, keys, presented)
             self._entries.move_to_end(key_id)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)

@@ -1,4 +1,9 @@
-"""Loading compiled catalog circuits from the registry, a few versions kept in memory."""
+"""Loading catalog versions from the registry, a few kept in memory.
+
+A version's engine (its registry summary's ``engine``, default ``concrete``) decides what its
+server artifact is: a Concrete-ML server.zip, or the clear weights of a CKKS catalog. Both
+loaded forms answer ``run(ciphertext, evaluation_keys) -> bytes``.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +24,12 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class LoadedModel:
-    """A catalog version ready to run: its Concrete-ML server and what we know of it."""
+    """A catalog version ready to run: its server (by engine) and what we know of it."""
 
     version: str
-    server: Any  # concrete.ml.deployment.FHEModelServer
+    server: Any  # concrete.ml.deployment.FHEModelServer, or ckks.CkksCatalog
     songs: int
+    engine: str = "concrete"
 
 
 class ModelCache:
@@ -56,11 +62,17 @@ class ModelCache:
         return model
 
     def _load(self, version: str) -> LoadedModel:
+        server_zip = registry.load_server_zip(self._redis, registry.check_version_name(version))
+        summary = registry.load_summary(self._redis, version)
+        if summary.get("engine", "concrete") == "ckks":
+            from services.fhe_inference.ckks import CkksCatalog
+
+            catalog = CkksCatalog(server_zip)
+            log.info("loaded catalog version", extra={"catalog_version": version})
+            return LoadedModel(version, catalog, catalog.songs, "ckks")
         with logs.library_prints_to_log("concrete"):
             from concrete.ml.deployment import FHEModelServer
 
-        server_zip = registry.load_server_zip(self._redis, registry.check_version_name(version))
-        summary = registry.load_summary(self._redis, version)
         with tempfile.TemporaryDirectory(prefix="hushtune-model-") as folder:
             (Path(folder) / "server.zip").write_bytes(server_zip)
             server = FHEModelServer(folder)

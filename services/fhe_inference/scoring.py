@@ -9,8 +9,10 @@ import time
 
 from services.common import metrics
 from services.common.errors import Busy, InvalidInput, Precondition, TooLarge
+from services.common.ratelimit import RateLimiter
 from services.fhe_inference.keys import KeyCache
 from services.fhe_inference.models import ModelCache
+from services.fhe_inference.query_size import QuerySize, expected_query_size
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +37,19 @@ class Scorer:
         max_ciphertext_bytes: int,
         max_concurrent: int,
         queue_timeout: float = 30.0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._models = models
         self._keys = keys
         self._max_ciphertext_bytes = max_ciphertext_bytes
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._queue_timeout = queue_timeout
+        self._limiter = limiter
+        self._sizes: dict[str, QuerySize | None] = {}
 
-    def score(self, key_id: str, catalog_version: str, ciphertext: bytes) -> ScoreResult:
+    def score(
+        self, key_id: str, catalog_version: str, ciphertext: bytes, *, client_secret: str
+    ) -> ScoreResult:
         """Run the circuit of ``catalog_version`` on ``ciphertext`` with the client's keys.
 
         Raises:
@@ -50,6 +57,9 @@ class Scorer:
             TooLarge: ciphertext over the limit. NotFound: unknown version or key id.
             Precondition: the ciphertext does not fit this version's circuit.
             Busy: every FHE slot stayed taken for ``queue_timeout`` seconds.
+            RateLimited: ``key_id`` spent its query budget (counted once its keys opened).
+            Unauthenticated: no client secret. PermissionDenied: the secret does not open
+            the keys under ``key_id``.
         """
         if not catalog_version:
             raise InvalidInput("header.catalog_version is required: the version you encrypted for")
@@ -60,7 +70,10 @@ class Scorer:
         if len(ciphertext) > self._max_ciphertext_bytes:
             raise TooLarge(f"ciphertext over the limit of {self._max_ciphertext_bytes} bytes")
         model = self._models.get(catalog_version)
-        evaluation_keys = self._keys.get(key_id)
+        self._check_size(catalog_version, model.server, len(ciphertext))
+        evaluation_keys = self._keys.get(key_id, client_secret)
+        if self._limiter is not None:
+            self._limiter.admit(key_id, "encrypted queries")
         if not self._slots.acquire(timeout=self._queue_timeout):
             raise Busy("all FHE slots are busy; retry with backoff")
         try:
@@ -76,6 +89,25 @@ class Scorer:
                    "bytes_in": len(ciphertext), "bytes_out": len(result)},
         )
         return ScoreResult(catalog_version, result, elapsed)
+
+    def _check_size(self, version: str, server: object, size: int) -> None:
+        """Refuse a ciphertext far from the one-query size of ``version``'s circuit."""
+        if version not in self._sizes:
+            self._sizes[version] = expected_query_size(server)
+        expected = self._sizes[version]
+        if expected is None:
+            return
+        if size < expected.payload_bytes:
+            raise InvalidInput(
+                f"ciphertext is malformed or truncated: {size} bytes, but one query of catalog "
+                f"version {version} is {expected.describe()}"
+            )
+        if size > expected.max_bytes:
+            raise Precondition(
+                f"ciphertext of {size} bytes does not fit the circuit of catalog version "
+                f"{version}, which takes one query of {expected.describe()}: fetch that "
+                "version's model spec and encrypt one feature vector again"
+            )
 
 
 def _run(server: object, ciphertext: bytes, evaluation_keys: bytes, version: str) -> bytes:

@@ -12,6 +12,8 @@ from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
 from services.common import server as common_server
 from services.common.config import Settings
 from services.common.errors import NotFound, ServiceError
+from services.common.ratelimit import RateLimiter
+from services.common.tls import open_keystore_channel
 from services.fhe_inference.keys import KeyCache, KeystoreFetcher
 from services.fhe_inference.models import ModelCache
 from services.fhe_inference.scoring import Scorer
@@ -28,9 +30,7 @@ def create_server(
 
     The current catalog version, if any, is loaded first (see ``preload_current``).
     """
-    keystore_channel = grpc.insecure_channel(
-        settings.keystore_address, options=common_server.message_options(settings)
-    )
+    keystore_channel = open_keystore_channel(settings, common_server.message_options(settings))
     keys = KeyCache(
         KeystoreFetcher(keystore_channel),
         max_entries=settings.key_cache_entries,
@@ -43,6 +43,11 @@ def create_server(
         keys,
         max_ciphertext_bytes=settings.max_ciphertext_bytes,
         max_concurrent=settings.max_concurrent_fhe,
+        limiter=RateLimiter(
+            redis_client,
+            limit=settings.rate_limit_queries,
+            window_seconds=settings.rate_limit_window_seconds,
+        ),
     )
     servicer = InferenceServicer(
         redis_client,

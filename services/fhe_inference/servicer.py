@@ -66,7 +66,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                     f"Score: header.size_bytes is {header.size_bytes} but "
                     f"{len(ciphertext)} bytes arrived (truncated stream?)"
                 )
-            result = self._scorer.score(header.key_id, header.catalog_version, ciphertext)
+            result = self._scorer.score(
+                header.key_id, header.catalog_version, ciphertext,
+                client_secret=header.client_secret,
+            )
         result_header = inference_pb2.ScoreResultHeader(
             catalog_version=result.catalog_version,
             size_bytes=len(result.encrypted_scores),

@@ -1,6 +1,7 @@
 """gRPC face of the keystore: turns KeystoreService calls into KeyStore calls and back.
 
-Logs carry key ids and sizes only; evaluation key bytes never reach a log line.
+Logs carry key ids and sizes only; evaluation key bytes and client secrets never reach a log
+line (nor an error message).
 """
 
 from __future__ import annotations
@@ -33,24 +34,41 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
         request_iterator: Iterable[keystore_pb2.UploadKeysRequest],
         context: grpc.ServicerContext,
     ) -> keystore_pb2.UploadKeysResponse:
-        """Join the chunk stream (stopping as soon as it passes the limit) and store the keys."""
+        """Join the chunk stream (stopping as soon as it passes the limit) and store the keys.
+
+        A first message naming a key id replaces that key id's keys, given its secret.
+        """
         with grpc_errors(context, "UploadKeys"):
             first, blob = chunks.join(
                 request_iterator, max_bytes=self._max_key_bytes, what="UploadKeys"
             )
             header = first.header
-            key_id, ttl = self._store.put(
-                blob, header.sha256, header.key_profile, size_bytes=header.size_bytes
+            if first.key_id or first.client_secret:
+                stored = self._store.replace(
+                    first.key_id, first.client_secret, blob, header.sha256, header.key_profile,
+                    size_bytes=header.size_bytes,
+                )
+            else:
+                stored = self._store.put(
+                    blob, header.sha256, header.key_profile, size_bytes=header.size_bytes
+                )
+            log.info(
+                "keys stored",
+                extra={"key_id": stored.key_id, "size_bytes": len(blob),
+                       "replaced": bool(first.key_id)},
             )
-            log.info("keys stored", extra={"key_id": key_id, "size_bytes": len(blob)})
-            return keystore_pb2.UploadKeysResponse(key_id=key_id, ttl_seconds=ttl)
+            return keystore_pb2.UploadKeysResponse(
+                key_id=stored.key_id,
+                ttl_seconds=stored.ttl_seconds,
+                client_secret=stored.client_secret,
+            )
 
     def FetchKeys(  # noqa: N802 (gRPC method name)
         self, request: keystore_pb2.FetchKeysRequest, context: grpc.ServicerContext
     ) -> Iterator[keystore_pb2.FetchKeysResponse]:
         """Stream the digest-checked keys back, the header on the first message only."""
         with grpc_errors(context, "FetchKeys"):
-            record, blob = self._store.get(request.key_id)
+            record, blob = self._store.get(request.key_id, request.client_secret)
         log.info("keys fetched", extra={"key_id": request.key_id, "size_bytes": len(blob)})
         pieces = chunks.split(blob, self._chunk_bytes)
         yield keystore_pb2.FetchKeysResponse(header=_header(record), chunk=next(pieces))
@@ -62,15 +80,15 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
     ) -> keystore_pb2.DescribeKeysResponse:
         """Say what is stored under a key id and for how long, without the keys."""
         with grpc_errors(context, "DescribeKeys"):
-            record, ttl = self._store.describe(request.key_id)
+            record, ttl = self._store.describe(request.key_id, request.client_secret)
             return keystore_pb2.DescribeKeysResponse(header=_header(record), ttl_seconds=ttl)
 
     def DeleteKeys(  # noqa: N802 (gRPC method name)
         self, request: keystore_pb2.DeleteKeysRequest, context: grpc.ServicerContext
     ) -> keystore_pb2.DeleteKeysResponse:
-        """Delete the keys under a key id; deleting unknown keys is not an error."""
+        """Delete the keys under a key id, given its secret."""
         with grpc_errors(context, "DeleteKeys"):
-            deleted = self._store.delete(request.key_id)
+            deleted = self._store.delete(request.key_id, request.client_secret)
             log.info("keys deleted", extra={"key_id": request.key_id, "deleted": deleted})
             return keystore_pb2.DeleteKeysResponse(deleted=deleted)
 

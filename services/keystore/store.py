@@ -1,9 +1,14 @@
 """Evaluation keys in Redis, stored whole under an opaque key id and digest-checked on every read.
 
 Layout: one hash per key set at ``hushtune:keys:{key_id}`` with the fields ``blob`` (the
-serialized evaluation keys), ``sha256`` (lower-case hex), ``size`` (bytes), ``key_profile`` and
-``created`` (unix seconds), expiring after the configured TTL. This module knows nothing of gRPC:
-it raises the domain errors of ``services.common.errors``.
+serialized evaluation keys), ``sha256`` (lower-case hex), ``size`` (bytes), ``key_profile``,
+``created`` (unix seconds) and ``secret_sha256`` (digest of the client secret issued with the
+upload; the secret itself is never stored), expiring after the configured TTL.
+
+Every read, replacement and deletion needs the client secret; an unknown key id and a wrong
+secret get the same PermissionDenied, so that no caller learns whether another client's key id
+exists. This module knows nothing of gRPC: it raises the domain errors of
+``services.common.errors``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from typing import cast
 
 import redis
 
-from services.common.errors import Corrupt, InvalidInput, NotFound, TooLarge
+from services.common import client_secret
+from services.common.errors import Corrupt, InvalidInput, TooLarge
 
 KEY_PREFIX = "hushtune:keys:"
 KEY_ID_PREFIX = "k_"
@@ -29,6 +35,16 @@ MAX_KEY_PROFILE_CHARS = 128
 _KEY_ID_CHARS = re.compile(r"[A-Za-z0-9_-]*")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _FIELDS = (b"sha256", b"size", b"key_profile", b"created")
+_SECRET_FIELD = b"secret_sha256"
+
+
+@dataclasses.dataclass(frozen=True)
+class Stored:
+    """What an upload or a replacement returns to the client."""
+
+    key_id: str
+    client_secret: str = dataclasses.field(repr=False)
+    ttl_seconds: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +74,8 @@ class KeyStore:
 
     def put(
         self, blob: bytes, sha256: str, key_profile: str, *, size_bytes: int | None = None
-    ) -> tuple[str, int]:
-        """Store a key set under a new key id, after checking it against its declared digest.
+    ) -> Stored:
+        """Store a key set under a new key id with a new client secret, after checking it.
 
         Args:
             blob: the serialized evaluation keys.
@@ -68,12 +84,57 @@ class KeyStore:
             size_bytes: the size the client declared, checked when given.
 
         Returns:
-            (key_id, ttl_seconds) of the stored keys.
+            The new key id, its client secret (returned once, stored only as a digest) and TTL.
 
         Raises:
             InvalidInput: empty keys, bad profile, bad digest or declared size not received.
             TooLarge: the keys are over the configured limit.
         """
+        fields, secret = self._fields(blob, sha256, key_profile, size_bytes)
+        key_id = KEY_ID_PREFIX + secrets.token_urlsafe(KEY_ID_TOKEN_BYTES)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(KEY_PREFIX + key_id, mapping=fields)
+            pipe.expire(KEY_PREFIX + key_id, self._ttl_seconds)
+            pipe.execute()
+        return Stored(key_id, secret, self._ttl_seconds)
+
+    def replace(
+        self,
+        key_id: str,
+        secret: str,
+        blob: bytes,
+        sha256: str,
+        key_profile: str,
+        *,
+        size_bytes: int | None = None,
+    ) -> Stored:
+        """Replace the keys under ``key_id`` if ``secret`` opens them; issues a new secret.
+
+        The check and the write are one Redis transaction (WATCH): a concurrent replacement
+        or deletion cannot slip in between. The TTL starts again.
+
+        Raises:
+            InvalidInput, TooLarge: as ``put``; also a malformed key id or secret.
+            Unauthenticated: no secret. PermissionDenied: unknown key id or wrong secret.
+        """
+        check_key_id(key_id)
+        client_secret.check_format(secret)
+        fields, new_secret = self._fields(blob, sha256, key_profile, size_bytes)
+
+        def write(pipe: redis.client.Pipeline) -> None:
+            _verify_in(pipe, key_id, secret)
+            pipe.multi()
+            pipe.delete(KEY_PREFIX + key_id)
+            pipe.hset(KEY_PREFIX + key_id, mapping=fields)
+            pipe.expire(KEY_PREFIX + key_id, self._ttl_seconds)
+
+        self._redis.transaction(write, KEY_PREFIX + key_id)
+        return Stored(key_id, new_secret, self._ttl_seconds)
+
+    def _fields(
+        self, blob: bytes, sha256: str, key_profile: str, size_bytes: int | None
+    ) -> tuple[dict[str, bytes | str | int], str]:
+        """Check an upload and build its Redis fields with a fresh secret's digest."""
         _check_profile(key_profile)
         if not blob:
             raise InvalidInput("evaluation keys are empty; send the serialized keys")
@@ -87,32 +148,31 @@ class KeyStore:
                 f"header declares size_bytes={size_bytes} but {len(blob)} bytes were received"
             )
         _check_digest(blob, sha256)
-        key_id = KEY_ID_PREFIX + secrets.token_urlsafe(KEY_ID_TOKEN_BYTES)
+        secret = client_secret.new_secret()
         fields: dict[str, bytes | str | int] = {
             "blob": blob,
             "sha256": sha256,
             "size": len(blob),
             "key_profile": key_profile,
             "created": int(time.time()),
+            "secret_sha256": client_secret.digest(secret),
         }
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(KEY_PREFIX + key_id, mapping=fields)
-            pipe.expire(KEY_PREFIX + key_id, self._ttl_seconds)
-            pipe.execute()
-        return key_id, self._ttl_seconds
+        return fields, secret
 
-    def get(self, key_id: str) -> tuple[KeyRecord, bytes]:
+    def get(self, key_id: str, secret: str) -> tuple[KeyRecord, bytes]:
         """Return the record and keys under ``key_id``, refusing keys that fail their digest.
 
         Raises:
-            InvalidInput: the key id is malformed.
-            NotFound: nothing is stored under it (never uploaded, expired or deleted).
+            InvalidInput: the key id or secret is malformed.
+            Unauthenticated: no secret.
+            PermissionDenied: nothing stored under the key id (never uploaded, expired or
+                deleted) opens with this secret.
             Corrupt: the stored keys do not match their recorded size or sha256.
         """
         check_key_id(key_id)
+        client_secret.check_format(secret)
         stored = cast(dict[bytes, bytes], self._redis.hgetall(KEY_PREFIX + key_id))
-        if not stored:
-            raise _not_found(key_id)
+        client_secret.verify(key_id, secret, _text(stored.get(_SECRET_FIELD)))
         record = _record(key_id, stored)
         blob = stored.get(b"blob")
         if blob is None:
@@ -130,32 +190,43 @@ class KeyStore:
             )
         return record, blob
 
-    def describe(self, key_id: str) -> tuple[KeyRecord, int]:
+    def describe(self, key_id: str, secret: str) -> tuple[KeyRecord, int]:
         """Return the record under ``key_id`` and its remaining TTL, without reading the keys.
 
         Raises:
-            InvalidInput: the key id is malformed.
-            NotFound: nothing is stored under it.
+            InvalidInput: the key id or secret is malformed.
+            Unauthenticated: no secret. PermissionDenied: unknown key id or wrong secret.
             Corrupt: the stored record is incomplete.
         """
         check_key_id(key_id)
+        client_secret.check_format(secret)
         with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hmget(KEY_PREFIX + key_id, list(_FIELDS))
+            pipe.hmget(KEY_PREFIX + key_id, [*_FIELDS, _SECRET_FIELD])
             pipe.ttl(KEY_PREFIX + key_id)
             values, ttl = pipe.execute()
-        if all(value is None for value in values):
-            raise _not_found(key_id)
-        record = _record(key_id, dict(zip(_FIELDS, values, strict=True)))
+        client_secret.verify(key_id, secret, _text(values[-1]))
+        record = _record(key_id, dict(zip(_FIELDS, values[:-1], strict=True)))
         return record, max(int(ttl), 0)
 
-    def delete(self, key_id: str) -> bool:
-        """Delete the keys under ``key_id``; True when something was stored there.
+    def delete(self, key_id: str, secret: str) -> bool:
+        """Delete the keys under ``key_id`` if ``secret`` opens them; True once deleted.
+
+        Check and deletion are one Redis transaction (WATCH), like ``replace``.
 
         Raises:
-            InvalidInput: the key id is malformed.
+            InvalidInput: the key id or secret is malformed.
+            Unauthenticated: no secret. PermissionDenied: unknown key id or wrong secret.
         """
         check_key_id(key_id)
-        return bool(self._redis.delete(KEY_PREFIX + key_id))
+        client_secret.check_format(secret)
+
+        def remove(pipe: redis.client.Pipeline) -> None:
+            _verify_in(pipe, key_id, secret)
+            pipe.multi()
+            pipe.delete(KEY_PREFIX + key_id)
+
+        deleted = self._redis.transaction(remove, KEY_PREFIX + key_id)
+        return bool(deleted and deleted[0])
 
 
 def check_key_id(key_id: str) -> None:
@@ -222,8 +293,14 @@ def _record(key_id: str, stored: Mapping[bytes, bytes | None]) -> KeyRecord:
         ) from exc
 
 
-def _not_found(key_id: str) -> NotFound:
-    return NotFound(
-        f"no evaluation keys under key id {key_id} (never uploaded, expired or deleted); "
-        "upload them again"
-    )
+def _verify_in(pipe: redis.client.Pipeline, key_id: str, secret: str) -> None:
+    """Check the secret against the stored digest, inside a WATCH transaction."""
+    stored = pipe.hget(KEY_PREFIX + key_id, _SECRET_FIELD.decode())
+    client_secret.verify(key_id, secret, _text(stored))
+
+
+def _text(value: object) -> str | None:
+    """A stored digest as text (None when absent); bytes that are not UTF-8 never match."""
+    if value is None:
+        return None
+    return bytes(cast(bytes, value)).decode("utf-8", errors="replace")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -11,12 +12,24 @@ import pytest
 
 from client_sdk.errors import CatalogError, KeyMaterialError
 from client_sdk.features import FEATURE_VERSION, N_FEATURES
-from client_sdk.keys import PRIVATE_DIR, PRIVATE_FILE, KeyManager, default_key_dir, lock_down
+from client_sdk.keys import (
+    PRIVATE_DIR,
+    PRIVATE_FILE,
+    KeyManager,
+    UploadedKeys,
+    default_key_dir,
+    lock_down,
+)
 from client_sdk.model_spec import ModelSpec, Song
 
 PROFILE = "0123456789abcdef0123456789abcdef"
 KEYSTORE_A = "127.0.0.1:50051"
 KEYSTORE_B = "keystore.example:443"
+
+
+def up(key_id: str) -> UploadedKeys:
+    """An upload receipt whose secret is derived from the key id (distinct per id)."""
+    return UploadedKeys(key_id, "s_secret_of_" + key_id)
 
 
 def mode(path: Path) -> int:
@@ -28,8 +41,8 @@ def test_no_upload_is_recorded_at_first(tmp_path: Path) -> None:
 
 
 def test_remembered_uploads_survive_a_new_manager(tmp_path: Path) -> None:
-    KeyManager(tmp_path).remember_upload(PROFILE, KEYSTORE_A, "k_first")
-    KeyManager(tmp_path).remember_upload(PROFILE, KEYSTORE_B, "k_second")
+    KeyManager(tmp_path).remember_upload(PROFILE, KEYSTORE_A, up("k_first"))
+    KeyManager(tmp_path).remember_upload(PROFILE, KEYSTORE_B, up("k_second"))
     manager = KeyManager(tmp_path)
     assert manager.uploaded_key_id(PROFILE, KEYSTORE_A) == "k_first"
     assert manager.uploaded_key_id(PROFILE, KEYSTORE_B) == "k_second"
@@ -38,15 +51,15 @@ def test_remembered_uploads_survive_a_new_manager(tmp_path: Path) -> None:
 
 def test_remembering_again_replaces_the_key_id(tmp_path: Path) -> None:
     manager = KeyManager(tmp_path)
-    manager.remember_upload(PROFILE, KEYSTORE_A, "k_old")
-    manager.remember_upload(PROFILE, KEYSTORE_A, "k_new")
+    manager.remember_upload(PROFILE, KEYSTORE_A, up("k_old"))
+    manager.remember_upload(PROFILE, KEYSTORE_A, up("k_new"))
     assert manager.uploaded_key_id(PROFILE, KEYSTORE_A) == "k_new"
 
 
 def test_forget_drops_only_that_keystore(tmp_path: Path) -> None:
     manager = KeyManager(tmp_path)
-    manager.remember_upload(PROFILE, KEYSTORE_A, "k_a")
-    manager.remember_upload(PROFILE, KEYSTORE_B, "k_b")
+    manager.remember_upload(PROFILE, KEYSTORE_A, up("k_a"))
+    manager.remember_upload(PROFILE, KEYSTORE_B, up("k_b"))
     manager.forget_upload(PROFILE, KEYSTORE_A)
     fresh = KeyManager(tmp_path)
     assert fresh.uploaded_key_id(PROFILE, KEYSTORE_A) is None, "forgotten id still recorded"
@@ -55,7 +68,7 @@ def test_forget_drops_only_that_keystore(tmp_path: Path) -> None:
 
 
 def test_upload_records_are_owner_only(tmp_path: Path) -> None:
-    KeyManager(tmp_path).remember_upload(PROFILE, KEYSTORE_A, "k_a")
+    KeyManager(tmp_path).remember_upload(PROFILE, KEYSTORE_A, up("k_a"))
     record = tmp_path / PROFILE / "uploads.json"
     assert mode(record) == PRIVATE_FILE, f"uploads.json is {oct(mode(record))}"
     profile_dir = tmp_path / PROFILE
@@ -65,10 +78,10 @@ def test_upload_records_are_owner_only(tmp_path: Path) -> None:
 
 def test_a_damaged_record_only_costs_an_upload(tmp_path: Path) -> None:
     manager = KeyManager(tmp_path)
-    manager.remember_upload(PROFILE, KEYSTORE_A, "k_a")
+    manager.remember_upload(PROFILE, KEYSTORE_A, up("k_a"))
     (tmp_path / PROFILE / "uploads.json").write_text("{broken json")
     assert manager.uploaded_key_id(PROFILE, KEYSTORE_A) is None
-    manager.remember_upload(PROFILE, KEYSTORE_A, "k_again")
+    manager.remember_upload(PROFILE, KEYSTORE_A, up("k_again"))
     assert manager.uploaded_key_id(PROFILE, KEYSTORE_A) == "k_again"
 
 
@@ -98,7 +111,7 @@ def test_unsafe_key_profile_names_are_refused(tmp_path: Path, profile: str) -> N
     with pytest.raises(KeyMaterialError, match="not a safe folder name"):
         manager.profile_dir(profile)
     with pytest.raises(KeyMaterialError, match="not a safe folder name"):
-        manager.remember_upload(profile, KEYSTORE_A, "k_a")
+        manager.remember_upload(profile, KEYSTORE_A, up("k_a"))
     assert not (tmp_path / "escape").exists() and not (tmp_path / "x").exists()
 
 
@@ -128,3 +141,19 @@ def test_a_catalog_version_cannot_write_outside_the_key_dir(tmp_path: Path) -> N
     with pytest.raises((KeyMaterialError, CatalogError)):
         manager.fhe_client(spec)
     assert not (tmp_path / "escaped").exists(), "client.zip was written outside key_dir"
+
+
+def test_the_client_secret_is_kept_next_to_the_key_id_and_never_shown(tmp_path: Path) -> None:
+    KeyManager(tmp_path).remember_upload(PROFILE, KEYSTORE_A, up("k_a"))
+    uploaded = KeyManager(tmp_path).uploaded(PROFILE, KEYSTORE_A)
+    assert uploaded == up("k_a"), f"the secret did not survive a new manager: {uploaded}"
+    assert "s_secret_of_k_a" not in repr(uploaded), "repr shows the client secret"
+    assert mode(tmp_path / PROFILE / "uploads.json") == PRIVATE_FILE
+
+
+def test_a_record_without_a_secret_only_costs_an_upload(tmp_path: Path) -> None:
+    """uploads.json of an SDK from before client secrets: {keystore: key_id}."""
+    (KeyManager(tmp_path).profile_dir(PROFILE) / "uploads.json").write_text(
+        json.dumps({KEYSTORE_A: "k_old"})
+    )
+    assert KeyManager(tmp_path).uploaded(PROFILE, KEYSTORE_A) is None

@@ -97,3 +97,30 @@ def test_join_stops_reading_as_soon_as_the_limit_is_passed() -> None:
     with pytest.raises(TooLarge):
         join(endless(), max_bytes=100, what="Score")
     assert consumed == 10, f"join read {consumed} chunks after the header, 10 pass the limit"
+
+
+def test_join_refuses_a_huge_declared_size_before_reading_any_chunk() -> None:
+    consumed = 0
+
+    def rest() -> Iterator[inference_pb2.ScoreRequest]:
+        nonlocal consumed
+        yield Request(header=header(2**63), chunk=b"")
+        while True:
+            consumed += 1
+            yield Request(chunk=b"z")
+
+    with pytest.raises(TooLarge, match=f"declares {2**63}"):
+        join(rest(), max_bytes=100, what="Score")
+    assert consumed == 0, f"join read {consumed} chunks after a header over the limit"
+
+
+def test_join_refuses_a_stream_of_too_many_messages_even_when_they_are_empty() -> None:
+    messages = [Request(header=header(), chunk=b"")] + [Request(chunk=b"") for _ in range(10)]
+    with pytest.raises(TooLarge, match="more than 5 messages in one stream"):
+        join(messages, max_bytes=100, what="Score", max_chunks=5)
+
+
+def test_join_accepts_exactly_max_chunks_messages() -> None:
+    messages = [Request(header=header(), chunk=b"a")] + [Request(chunk=b"b") for _ in range(4)]
+    _, joined = join(messages, max_bytes=100, what="Score", max_chunks=5)
+    assert joined == b"abbbb"

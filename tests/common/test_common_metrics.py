@@ -62,7 +62,7 @@ def stack(redis_client: redis.Redis, tmp_path: object) -> Iterator[RunningStack]
         running.stop(grace=0)
 
 
-def upload(channel: grpc.Channel) -> str:
+def upload(channel: grpc.Channel) -> tuple[str, str]:
     header = keystore_pb2.KeysHeader(
         size_bytes=len(KEYS), sha256=hashlib.sha256(KEYS).hexdigest(), key_profile="p"
     )
@@ -71,20 +71,20 @@ def upload(channel: grpc.Channel) -> str:
         keystore_pb2.UploadKeysRequest(chunk=KEYS[1000:]),
     ])
     reply = keystore_pb2_grpc.KeystoreServiceStub(channel).UploadKeys(requests, timeout=10)
-    return str(reply.key_id)
+    return str(reply.key_id), str(reply.client_secret)
 
 
 def test_calls_move_the_counters_of_their_method_and_status(stack: RunningStack) -> None:
     port = stack.ports["metrics"]
     before = scrape(port)
     with grpc.insecure_channel(stack.address("keystore")) as channel:
-        key_id = upload(channel)
+        key_id, secret = upload(channel)
         stub = keystore_pb2_grpc.KeystoreServiceStub(channel)
         assert b"".join(m.chunk for m in stub.FetchKeys(
-            keystore_pb2.FetchKeysRequest(key_id=key_id), timeout=10
+            keystore_pb2.FetchKeysRequest(key_id=key_id, client_secret=secret), timeout=10
         )) == KEYS
         with pytest.raises(grpc.RpcError):
-            list(stub.FetchKeys(keystore_pb2.FetchKeysRequest(key_id="k_" + "A" * 24)))
+            list(stub.FetchKeys(keystore_pb2.FetchKeysRequest(key_id=key_id)))  # no secret
     after = scrape(port)
 
     def moved(name: str, **labels: str) -> float:
@@ -93,7 +93,7 @@ def test_calls_move_the_counters_of_their_method_and_status(stack: RunningStack)
     requests = "hushtune_grpc_requests_total"
     assert moved(requests, service=KEYSTORE, method="UploadKeys", code="OK") == 1
     assert moved(requests, service=KEYSTORE, method="FetchKeys", code="OK") == 1
-    assert moved(requests, service=KEYSTORE, method="FetchKeys", code="NOT_FOUND") == 1
+    assert moved(requests, service=KEYSTORE, method="FetchKeys", code="UNAUTHENTICATED") == 1
     latency = "hushtune_grpc_request_seconds_count"
     assert moved(latency, service=KEYSTORE, method="FetchKeys") == 2
     assert moved("hushtune_grpc_received_bytes_total", method="UploadKeys") >= len(KEYS)

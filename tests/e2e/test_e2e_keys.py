@@ -21,25 +21,35 @@ def test_deleted_keys_are_uploaded_again(e2e_stack, client):
     clip = e2e_stack.excerpt(*QUERY)
     spec = client.model_spec()
     first = client.identify(clip, sr=SAMPLE_RATE)
-    old_key_id = client.keys.uploaded_key_id(spec.key_profile, e2e_stack.keystore)
-    assert old_key_id
+    old = client.keys.uploaded(spec.key_profile, e2e_stack.keystore)
+    assert old is not None
 
     with grpc.insecure_channel(e2e_stack.keystore) as channel:
         keystore = keystore_pb2_grpc.KeystoreServiceStub(channel)
-        deleted = keystore.DeleteKeys(keystore_pb2.DeleteKeysRequest(key_id=old_key_id), timeout=10)
+        deleted = keystore.DeleteKeys(
+            keystore_pb2.DeleteKeysRequest(key_id=old.key_id, client_secret=old.client_secret),
+            timeout=10,
+        )
         assert deleted.deleted
         with pytest.raises(grpc.RpcError) as gone:
-            keystore.DescribeKeys(keystore_pb2.DescribeKeysRequest(key_id=old_key_id), timeout=10)
-        assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+            keystore.DescribeKeys(
+                keystore_pb2.DescribeKeysRequest(
+                    key_id=old.key_id, client_secret=old.client_secret
+                ),
+                timeout=10,
+            )
+        assert gone.value.code() == grpc.StatusCode.PERMISSION_DENIED
         # Inference may still hold the keys in its cache; wait until it must ask the keystore.
         time.sleep(e2e_stack.stack.settings.key_cache_seconds + 0.25)
 
         second = client.identify(clip, sr=SAMPLE_RATE)
 
-        new_key_id = client.keys.uploaded_key_id(spec.key_profile, e2e_stack.keystore)
-        assert new_key_id and new_key_id != old_key_id
+        new = client.keys.uploaded(spec.key_profile, e2e_stack.keystore)
+        assert new is not None and new.key_id != old.key_id
+        assert new.client_secret != old.client_secret
         described = keystore.DescribeKeys(
-            keystore_pb2.DescribeKeysRequest(key_id=new_key_id), timeout=10
+            keystore_pb2.DescribeKeysRequest(key_id=new.key_id, client_secret=new.client_secret),
+            timeout=10,
         )
         assert described.header.key_profile == spec.key_profile
     assert second.match is not None and second.match == first.match

@@ -1,4 +1,5 @@
-"""What the services see: every byte the SDK sends, recorded by TCP proxies and searched.
+"""What the services see: every byte the SDK sends, recorded by TCP proxies and searched; and
+what the logs hold: every line of the stack and the SDK, searched for secrets and key material.
 
 The client talks to inference and keystore only through ``RecordingProxy`` relays. The test
 then looks in the recorded traffic for every private value of the queries, in the encodings a
@@ -11,15 +12,22 @@ so an empty result means absence, not a blind search.
 
 from __future__ import annotations
 
+import base64
+import logging
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 
-from client_sdk import Client
+from client_sdk import Client, ServiceError, transport
 from client_sdk.audio import SAMPLE_RATE, load_audio
 from client_sdk.features import query_vector
+from client_sdk.keys import UploadedKeys
+from services.common import client_secret
+from services.common.logs import JsonFormatter
 from services.featurizer.augment import add_noise
 
 pytestmark = pytest.mark.e2e
@@ -186,3 +194,70 @@ def test_services_never_see_audio_features_scores_or_secret_keys(
     key_windows = secret_key_windows(key_dir)
     assert len(key_windows) > 50
     assert not leaked(sent + received, key_windows), "secret key bytes crossed the wire"
+
+
+class LineRecorder(logging.Handler):
+    """Formats every record as the services write it (JSON lines) and keeps the lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def text_windows(data: bytes) -> list[str]:
+    """How bytes of ``data`` would look in a text log line: hex and base64 of 48-byte windows."""
+    found = []
+    for window in windows(data, 48, max(48, len(data) // 16)):
+        found += [window.hex(), base64.b64encode(window).decode()[4:60], repr(window)[2:60]]
+    return found
+
+
+def test_no_log_line_holds_a_client_secret_key_material_or_a_ciphertext(e2e_stack, tmp_path):
+    """Every log record of the stack and the SDK, at DEBUG, during a query and refused calls."""
+    recorder = LineRecorder()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(recorder)
+    root.setLevel(logging.DEBUG)
+    try:
+        with Client(e2e_stack.inference, e2e_stack.keystore, key_dir=tmp_path / "keys") as client:
+            answer = client.identify(e2e_stack.excerpt(*ARRAY_QUERY), sr=SAMPLE_RATE)
+            spec = client.model_spec()
+            uploaded = client.keys.uploaded(spec.key_profile, e2e_stack.keystore)
+            assert uploaded is not None
+            evaluation_keys = client.keys.evaluation_keys(spec)
+            vector = query_vector(e2e_stack.excerpt(*ARRAY_QUERY), spec.feature_mean,
+                                  spec.feature_scale)
+            ciphertext = client.keys.fhe_client(spec).quantize_encrypt_serialize(vector[None, :])
+            deadline = time.monotonic() + 60
+            with grpc.insecure_channel(e2e_stack.inference) as channel:
+                reply = transport.score(channel, uploaded, spec.catalog_version, ciphertext,
+                                        deadline)
+                wrong = UploadedKeys(uploaded.key_id, uploaded.client_secret[:-1] + "x")
+                with pytest.raises(ServiceError):
+                    transport.score(channel, wrong, spec.catalog_version, ciphertext, deadline)
+            with grpc.insecure_channel(e2e_stack.keystore) as channel:
+                assert transport.keys_exist(channel, uploaded, deadline)
+                assert not transport.keys_exist(channel, wrong, deadline)
+    finally:
+        root.removeHandler(recorder)
+        root.setLevel(level)
+
+    assert answer.match is not None
+    lines = recorder.lines
+    # Positive control: the lines are there and name the key id, so the search sees them.
+    assert any(uploaded.key_id in line for line in lines), "no log line names the key id"
+    assert any('"scored"' in line for line in lines), "the query's log line is missing"
+    secret = uploaded.client_secret
+    needles = [secret, secret[2:22], secret[-20:], client_secret.digest(secret),
+               client_secret.digest(secret)[:24], wrong.client_secret[2:22]]
+    found = [n for n in needles if any(n in line for line in lines)]
+    assert not found, f"{len(found)} forms of the client secret in the logs"
+    material = text_windows(evaluation_keys) + text_windows(ciphertext)
+    material += text_windows(reply.encrypted_scores)
+    found = [n for n in material if any(n in line for line in lines)]
+    assert not found, f"{len(found)} windows of keys or ciphertexts in the logs"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ Request = featurizer_pb2.BuildCatalogRequest
 class Served:
     stub: Stub
     redis: redis.Redis
+    address: str
 
 
 @dataclasses.dataclass
@@ -56,7 +58,7 @@ def served(_redis_server: redis.Redis) -> Iterator[Served]:
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=message_options(settings))
     try:
-        yield Served(Stub(channel), _redis_server)
+        yield Served(Stub(channel), _redis_server, f"127.0.0.1:{port}")
     finally:
         channel.close()
         server.stop(None).wait()
@@ -157,6 +159,7 @@ def test_a_grpc_build_publishes_a_current_catalog(served: Served, grpc_build: Gr
     assert stages == sorted(stages), f"stages out of order: {stages}"
     built = grpc_build.responses[-1].result
     assert (built.songs, built.features, built.current) == (4, 118, True), built
+    assert built.engine == "concrete", "a build without an engine must use Concrete"
     listed = served.stub.ListCatalogs(featurizer_pb2.ListCatalogsRequest(), timeout=10).catalogs
     (catalog,) = [c for c in listed if c.catalog_version == built.catalog_version]
     assert catalog.current and catalog.songs == 4 and catalog.key_profile == built.key_profile
@@ -183,3 +186,34 @@ def test_list_catalogs_lists_published_versions_newest_first(served: Served) -> 
         ("list-a", True),
     ], mine
     assert (mine[1].songs, mine[1].threshold, mine[1].key_profile) == (3, 2.5, "abc"), mine[1]
+
+
+def test_an_unknown_engine_is_invalid_argument_naming_the_known_ones(served: Served) -> None:
+    before = registry.list_versions(served.redis)
+    error = build_error(served.stub, Request(source_dir=str(CATALOG), engine="bfv"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.code()
+    details = error.details() or ""
+    assert "bfv" in details and "concrete" in details and "ckks" in details, details
+    assert registry.list_versions(served.redis) == before, "a refused build changed the registry"
+
+
+def test_the_cli_builds_a_ckks_catalog_through_the_featurizer(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``hushtune build --engine ckks --featurizer ADDR``: the engine travels over gRPC."""
+    from hushtune_cli.main import main
+
+    source = copy_clips(tmp_path / "clips", CLIPS[:2])
+    current_before = served.redis.get(registry.CURRENT)
+    argv = ["build", str(source), "--featurizer", served.address, "--engine", "ckks",
+            "--no-current", "--json"]
+    code = main(argv)  # the module's other builds have all ended: the featurizer is idle
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["engine"], summary["songs"], summary["current"]) == ("ckks", 2, False)
+    version = summary["catalog_version"]
+    assert registry.load_summary(served.redis, version)["engine"] == "ckks"
+    listed = served.stub.ListCatalogs(featurizer_pb2.ListCatalogsRequest(), timeout=10).catalogs
+    assert [c.engine for c in listed if c.catalog_version == version] == ["ckks"], listed
+    assert served.redis.get(registry.CURRENT) == current_before, "--no-current moved current"

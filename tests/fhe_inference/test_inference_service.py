@@ -23,7 +23,7 @@ from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
 
 from client_sdk import Client, ModelSpec, load_audio
 from client_sdk.features import query_vector
-from client_sdk.keys import PRIVATE_DIR, PRIVATE_FILE
+from client_sdk.keys import PRIVATE_DIR, PRIVATE_FILE, UploadedKeys
 from services.common.config import load_settings
 from services.common.server import message_options
 from services.featurizer.builder import BuildResult, build_catalog
@@ -45,7 +45,7 @@ class World:
     built: BuildResult
     spec: ModelSpec
     fhe_client: Any
-    key_id: str
+    keys: UploadedKeys
     ciphertext: bytes
     key_dir: Path
     no_catalog_error: grpc.RpcError
@@ -54,13 +54,14 @@ class World:
 def score_requests(
     ciphertext: bytes,
     *,
-    key_id: str,
+    keys: UploadedKeys,
     catalog_version: str,
     size_bytes: int | None = None,
     chunk_bytes: int = 1024,
 ) -> Iterator[inference_pb2.ScoreRequest]:
     header = inference_pb2.ScoreHeader(
-        key_id=key_id,
+        key_id=keys.key_id,
+        client_secret=keys.client_secret,
         catalog_version=catalog_version,
         size_bytes=len(ciphertext) if size_bytes is None else size_bytes,
     )
@@ -96,7 +97,7 @@ def world(_redis_server: redis.Redis, tmp_path_factory: pytest.TempPathFactory) 
         built = build_catalog(_redis_server, source, config=SMALL)
         spec = client.model_spec()
         fhe_client = client.keys.fhe_client(spec)
-        key_id = client.ensure_keys_uploaded(spec)
+        keys = client.ensure_keys_uploaded(spec)
         y = load_audio(source / CLIPS[2], max_seconds=60)[: 10 * 22050]
         vector = query_vector(y, spec.feature_mean, spec.feature_scale)
         ciphertext = fhe_client.quantize_encrypt_serialize(vector[None, :])
@@ -108,7 +109,7 @@ def world(_redis_server: redis.Redis, tmp_path_factory: pytest.TempPathFactory) 
             built,
             spec,
             fhe_client,
-            key_id,
+            keys,
             ciphertext,
             key_dir,
             no_catalog_error,
@@ -154,59 +155,73 @@ def test_get_model_spec_of_an_unknown_version_is_not_found(world: World) -> None
 def test_garbage_ciphertext_is_invalid_argument(world: World) -> None:
     garbage = np.random.default_rng(0).bytes(len(world.ciphertext))
     requests = score_requests(
-        garbage, key_id=world.key_id, catalog_version=world.spec.catalog_version
+        garbage, keys=world.keys, catalog_version=world.spec.catalog_version
     )
     assert_status(score_error(world, requests), grpc.StatusCode.INVALID_ARGUMENT, "ciphertext")
 
 
 def test_a_truncated_ciphertext_is_invalid_argument(world: World) -> None:
     half = world.ciphertext[: len(world.ciphertext) // 2]
-    requests = score_requests(half, key_id=world.key_id, catalog_version=world.spec.catalog_version)
+    requests = score_requests(half, keys=world.keys, catalog_version=world.spec.catalog_version)
     assert_status(
         score_error(world, requests), grpc.StatusCode.INVALID_ARGUMENT, "malformed or truncated"
     )
 
 
-def test_an_unknown_key_id_is_not_found(world: World) -> None:
+def test_an_unknown_key_id_is_permission_denied(world: World) -> None:
+    unknown = UploadedKeys(UNKNOWN_KEY_ID, world.keys.client_secret)
     requests = score_requests(
-        world.ciphertext, key_id=UNKNOWN_KEY_ID, catalog_version=world.spec.catalog_version
+        world.ciphertext, keys=unknown, catalog_version=world.spec.catalog_version
     )
-    assert_status(score_error(world, requests), grpc.StatusCode.NOT_FOUND, UNKNOWN_KEY_ID)
+    error = score_error(world, requests)
+    assert_status(error, grpc.StatusCode.PERMISSION_DENIED, UNKNOWN_KEY_ID)
+    assert world.keys.client_secret not in (error.details() or ""), "the secret was echoed"
+
+
+def test_a_missing_client_secret_is_unauthenticated(world: World) -> None:
+    requests = score_requests(
+        world.ciphertext,
+        keys=UploadedKeys(world.keys.key_id, ""),
+        catalog_version=world.spec.catalog_version,
+    )
+    assert_status(score_error(world, requests), grpc.StatusCode.UNAUTHENTICATED, "client_secret")
 
 
 def test_an_unknown_catalog_version_is_not_found(world: World) -> None:
     requests = score_requests(
-        world.ciphertext, key_id=world.key_id, catalog_version=UNKNOWN_VERSION
+        world.ciphertext, keys=world.keys, catalog_version=UNKNOWN_VERSION
     )
     assert_status(score_error(world, requests), grpc.StatusCode.NOT_FOUND, UNKNOWN_VERSION)
 
 
 def test_an_empty_catalog_version_is_invalid_argument(world: World) -> None:
-    requests = score_requests(world.ciphertext, key_id=world.key_id, catalog_version="")
+    requests = score_requests(world.ciphertext, keys=world.keys, catalog_version="")
     assert_status(score_error(world, requests), grpc.StatusCode.INVALID_ARGUMENT, "catalog_version")
 
 
 def test_a_malformed_catalog_version_is_invalid_argument(world: World) -> None:
-    requests = score_requests(world.ciphertext, key_id=world.key_id, catalog_version="../v1")
+    requests = score_requests(world.ciphertext, keys=world.keys, catalog_version="../v1")
     assert_status(score_error(world, requests), grpc.StatusCode.INVALID_ARGUMENT, "../v1")
 
 
 def test_an_empty_key_id_is_invalid_argument(world: World) -> None:
     requests = score_requests(
-        world.ciphertext, key_id="", catalog_version=world.spec.catalog_version
+        world.ciphertext,
+        keys=UploadedKeys("", world.keys.client_secret),
+        catalog_version=world.spec.catalog_version,
     )
     assert_status(score_error(world, requests), grpc.StatusCode.INVALID_ARGUMENT, "key_id")
 
 
 def test_an_empty_ciphertext_is_invalid_argument(world: World) -> None:
-    requests = score_requests(b"", key_id=world.key_id, catalog_version=world.spec.catalog_version)
+    requests = score_requests(b"", keys=world.keys, catalog_version=world.spec.catalog_version)
     assert_status(score_error(world, requests), grpc.StatusCode.INVALID_ARGUMENT, "empty")
 
 
 def test_a_size_mismatch_with_the_header_is_invalid_argument(world: World) -> None:
     requests = score_requests(
         world.ciphertext,
-        key_id=world.key_id,
+        keys=world.keys,
         catalog_version=world.spec.catalog_version,
         size_bytes=len(world.ciphertext) + 1,
     )
@@ -242,7 +257,7 @@ def test_an_oversize_ciphertext_is_resource_exhausted(
             pytest.raises(grpc.RpcError) as raised,
         ):
             requests = score_requests(
-                world.ciphertext, key_id=world.key_id, catalog_version=world.spec.catalog_version
+                world.ciphertext, keys=world.keys, catalog_version=world.spec.catalog_version
             )
             list(Stub(channel).Score(requests, timeout=60))
     finally:
@@ -265,7 +280,7 @@ def test_the_service_still_serves_a_valid_query_after_all_errors(world: World) -
     )
     assert health.status == health_pb2.HealthCheckResponse.SERVING, health.status
     requests = score_requests(
-        world.ciphertext, key_id=world.key_id, catalog_version=world.spec.catalog_version
+        world.ciphertext, keys=world.keys, catalog_version=world.spec.catalog_version
     )
     responses = list(world.stub.Score(requests, timeout=120))
     header = responses[0].header

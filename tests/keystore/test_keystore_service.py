@@ -75,8 +75,11 @@ def upload_requests(
         yield keystore_pb2.UploadKeysRequest(chunk=piece)
 
 
-def fetch(stub: Stub, key_id: str) -> tuple[list[keystore_pb2.FetchKeysResponse], bytes]:
-    responses = list(stub.FetchKeys(keystore_pb2.FetchKeysRequest(key_id=key_id), timeout=10))
+def fetch(
+    stub: Stub, key_id: str, secret: str
+) -> tuple[list[keystore_pb2.FetchKeysResponse], bytes]:
+    request = keystore_pb2.FetchKeysRequest(key_id=key_id, client_secret=secret)
+    responses = list(stub.FetchKeys(request, timeout=10))
     return responses, b"".join(r.chunk for r in responses)
 
 
@@ -97,7 +100,8 @@ def test_upload_then_fetch_round_trips_a_multi_chunk_blob(stub: Stub) -> None:
     uploaded = stub.UploadKeys(upload_requests(blob), timeout=10)
     assert uploaded.key_id.startswith("k_"), f"unexpected key id {uploaded.key_id!r}"
     assert uploaded.ttl_seconds == TTL, f"upload reported ttl {uploaded.ttl_seconds}, not {TTL}"
-    responses, fetched = fetch(stub, uploaded.key_id)
+    assert uploaded.client_secret.startswith("s_"), "no client secret returned"
+    responses, fetched = fetch(stub, uploaded.key_id, uploaded.client_secret)
     assert fetched == blob, "fetched keys differ from the uploaded keys"
     assert len(responses) == len(blob) // CHUNK, f"expected 16 chunks, got {len(responses)}"
     assert all(len(r.chunk) <= CHUNK for r in responses), "a chunk is over chunk_bytes"
@@ -111,8 +115,11 @@ def test_upload_then_fetch_round_trips_a_multi_chunk_blob(stub: Stub) -> None:
 
 def test_describe_reports_the_header_and_ttl(stub: Stub) -> None:
     blob = os.urandom(5000)
-    key_id = stub.UploadKeys(upload_requests(blob), timeout=10).key_id
-    described = stub.DescribeKeys(keystore_pb2.DescribeKeysRequest(key_id=key_id), timeout=10)
+    uploaded = stub.UploadKeys(upload_requests(blob), timeout=10)
+    request = keystore_pb2.DescribeKeysRequest(
+        key_id=uploaded.key_id, client_secret=uploaded.client_secret
+    )
+    described = stub.DescribeKeys(request, timeout=10)
     assert described.header.size_bytes == len(blob), "describe reports the wrong size"
     assert described.header.sha256 == hashlib.sha256(blob).hexdigest(), "wrong digest"
     assert described.header.key_profile == PROFILE, "describe reports the wrong profile"
@@ -120,15 +127,16 @@ def test_describe_reports_the_header_and_ttl(stub: Stub) -> None:
 
 
 def test_deleted_keys_are_gone(stub: Stub) -> None:
-    key_id = stub.UploadKeys(upload_requests(b"keys"), timeout=10).key_id
-    request = keystore_pb2.DeleteKeysRequest(key_id=key_id)
+    uploaded = stub.UploadKeys(upload_requests(b"keys"), timeout=10)
+    key_id, secret = uploaded.key_id, uploaded.client_secret
+    request = keystore_pb2.DeleteKeysRequest(key_id=key_id, client_secret=secret)
     assert stub.DeleteKeys(request, timeout=10).deleted, "delete of stored keys said False"
-    assert not stub.DeleteKeys(request, timeout=10).deleted, "second delete said True"
-    error = expect_error(grpc.StatusCode.NOT_FOUND, lambda: fetch(stub, key_id))
-    assert "upload them again" in (error.details() or ""), f"unhelpful: {error.details()}"
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, lambda: stub.DeleteKeys(request, timeout=10))
+    error = expect_error(grpc.StatusCode.PERMISSION_DENIED, lambda: fetch(stub, key_id, secret))
+    assert "upload the keys again" in (error.details() or ""), f"unhelpful: {error.details()}"
+    describe = keystore_pb2.DescribeKeysRequest(key_id=key_id, client_secret=secret)
     expect_error(
-        grpc.StatusCode.NOT_FOUND,
-        lambda: stub.DescribeKeys(keystore_pb2.DescribeKeysRequest(key_id=key_id), timeout=10),
+        grpc.StatusCode.PERMISSION_DENIED, lambda: stub.DescribeKeys(describe, timeout=10)
     )
 
 
@@ -137,14 +145,17 @@ def test_keys_expire_after_a_one_second_ttl(redis_client: redis.Redis) -> None:
         stub = Stub(channel)
         uploaded = stub.UploadKeys(upload_requests(b"short-lived"), timeout=10)
         assert uploaded.ttl_seconds == 1, f"upload reported ttl {uploaded.ttl_seconds}, not 1"
-        request = keystore_pb2.DescribeKeysRequest(key_id=uploaded.key_id)
+        request = keystore_pb2.DescribeKeysRequest(
+            key_id=uploaded.key_id, client_secret=uploaded.client_secret
+        )
         assert stub.DescribeKeys(request, timeout=10).ttl_seconds <= 1, "ttl over 1 s"
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:
                 stub.DescribeKeys(request, timeout=10)
             except grpc.RpcError as error:
-                assert error.code() == grpc.StatusCode.NOT_FOUND, f"got {error.code().name}"
+                code = error.code()
+                assert code == grpc.StatusCode.PERMISSION_DENIED, f"got {code.name}"
                 return
             time.sleep(0.1)
         pytest.fail("keys with a 1 s TTL were still served after 5 s")
@@ -173,9 +184,11 @@ def test_fetching_keys_corrupted_in_redis_is_data_loss(
     stub: Stub, redis_client: redis.Redis
 ) -> None:
     blob = os.urandom(2 * CHUNK)
-    key_id = stub.UploadKeys(upload_requests(blob), timeout=10).key_id
-    redis_client.hset(KEY_PREFIX + key_id, "blob", bytes(len(blob)))
-    error = expect_error(grpc.StatusCode.DATA_LOSS, lambda: fetch(stub, key_id))
+    uploaded = stub.UploadKeys(upload_requests(blob), timeout=10)
+    redis_client.hset(KEY_PREFIX + uploaded.key_id, "blob", bytes(len(blob)))
+    error = expect_error(
+        grpc.StatusCode.DATA_LOSS, lambda: fetch(stub, uploaded.key_id, uploaded.client_secret)
+    )
     assert "sha256" in (error.details() or ""), f"unclear: {error.details()}"
 
 
@@ -201,8 +214,9 @@ def test_an_endless_upload_is_cut_off_at_the_limit(stub: Stub) -> None:
 
 def test_an_upload_exactly_at_the_limit_is_accepted(stub: Stub) -> None:
     blob = os.urandom(MAX_KEY_BYTES)
-    key_id = stub.UploadKeys(upload_requests(blob), timeout=10).key_id
-    assert fetch(stub, key_id)[1] == blob, "keys exactly at the limit did not round-trip"
+    uploaded = stub.UploadKeys(upload_requests(blob), timeout=10)
+    fetched = fetch(stub, uploaded.key_id, uploaded.client_secret)[1]
+    assert fetched == blob, "keys exactly at the limit did not round-trip"
 
 
 @pytest.mark.parametrize(
@@ -234,15 +248,16 @@ def test_an_upload_of_no_bytes_is_invalid(stub: Stub) -> None:
 def test_a_malformed_key_id_is_invalid(stub: Stub, method: str, key_id: str) -> None:
     request_type = getattr(keystore_pb2, f"{method}Request")
     rpc = getattr(stub, method)
-    error = expect_error(
-        grpc.StatusCode.INVALID_ARGUMENT, lambda: rpc(request_type(key_id=key_id), timeout=10)
-    )
+    request = request_type(key_id=key_id, client_secret="s_" + "A" * 43)
+    error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, lambda: rpc(request, timeout=10))
     assert "key id" in (error.details() or ""), f"message does not name the key id: {error}"
 
 
-def test_an_unknown_key_id_is_not_found(stub: Stub) -> None:
-    error = expect_error(grpc.StatusCode.NOT_FOUND, lambda: fetch(stub, "k_" + "B" * 24))
-    assert "upload them again" in (error.details() or ""), f"unhelpful: {error.details()}"
+def test_an_unknown_key_id_is_permission_denied(stub: Stub) -> None:
+    error = expect_error(
+        grpc.StatusCode.PERMISSION_DENIED, lambda: fetch(stub, "k_" + "B" * 24, "s_" + "A" * 43)
+    )
+    assert "upload the keys again" in (error.details() or ""), f"unhelpful: {error.details()}"
 
 
 def test_logs_name_key_ids_and_sizes_but_never_key_bytes(
@@ -250,8 +265,11 @@ def test_logs_name_key_ids_and_sizes_but_never_key_bytes(
 ) -> None:
     blob = os.urandom(3 * CHUNK)
     with caplog.at_level(logging.INFO, logger="services.keystore"):
-        key_id = stub.UploadKeys(upload_requests(blob), timeout=10).key_id
-        fetch(stub, key_id)
+        uploaded = stub.UploadKeys(upload_requests(blob), timeout=10)
+        key_id, secret = uploaded.key_id, uploaded.client_secret
+        fetch(stub, key_id, secret)
+        with pytest.raises(grpc.RpcError):
+            fetch(stub, key_id, secret[:-1] + ("A" if secret[-1] != "A" else "B"))
     mine = [r for r in caplog.records if r.name.startswith("services.keystore")]
     assert any(getattr(r, "key_id", None) == key_id for r in mine), "no log line names the key id"
     assert any(getattr(r, "size_bytes", None) == len(blob) for r in mine), "no size logged"
@@ -259,6 +277,7 @@ def test_logs_name_key_ids_and_sizes_but_never_key_bytes(
         for name, value in vars(record).items():
             assert not isinstance(value, bytes | bytearray | memoryview), f"bytes in log {name}"
             assert blob[:16].hex() not in str(value), f"key bytes in log field {name}"
+            assert secret[2:20] not in str(value), f"client secret in log field {name}"
 
 
 def test_health_reports_the_keystore_serving(channel: grpc.Channel) -> None:

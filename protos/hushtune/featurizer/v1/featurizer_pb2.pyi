@@ -20,16 +20,18 @@ BUILD_STAGE_COMPILE: BuildStage
 BUILD_STAGE_PUBLISH: BuildStage
 
 class BuildCatalogRequest(_message.Message):
-    __slots__ = ("source_dir", "exclude", "keep_current", "seed")
+    __slots__ = ("source_dir", "exclude", "keep_current", "seed", "engine")
     SOURCE_DIR_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_FIELD_NUMBER: _ClassVar[int]
     KEEP_CURRENT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
     source_dir: str
     exclude: _containers.RepeatedScalarFieldContainer[str]
     keep_current: bool
     seed: int
-    def __init__(self, source_dir: _Optional[str] = ..., exclude: _Optional[_Iterable[str]] = ..., keep_current: bool = ..., seed: _Optional[int] = ...) -> None: ...
+    engine: str
+    def __init__(self, source_dir: _Optional[str] = ..., exclude: _Optional[_Iterable[str]] = ..., keep_current: bool = ..., seed: _Optional[int] = ..., engine: _Optional[str] = ...) -> None: ...
 
 class BuildProgress(_message.Message):
     __slots__ = ("stage", "done", "total", "message")
@@ -44,7 +46,7 @@ class BuildProgress(_message.Message):
     def __init__(self, stage: _Optional[_Union[BuildStage, str]] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class CatalogSummary(_message.Message):
-    __slots__ = ("catalog_version", "songs", "features", "created_unix", "current", "build_seconds", "threshold", "key_profile")
+    __slots__ = ("catalog_version", "songs", "features", "created_unix", "current", "build_seconds", "threshold", "key_profile", "engine")
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
     SONGS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +55,7 @@ class CatalogSummary(_message.Message):
     BUILD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     KEY_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
     catalog_version: str
     songs: int
     features: int
@@ -61,7 +64,8 @@ class CatalogSummary(_message.Message):
     build_seconds: float
     threshold: float
     key_profile: str
-    def __init__(self, catalog_version: _Optional[str] = ..., songs: _Optional[int] = ..., features: _Optional[int] = ..., created_unix: _Optional[float] = ..., current: bool = ..., build_seconds: _Optional[float] = ..., threshold: _Optional[float] = ..., key_profile: _Optional[str] = ...) -> None: ...
+    engine: str
+    def __init__(self, catalog_version: _Optional[str] = ..., songs: _Optional[int] = ..., features: _Optional[int] = ..., created_unix: _Optional[float] = ..., current: bool = ..., build_seconds: _Optional[float] = ..., threshold: _Optional[float] = ..., key_profile: _Optional[str] = ..., engine: _Optional[str] = ...) -> None: ...
 
 class BuildCatalogResponse(_message.Message):
     __slots__ = ("progress", "result")

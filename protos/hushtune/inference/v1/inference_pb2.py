@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%hushtune/inference/v1/inference.proto\x12\x15hushtune.inference.v1\".\n\x13GetModelSpecRequest\x12\x17\n\x0f\x63\x61talog_version\x18\x01 \x01(\t\"c\n\x0fModelSpecHeader\x12\x17\n\x0f\x63\x61talog_version\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x13\n\x0bkey_profile\x18\x04 \x01(\t\"]\n\x14GetModelSpecResponse\x12\x36\n\x06header\x18\x01 \x01(\x0b\x32&.hushtune.inference.v1.ModelSpecHeader\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"J\n\x0bScoreHeader\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\"Q\n\x0cScoreRequest\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32\".hushtune.inference.v1.ScoreHeader\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"U\n\x11ScoreResultHeader\x12\x17\n\x0f\x63\x61talog_version\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x13\n\x0b\x66he_seconds\x18\x03 \x01(\x01\"X\n\rScoreResponse\x12\x38\n\x06header\x18\x01 \x01(\x0b\x32(.hushtune.inference.v1.ScoreResultHeader\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\x32\xd5\x01\n\x10InferenceService\x12i\n\x0cGetModelSpec\x12*.hushtune.inference.v1.GetModelSpecRequest\x1a+.hushtune.inference.v1.GetModelSpecResponse0\x01\x12V\n\x05Score\x12#.hushtune.inference.v1.ScoreRequest\x1a$.hushtune.inference.v1.ScoreResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%hushtune/inference/v1/inference.proto\x12\x15hushtune.inference.v1\".\n\x13GetModelSpecRequest\x12\x17\n\x0f\x63\x61talog_version\x18\x01 \x01(\t\"c\n\x0fModelSpecHeader\x12\x17\n\x0f\x63\x61talog_version\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x13\n\x0bkey_profile\x18\x04 \x01(\t\"]\n\x14GetModelSpecResponse\x12\x36\n\x06header\x18\x01 \x01(\x0b\x32&.hushtune.inference.v1.ModelSpecHeader\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"a\n\x0bScoreHeader\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x15\n\rclient_secret\x18\x04 \x01(\t\"Q\n\x0cScoreRequest\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32\".hushtune.inference.v1.ScoreHeader\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"U\n\x11ScoreResultHeader\x12\x17\n\x0f\x63\x61talog_version\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x13\n\x0b\x66he_seconds\x18\x03 \x01(\x01\"X\n\rScoreResponse\x12\x38\n\x06header\x18\x01 \x01(\x0b\x32(.hushtune.inference.v1.ScoreResultHeader\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\x32\xd5\x01\n\x10InferenceService\x12i\n\x0cGetModelSpec\x12*.hushtune.inference.v1.GetModelSpecRequest\x1a+.hushtune.inference.v1.GetModelSpecResponse0\x01\x12V\n\x05Score\x12#.hushtune.inference.v1.ScoreRequest\x1a$.hushtune.inference.v1.ScoreResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,13 +38,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMODELSPECRESPONSE']._serialized_start=213
   _globals['_GETMODELSPECRESPONSE']._serialized_end=306
   _globals['_SCOREHEADER']._serialized_start=308
-  _globals['_SCOREHEADER']._serialized_end=382
-  _globals['_SCOREREQUEST']._serialized_start=384
-  _globals['_SCOREREQUEST']._serialized_end=465
-  _globals['_SCORERESULTHEADER']._serialized_start=467
-  _globals['_SCORERESULTHEADER']._serialized_end=552
-  _globals['_SCORERESPONSE']._serialized_start=554
-  _globals['_SCORERESPONSE']._serialized_end=642
-  _globals['_INFERENCESERVICE']._serialized_start=645
-  _globals['_INFERENCESERVICE']._serialized_end=858
+  _globals['_SCOREHEADER']._serialized_end=405
+  _globals['_SCOREREQUEST']._serialized_start=407
+  _globals['_SCOREREQUEST']._serialized_end=488
+  _globals['_SCORERESULTHEADER']._serialized_start=490
+  _globals['_SCORERESULTHEADER']._serialized_end=575
+  _globals['_SCORERESPONSE']._serialized_start=577
+  _globals['_SCORERESPONSE']._serialized_end=665
+  _globals['_INFERENCESERVICE']._serialized_start=668
+  _globals['_INFERENCESERVICE']._serialized_end=881
 # @@protoc_insertion_point(module_scope)

@@ -31,14 +31,16 @@ class GetModelSpecResponse(_message.Message):
     def __init__(self, header: _Optional[_Union[ModelSpecHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class ScoreHeader(_message.Message):
-    __slots__ = ("key_id", "catalog_version", "size_bytes")
+    __slots__ = ("key_id", "catalog_version", "size_bytes", "client_secret")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     catalog_version: str
     size_bytes: int
-    def __init__(self, key_id: _Optional[str] = ..., catalog_version: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+    client_secret: str
+    def __init__(self, key_id: _Optional[str] = ..., catalog_version: _Optional[str] = ..., size_bytes: _Optional[int] = ..., client_secret: _Optional[str] = ...) -> None: ...
 
 class ScoreRequest(_message.Message):
     __slots__ = ("header", "chunk")

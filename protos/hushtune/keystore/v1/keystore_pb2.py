@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#hushtune/keystore/v1/keystore.proto\x12\x14hushtune.keystore.v1\"E\n\nKeysHeader\x12\x12\n\nsize_bytes\x18\x01 \x01(\x04\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x13\n\x0bkey_profile\x18\x03 \x01(\t\"T\n\x11UploadKeysRequest\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32 .hushtune.keystore.v1.KeysHeader\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"9\n\x12UploadKeysResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\x04\"\"\n\x10\x46\x65tchKeysRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"T\n\x11\x46\x65tchKeysResponse\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32 .hushtune.keystore.v1.KeysHeader\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"%\n\x13\x44\x65scribeKeysRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"]\n\x14\x44\x65scribeKeysResponse\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32 .hushtune.keystore.v1.KeysHeader\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\x04\"#\n\x11\x44\x65leteKeysRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"%\n\x12\x44\x65leteKeysResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\x32\x9c\x03\n\x0fKeystoreService\x12\x61\n\nUploadKeys\x12\'.hushtune.keystore.v1.UploadKeysRequest\x1a(.hushtune.keystore.v1.UploadKeysResponse(\x01\x12^\n\tFetchKeys\x12&.hushtune.keystore.v1.FetchKeysRequest\x1a\'.hushtune.keystore.v1.FetchKeysResponse0\x01\x12\x65\n\x0c\x44\x65scribeKeys\x12).hushtune.keystore.v1.DescribeKeysRequest\x1a*.hushtune.keystore.v1.DescribeKeysResponse\x12_\n\nDeleteKeys\x12\'.hushtune.keystore.v1.DeleteKeysRequest\x1a(.hushtune.keystore.v1.DeleteKeysResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#hushtune/keystore/v1/keystore.proto\x12\x14hushtune.keystore.v1\"E\n\nKeysHeader\x12\x12\n\nsize_bytes\x18\x01 \x01(\x04\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x13\n\x0bkey_profile\x18\x03 \x01(\t\"{\n\x11UploadKeysRequest\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32 .hushtune.keystore.v1.KeysHeader\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x15\n\rclient_secret\x18\x04 \x01(\t\"P\n\x12UploadKeysResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\x04\x12\x15\n\rclient_secret\x18\x03 \x01(\t\"9\n\x10\x46\x65tchKeysRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"T\n\x11\x46\x65tchKeysResponse\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32 .hushtune.keystore.v1.KeysHeader\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"<\n\x13\x44\x65scribeKeysRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"]\n\x14\x44\x65scribeKeysResponse\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32 .hushtune.keystore.v1.KeysHeader\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\x04\":\n\x11\x44\x65leteKeysRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"%\n\x12\x44\x65leteKeysResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\x32\x9c\x03\n\x0fKeystoreService\x12\x61\n\nUploadKeys\x12\'.hushtune.keystore.v1.UploadKeysRequest\x1a(.hushtune.keystore.v1.UploadKeysResponse(\x01\x12^\n\tFetchKeys\x12&.hushtune.keystore.v1.FetchKeysRequest\x1a\'.hushtune.keystore.v1.FetchKeysResponse0\x01\x12\x65\n\x0c\x44\x65scribeKeys\x12).hushtune.keystore.v1.DescribeKeysRequest\x1a*.hushtune.keystore.v1.DescribeKeysResponse\x12_\n\nDeleteKeys\x12\'.hushtune.keystore.v1.DeleteKeysRequest\x1a(.hushtune.keystore.v1.DeleteKeysResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,21 +34,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYSHEADER']._serialized_start=61
   _globals['_KEYSHEADER']._serialized_end=130
   _globals['_UPLOADKEYSREQUEST']._serialized_start=132
-  _globals['_UPLOADKEYSREQUEST']._serialized_end=216
-  _globals['_UPLOADKEYSRESPONSE']._serialized_start=218
-  _globals['_UPLOADKEYSRESPONSE']._serialized_end=275
-  _globals['_FETCHKEYSREQUEST']._serialized_start=277
-  _globals['_FETCHKEYSREQUEST']._serialized_end=311
-  _globals['_FETCHKEYSRESPONSE']._serialized_start=313
-  _globals['_FETCHKEYSRESPONSE']._serialized_end=397
-  _globals['_DESCRIBEKEYSREQUEST']._serialized_start=399
-  _globals['_DESCRIBEKEYSREQUEST']._serialized_end=436
-  _globals['_DESCRIBEKEYSRESPONSE']._serialized_start=438
-  _globals['_DESCRIBEKEYSRESPONSE']._serialized_end=531
-  _globals['_DELETEKEYSREQUEST']._serialized_start=533
-  _globals['_DELETEKEYSREQUEST']._serialized_end=568
-  _globals['_DELETEKEYSRESPONSE']._serialized_start=570
-  _globals['_DELETEKEYSRESPONSE']._serialized_end=607
-  _globals['_KEYSTORESERVICE']._serialized_start=610
-  _globals['_KEYSTORESERVICE']._serialized_end=1022
+  _globals['_UPLOADKEYSREQUEST']._serialized_end=255
+  _globals['_UPLOADKEYSRESPONSE']._serialized_start=257
+  _globals['_UPLOADKEYSRESPONSE']._serialized_end=337
+  _globals['_FETCHKEYSREQUEST']._serialized_start=339
+  _globals['_FETCHKEYSREQUEST']._serialized_end=396
+  _globals['_FETCHKEYSRESPONSE']._serialized_start=398
+  _globals['_FETCHKEYSRESPONSE']._serialized_end=482
+  _globals['_DESCRIBEKEYSREQUEST']._serialized_start=484
+  _globals['_DESCRIBEKEYSREQUEST']._serialized_end=544
+  _globals['_DESCRIBEKEYSRESPONSE']._serialized_start=546
+  _globals['_DESCRIBEKEYSRESPONSE']._serialized_end=639
+  _globals['_DELETEKEYSREQUEST']._serialized_start=641
+  _globals['_DELETEKEYSREQUEST']._serialized_end=699
+  _globals['_DELETEKEYSRESPONSE']._serialized_start=701
+  _globals['_DELETEKEYSRESPONSE']._serialized_end=738
+  _globals['_KEYSTORESERVICE']._serialized_start=741
+  _globals['_KEYSTORESERVICE']._serialized_end=1153
 # @@protoc_insertion_point(module_scope)

