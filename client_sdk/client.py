@@ -139,21 +139,26 @@ class Client:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def model_spec(self, *, refresh: bool = False) -> ModelSpec:
-        """The model spec in use, fetched when missing, stale or ``refresh`` is set."""
+    def model_spec(self, *, refresh: bool = False, deadline: float | None = None) -> ModelSpec:
+        """The model spec in use, fetched when missing, stale or ``refresh`` is set.
+
+        ``deadline`` (``time.monotonic()`` based) defaults to now plus the client's timeout.
+        """
         with self._lock:
             fresh = time.monotonic() - self._spec_time < self._spec_refresh
             if self._spec is not None and fresh and not refresh:
                 return self._spec
-            deadline = time.monotonic() + self._timeout
+            deadline = deadline or time.monotonic() + self._timeout
             data, _ = transport.fetch_model_spec(self._inference, self._pinned_version, deadline)
             self._spec = ModelSpec.from_bytes(data)
             self._spec_time = time.monotonic()
             return self._spec
 
-    def ensure_keys_uploaded(self, spec: ModelSpec, *, check: bool = False) -> UploadedKeys:
+    def ensure_keys_uploaded(
+        self, spec: ModelSpec, *, check: bool = False, deadline: float | None = None
+    ) -> UploadedKeys:
         """Key id of our evaluation keys in the keystore; uploads them when it has none."""
-        deadline = time.monotonic() + self._timeout
+        deadline = deadline or time.monotonic() + self._timeout
         with self._upload_lock:
             uploaded = self.keys.uploaded(spec.key_profile, self._keystore_address)
             if uploaded and (
@@ -180,10 +185,11 @@ class Client:
             ServiceError: a service failed in a way retries could not fix.
         """
         timings: dict[str, float] = {}
+        deadline = time.monotonic() + self._timeout  # one deadline for every call below
         started = time.perf_counter()
         y = load_audio(audio, sr=sr, min_seconds=MIN_QUERY_SECONDS, max_seconds=MAX_QUERY_SECONDS)
         decoded = time.perf_counter() - started
-        spec = self.model_spec()  # after the audio check: bad input costs no network call
+        spec = self.model_spec(deadline=deadline)  # after the audio check: no call for bad input
         started = time.perf_counter() - decoded
         vector = query_vector(y, spec.feature_mean, spec.feature_scale)
         timings["featurize"] = time.perf_counter() - started
@@ -191,7 +197,7 @@ class Client:
         mark = time.perf_counter()
         ciphertext = engine.encrypt(vector)
         timings["encrypt"] = time.perf_counter() - mark
-        reply = self._score(spec, ciphertext)
+        reply = self._score(spec, ciphertext, deadline)
         encrypted_scores = reply.encrypted_scores
         timings["upload"] = max(0.0, reply.first_byte_s - reply.fhe_seconds)
         timings["server"] = reply.fhe_seconds
@@ -202,11 +208,12 @@ class Client:
         timings["total"] = time.perf_counter() - started
         return _decide(spec, logits, self._top_k, timings, len(ciphertext), len(encrypted_scores))
 
-    def _score(self, spec: ModelSpec, ciphertext: bytes) -> transport.ScoreReply:
+    def _score(
+        self, spec: ModelSpec, ciphertext: bytes, deadline: float
+    ) -> transport.ScoreReply:
         """Score with our keys; if the keystore lost them or refuses our secret, upload again
         and retry once."""
-        uploaded = self.ensure_keys_uploaded(spec)
-        deadline = time.monotonic() + self._timeout
+        uploaded = self.ensure_keys_uploaded(spec, deadline=deadline)
         try:
             return transport.score(
                 self._inference, uploaded, spec.catalog_version, ciphertext, deadline
@@ -219,7 +226,7 @@ class Client:
             with self._upload_lock:  # unless another thread has replaced them already
                 if self.keys.uploaded(spec.key_profile, self._keystore_address) == uploaded:
                     self.keys.forget_upload(spec.key_profile, self._keystore_address)
-            uploaded = self.ensure_keys_uploaded(spec)
+            uploaded = self.ensure_keys_uploaded(spec, deadline=deadline)
             return transport.score(
                 self._inference, uploaded, spec.catalog_version, ciphertext, deadline
             )
