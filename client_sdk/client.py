@@ -97,6 +97,9 @@ class Client:
         key_dir: where keys live (default ``$HUSHTUNE_KEY_DIR`` or ``~/.cache/hushtune/keys``).
         catalog_version: pin a version; empty follows the server's current catalog.
         timeout: seconds one identification may take, retries included.
+        attempt_timeout: seconds one attempt at fetching the spec or scoring may take before
+            it is retried (on another worker, with several addresses): a worker that hangs
+            without closing its connection costs this much, not the whole ``timeout``.
         spec_refresh_seconds: how long a fetched model spec is trusted before asking again.
         top_k: candidates returned with every answer.
         tls: encrypt both channels and check the services' certificates (and, for mutual
@@ -111,6 +114,7 @@ class Client:
         key_dir: str | Path | None = None,
         catalog_version: str = "",
         timeout: float = 60.0,
+        attempt_timeout: float = 20.0,
         spec_refresh_seconds: float = 60.0,
         top_k: int = 3,
         tls: transport.TLSConfig | None = None,
@@ -121,6 +125,7 @@ class Client:
         self.keys = KeyManager(key_dir)
         self._pinned_version = catalog_version
         self._timeout = timeout
+        self._attempt_timeout = attempt_timeout
         self._spec_refresh = spec_refresh_seconds
         self._top_k = top_k
         self._spec: ModelSpec | None = None
@@ -149,7 +154,9 @@ class Client:
             if self._spec is not None and fresh and not refresh:
                 return self._spec
             deadline = deadline or time.monotonic() + self._timeout
-            data, _ = transport.fetch_model_spec(self._inference, self._pinned_version, deadline)
+            data, _ = transport.fetch_model_spec(
+                self._inference, self._pinned_version, deadline, self._attempt_timeout
+            )
             self._spec = ModelSpec.from_bytes(data)
             self._spec_time = time.monotonic()
             return self._spec
@@ -216,7 +223,8 @@ class Client:
         uploaded = self.ensure_keys_uploaded(spec, deadline=deadline)
         try:
             return transport.score(
-                self._inference, uploaded, spec.catalog_version, ciphertext, deadline
+                self._inference, uploaded, spec.catalog_version, ciphertext, deadline,
+                self._attempt_timeout,
             )
         except ServiceError as exc:
             if exc.code not in transport.KEYS_REFUSED:
@@ -228,7 +236,8 @@ class Client:
                     self.keys.forget_upload(spec.key_profile, self._keystore_address)
             uploaded = self.ensure_keys_uploaded(spec, deadline=deadline)
             return transport.score(
-                self._inference, uploaded, spec.catalog_version, ciphertext, deadline
+                self._inference, uploaded, spec.catalog_version, ciphertext, deadline,
+                self._attempt_timeout,
             )
 
 

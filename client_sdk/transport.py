@@ -134,12 +134,21 @@ def with_retries(call: Callable[[], T], what: str, deadline: float) -> T:
         delay = min(delay * 2, 2.0)
 
 
-def _remaining(deadline: float) -> float:
-    return max(0.1, deadline - time.monotonic())
+def _remaining(deadline: float, attempt_seconds: float | None = None) -> float:
+    """Timeout of one attempt: what is left of the deadline, capped at ``attempt_seconds``.
+
+    The cap lets a call sent to a worker that hangs without closing its connection (stopped,
+    cut off without a reset) give up on it and retry on another one inside the deadline.
+    """
+    left = max(0.1, deadline - time.monotonic())
+    return left if attempt_seconds is None else min(left, attempt_seconds)
 
 
 def fetch_model_spec(
-    channel: grpc.Channel, catalog_version: str, deadline: float
+    channel: grpc.Channel,
+    catalog_version: str,
+    deadline: float,
+    attempt_seconds: float | None = None,
 ) -> tuple[bytes, str]:
     """The spec archive of a version ('' = current) and its version, digest checked."""
     stub = inference_pb2_grpc.InferenceServiceStub(channel)
@@ -147,7 +156,7 @@ def fetch_model_spec(
     def call() -> tuple[bytes, str]:
         stream = stub.GetModelSpec(
             inference_pb2.GetModelSpecRequest(catalog_version=catalog_version),
-            timeout=_remaining(deadline),
+            timeout=_remaining(deadline, attempt_seconds),
         )
         header: inference_pb2.ModelSpecHeader | None = None
         parts = []
@@ -237,8 +246,13 @@ def score(
     catalog_version: str,
     ciphertext: bytes,
     deadline: float,
+    attempt_seconds: float | None = None,
 ) -> ScoreReply:
-    """Stream a ciphertext to a worker and collect the encrypted scores it streams back."""
+    """Stream a ciphertext to a worker and collect the encrypted scores it streams back.
+
+    Each attempt gets at most ``attempt_seconds``; one that runs out is retried (on another
+    worker when the channel balances over several) while the deadline allows.
+    """
     stub = inference_pb2_grpc.InferenceServiceStub(channel)
     header = inference_pb2.ScoreHeader(
         key_id=uploaded.key_id,
@@ -258,7 +272,7 @@ def score(
         started = time.perf_counter()
         fhe_seconds, first_byte = 0.0, 0.0
         parts = []
-        for message in stub.Score(messages(), timeout=_remaining(deadline)):
+        for message in stub.Score(messages(), timeout=_remaining(deadline, attempt_seconds)):
             if message.HasField("header"):
                 fhe_seconds = message.header.fhe_seconds
                 first_byte = time.perf_counter() - started
