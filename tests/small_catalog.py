@@ -15,7 +15,7 @@ CLIPS = (
     "seahorse-adventures__title.ogg",
 )
 SMALL = TrainingConfig(
-    noise_conditions=(("pink", 10.0),), queries_per_condition=4, calibration_folds=2
+    degraded_passes=1, clean_queries=4, queries_per_excerpt=2, calibration_folds=2
 )
 
 

@@ -119,3 +119,38 @@ def change_speed(y: NDArray[np.float32], factor: float) -> NDArray[np.float32]:
         y, orig_sr=SAMPLE_RATE * factor, target_sr=SAMPLE_RATE, res_type="soxr_hq"
     ).astype(np.float32)
     return out
+
+
+DEGRADATIONS = ("pink", "white", "reverb+pink", "reverb", "codec", "speed")
+"""Kinds of training degradation ``random_degradation`` draws from."""
+DEGRADATION_WEIGHTS = (0.22, 0.18, 0.20, 0.10, 0.15, 0.15)
+"""How often each kind of ``DEGRADATIONS`` is drawn."""
+
+
+def random_degradation(
+    y: NDArray[np.float32], rng: np.random.Generator
+) -> tuple[str, NDArray[np.float32]]:
+    """``y`` under one randomly drawn real-use degradation, and the kind's name.
+
+    Levels are drawn from ranges that cover the benchmark's conditions and beyond (pink noise
+    -5 to 15 dB SNR, white -3 to 15 dB, T60 0.2 to 1 s, Vorbis compression 0.6 to 1, speed
+    0.5 to 3% either way), so the model learns the effect of each, not one exact setting.
+    The clean track is trained on apart, so the noise ranges lean to the hard end.
+    """
+    kind = str(rng.choice(DEGRADATIONS, p=DEGRADATION_WEIGHTS))
+    if kind == "pink":
+        return kind, add_noise(y, "pink", float(rng.uniform(-5.0, 15.0)), rng)
+    if kind == "white":
+        return kind, add_noise(y, "white", float(rng.uniform(-3.0, 15.0)), rng)
+    if kind == "reverb+pink":
+        wet = reverberate(y, float(rng.uniform(0.2, 1.0)), rng)
+        return kind, add_noise(wet, "pink", float(rng.uniform(-2.0, 12.0)), rng)
+    if kind == "reverb":
+        return kind, reverberate(y, float(rng.uniform(0.2, 1.0)), rng)
+    if kind == "codec":
+        return kind, codec_round_trip(y, compression=float(rng.uniform(0.6, 1.0)))[0]
+    factor = 1.0 + float(rng.choice([-1.0, 1.0]) * rng.uniform(0.005, 0.03))
+    faster = change_speed(y, factor)
+    if rng.random() < 0.5:
+        faster = add_noise(faster, "pink", float(rng.uniform(5.0, 20.0)), rng)
+    return kind, faster

@@ -1,7 +1,10 @@
 """Training the catalog's linear model and calibrating its unknown-song threshold.
 
-Multi-condition training: every track is featurized clean and with several noises; training
-rows are query vectors of random 3 to 10 s stretches, pooled exactly as a client pools its query.
+Multi-condition training over the whole track: the clean track, plus excerpts that cover the
+whole track (``degraded_passes`` times) each under a random real-use degradation (noise,
+reverberation, low-bitrate codec, speed change; see ``augment.random_degradation``). Training
+rows are query vectors of random 3 to 10 s stretches, pooled exactly as a client pools its
+query, so queries at any offset of the track, in any of these conditions, look like training.
 The unknown-song threshold is calibrated on songs held out of folds of the catalog, so it is
 measured on songs the model never saw.
 """
@@ -18,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from client_sdk.audio import SAMPLE_RATE
 from client_sdk.features import pool_windows, signal_windows
 from client_sdk.ranking import open_set_score
-from services.featurizer.augment import add_noise
+from services.featurizer.augment import random_degradation
 
 Progress = Callable[[int, int, str], None]
 
@@ -28,18 +31,18 @@ class TrainingConfig:
     """Knobs of catalog training; defaults are what the benchmarks measured."""
 
     seed: int = 20261124
-    noise_conditions: tuple[tuple[str, float], ...] = (
-        ("pink", 10.0),
-        ("white", 10.0),
-        ("pink", 0.0),
-    )
-    """(noise, SNR dB) copies made of every track besides the clean one."""
-    noisy_seconds: float = 90.0
-    """Seconds of each track copied under each noise (the whole track when shorter)."""
-    excerpt_seconds: float = 15.0
-    """Length of the excerpts that make up a noisy copy."""
-    queries_per_condition: int = 24
-    """Training query vectors drawn per track and condition."""
+    excerpt_seconds: float = 10.0
+    """Length of each degraded excerpt (a short track is one excerpt)."""
+    degraded_passes: int = 2
+    """Times the degraded excerpts cover the whole track, each pass at other offsets and
+    with other degradations."""
+    noisy_seconds: float = 1200.0
+    """Most seconds of degraded excerpts per pass (a random subset, in track order, when the
+    track is longer); the default covers any catalog track whole."""
+    clean_queries: int = 24
+    """Training query vectors drawn from the clean track, anywhere in it."""
+    queries_per_excerpt: int = 2
+    """Training query vectors drawn from each degraded excerpt."""
     min_windows: int = 5
     """Shortest training query, in windows (5 windows = 3 s)."""
     max_windows: int = 19
@@ -67,30 +70,41 @@ class TrainedModel:
 def track_condition_windows(
     y: NDArray[np.float32], config: TrainingConfig, rng: np.random.Generator
 ) -> list[NDArray[np.float32]]:
-    """Window features of a track clean and under each noise condition (clean first).
+    """Window features of the clean track (first) and of its degraded excerpts.
 
-    The clean copy is the whole track; each noisy copy is ``noisy_seconds`` of it, in random
-    excerpts of ``excerpt_seconds`` joined end to end, which keeps long tracks cheap: training
-    draws ``queries_per_condition`` short queries per condition, not the whole track.
+    Each pass cuts the track into ``excerpt_seconds`` excerpts end to end (later passes start
+    at a random shift) and degrades each with its own random degradation, so degraded copies
+    cover the whole track, where queries can come from, at about ``degraded_passes`` times the
+    track's length of extra audio.
     """
     copies = [y] + [
-        add_noise(_excerpts(y, config, rng), kind, snr, rng)
-        for kind, snr in config.noise_conditions
+        random_degradation(excerpt, rng)[1] for excerpt in _excerpts(y, config, rng)
     ]
     return [signal_windows(copy) for copy in copies]
 
 
 def _excerpts(
     y: NDArray[np.float32], config: TrainingConfig, rng: np.random.Generator
-) -> NDArray[np.float32]:
-    """Up to ``noisy_seconds`` of ``y``: random excerpts, in track order, joined."""
+) -> list[NDArray[np.float32]]:
+    """``degraded_passes`` tilings of ``y`` by excerpts of ``excerpt_seconds``.
+
+    Excerpts shorter than 3 s (a track's tail) are dropped unless the track is that short;
+    a pass keeps at most ``noisy_seconds`` of excerpts.
+    """
     length = int(config.excerpt_seconds * SAMPLE_RATE)
-    count = int(config.noisy_seconds // config.excerpt_seconds)
-    if y.size <= length * count:
-        return y
-    slots = y.size // length
-    chosen = np.sort(rng.choice(slots, size=count, replace=False))
-    return np.concatenate([y[i * length : (i + 1) * length] for i in chosen])
+    shortest = min(y.size, 3 * SAMPLE_RATE)
+    most = max(1, int(config.noisy_seconds // config.excerpt_seconds))
+    out = []
+    for pass_index in range(config.degraded_passes):
+        shift = int(rng.uniform(0, min(length / 2, y.size - shortest))) if pass_index else 0
+        starts = list(range(shift, max(1, y.size - shortest + 1), length))
+        if len(starts) > most:
+            starts = sorted(rng.choice(starts, size=most, replace=False).tolist())
+        for start in starts:
+            excerpt = y[start : start + length]
+            if excerpt.size >= shortest:
+                out.append(excerpt)
+    return out
 
 
 def fit_scaler(
@@ -126,15 +140,32 @@ def training_set(
     config: TrainingConfig,
     rng: np.random.Generator,
 ) -> tuple[NDArray[np.float64], NDArray[np.int_]]:
-    """Rows and labels: query vectors of every track under every condition."""
+    """Rows and labels: query vectors of every track, clean and degraded."""
     rows, labels = [], []
     for label, conditions in enumerate(per_track):
-        for windows in conditions:
-            rows.append(
-                sample_queries(windows, config.queries_per_condition, mean, scale, config, rng)
-            )
-            labels.append(np.full(config.queries_per_condition, label))
+        queries = track_queries(conditions, mean, scale, config, rng)
+        rows.append(queries)
+        labels.append(np.full(len(queries), label))
     return np.concatenate(rows), np.concatenate(labels)
+
+
+def track_queries(
+    conditions: Sequence[NDArray[np.float32]],
+    mean: NDArray[np.float64],
+    scale: NDArray[np.float64],
+    config: TrainingConfig,
+    rng: np.random.Generator,
+) -> NDArray[np.float64]:
+    """Training query vectors of one track: ``clean_queries`` from its clean copy (first),
+    ``queries_per_excerpt`` from each degraded excerpt."""
+    counts = [config.clean_queries] + [config.queries_per_excerpt] * (len(conditions) - 1)
+    return np.concatenate(
+        [
+            sample_queries(windows, count, mean, scale, config, rng)
+            for windows, count in zip(conditions, counts, strict=True)
+            if count > 0
+        ]
+    )
 
 
 def fit_classifier(
@@ -171,12 +202,7 @@ def calibrate_threshold(
         x, labels = training_set([per_track[i] for i in kept], mean, scale, config, rng)
         classifier = fit_classifier(x, labels, config)
         for i in held_out:
-            queries = np.concatenate(
-                [
-                    sample_queries(w, config.queries_per_condition, mean, scale, config, rng)
-                    for w in per_track[i]
-                ]
-            )
+            queries = track_queries(per_track[i], mean, scale, config, rng)
             scores = open_set_score(classifier.decision_function(queries))
             per_song_thresholds.append(
                 float(np.quantile(scores, 1.0 - config.target_false_positive_rate))

@@ -28,14 +28,24 @@ def test_softmax_is_stable_for_huge_logits() -> None:
     np.testing.assert_allclose(probabilities, [0.25, 0.75, 0.0], atol=1e-12)
 
 
-def test_open_set_score_is_top_logit_minus_median() -> None:
-    assert open_set_score(np.array([1.0, 2.0, 3.0, 10.0])).tolist() == [7.5]
-    scores = open_set_score(np.array([[0.0, 0.0, 4.0], [5.0, -1.0, 2.0]]))
-    assert scores.tolist() == [4.0, 3.0], f"scores {scores.tolist()}"
+def test_open_set_score_is_top_logit_minus_the_runner_up() -> None:
+    assert open_set_score(np.array([1.0, 2.0, 3.0, 10.0])).tolist() == [7.0]
+    scores = open_set_score(np.array([[0.0, 0.0, 4.0], [5.0, -1.0, 2.0], [1.0, 1.0, 0.0]]))
+    assert scores.tolist() == [4.0, 3.0, 0.0], f"scores {scores.tolist()}"
 
 
 def test_open_set_score_is_zero_when_no_song_stands_out() -> None:
     assert open_set_score(np.full(7, 2.5)).tolist() == [0.0]
+
+
+def test_open_set_score_ignores_how_far_below_the_others_are() -> None:
+    near = open_set_score(np.array([9.0, 8.0, 7.0, 6.0]))
+    far = open_set_score(np.array([9.0, 8.0, -70.0, -60.0]))
+    assert near.tolist() == far.tolist() == [1.0], (near, far)
+
+
+def test_open_set_score_of_a_single_song_is_its_logit() -> None:
+    assert open_set_score(np.array([[3.5], [-1.0]])).tolist() == [3.5, -1.0]
 
 
 def test_top_k_is_ordered_best_first_with_softmax_probabilities() -> None:

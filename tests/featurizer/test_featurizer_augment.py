@@ -7,7 +7,13 @@ import pytest
 from scipy.signal import welch
 
 from client_sdk.audio import SAMPLE_RATE
-from services.featurizer.augment import add_noise, pink_noise, white_noise
+from services.featurizer.augment import (
+    DEGRADATIONS,
+    add_noise,
+    pink_noise,
+    random_degradation,
+    white_noise,
+)
 
 SEEDS = range(20)
 
@@ -86,3 +92,28 @@ def test_noise_keeps_shape_and_dtype_and_is_reproducible(kind: str) -> None:
 def test_an_unknown_noise_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown noise 'brown'"):
         add_noise(music_like(1.0), "brown", 10.0, np.random.default_rng(0))
+
+
+def test_random_degradation_draws_every_kind_and_changes_the_audio() -> None:
+    y = music_like(4.0)
+    seen = set()
+    for seed in range(60):
+        kind, out = random_degradation(y, np.random.default_rng(seed))
+        assert kind in DEGRADATIONS, kind
+        assert out.dtype == np.float32 and np.all(np.isfinite(out)), (kind, out.dtype)
+        if kind == "speed":
+            assert 0.96 * y.size <= out.size <= 1.04 * y.size and out.size != y.size, out.size
+        else:
+            assert out.shape == y.shape, (kind, out.shape)
+            assert not np.allclose(out, y, atol=1e-3), f"{kind} left the audio unchanged"
+        seen.add(kind)
+    assert seen == set(DEGRADATIONS), f"never drawn: {set(DEGRADATIONS) - seen}"
+
+
+def test_random_degradation_is_reproducible_from_the_seed() -> None:
+    y = music_like(3.0)
+    for seed in range(6):
+        first = random_degradation(y, np.random.default_rng(seed))
+        again = random_degradation(y, np.random.default_rng(seed))
+        assert first[0] == again[0]
+        np.testing.assert_array_equal(first[1], again[1])

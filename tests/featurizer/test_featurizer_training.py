@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from client_sdk.ranking import open_set_score
 from services.featurizer.training import (
     TrainedModel,
     TrainingConfig,
+    _excerpts,
     calibrate_threshold,
     fit_scaler,
     sample_queries,
@@ -21,7 +23,7 @@ from services.featurizer.training import (
 )
 
 CONFIG = TrainingConfig(
-    noise_conditions=(("pink", 20.0),), queries_per_condition=8, calibration_folds=4
+    degraded_passes=2, clean_queries=8, queries_per_excerpt=4, calibration_folds=4
 )
 SONG_SECONDS = 6.0
 
@@ -50,15 +52,36 @@ def model(per_track: list[list[np.ndarray]]) -> TrainedModel:
     return train(per_track, CONFIG)
 
 
-def test_each_track_has_a_clean_copy_and_one_per_condition(
+def test_each_track_has_its_clean_copy_first_then_one_degraded_copy_per_pass(
     per_track: list[list[np.ndarray]],
 ) -> None:
     for conditions in per_track:
-        assert len(conditions) == 1 + len(CONFIG.noise_conditions), len(conditions)
+        # a 6 s song is shorter than one excerpt: each pass degrades it whole (or from a shift)
+        assert len(conditions) == 1 + CONFIG.degraded_passes, len(conditions)
         for windows in conditions:
             assert windows.ndim == 2 and windows.shape[1] == N_FEATURES, windows.shape
-    clean, noisy = per_track[0]
-    assert not np.allclose(clean, noisy), "the noisy copy equals the clean one"
+    clean, degraded = per_track[0][0], per_track[0][1]
+    n = min(clean.shape[0], degraded.shape[0])
+    assert not np.allclose(clean[:n], degraded[:n]), "the degraded copy equals the clean one"
+
+
+def test_the_first_pass_of_excerpts_tiles_the_whole_track() -> None:
+    y = np.arange(35 * SAMPLE_RATE, dtype=np.float32)
+    config = TrainingConfig(degraded_passes=1, excerpt_seconds=10.0)
+    excerpts = _excerpts(y, config, np.random.default_rng(0))
+    assert [e.size for e in excerpts] == [10 * SAMPLE_RATE] * 3 + [5 * SAMPLE_RATE]
+    np.testing.assert_array_equal(np.concatenate(excerpts), y)
+
+
+def test_later_passes_are_shifted_and_drop_tails_under_three_seconds() -> None:
+    y = np.arange(35 * SAMPLE_RATE, dtype=np.float32)
+    config = TrainingConfig(degraded_passes=2, excerpt_seconds=10.0)
+    excerpts = _excerpts(y, config, np.random.default_rng(1))
+    second = excerpts[4:]
+    assert second and second[0][0] > 0, "the second pass starts where the first did"
+    assert all(e.size >= 3 * SAMPLE_RATE for e in excerpts), [e.size for e in excerpts]
+    starts = [int(e[0]) for e in second]
+    assert all(b - a == 10 * SAMPLE_RATE for a, b in itertools.pairwise(starts)), starts
 
 
 def test_the_scaler_is_the_mean_and_std_of_all_windows(per_track: list[list[np.ndarray]]) -> None:
@@ -90,7 +113,7 @@ def test_known_songs_score_above_the_threshold_mostly(
 
 
 def test_the_model_carries_its_calibration_inputs(model: TrainedModel) -> None:
-    rows = 4 * (1 + len(CONFIG.noise_conditions)) * CONFIG.queries_per_condition
+    rows = 4 * (CONFIG.clean_queries + CONFIG.degraded_passes * CONFIG.queries_per_excerpt)
     assert model.calibration_inputs.shape == (rows, N_FEATURES), model.calibration_inputs.shape
     assert model.feature_mean.shape == model.feature_scale.shape == (N_FEATURES,)
     assert list(model.classifier.classes_) == [0, 1, 2, 3], model.classifier.classes_
@@ -138,3 +161,12 @@ def test_sample_queries_pools_runs_of_windows(per_track: list[list[np.ndarray]])
     }
     for query in queries:
         assert any(np.allclose(query, run) for run in runs.values()), "not a pooled run"
+
+
+def test_noisy_seconds_caps_each_pass_keeping_track_order() -> None:
+    y = np.arange(60 * SAMPLE_RATE, dtype=np.float32)
+    config = TrainingConfig(degraded_passes=1, excerpt_seconds=5.0, noisy_seconds=15.0)
+    excerpts = _excerpts(y, config, np.random.default_rng(2))
+    assert len(excerpts) == 3, len(excerpts)
+    starts = [int(e[0]) for e in excerpts]
+    assert starts == sorted(starts) and all(s % (5 * SAMPLE_RATE) == 0 for s in starts), starts
