@@ -287,6 +287,8 @@ def render_corpus(
             for i, v in result.rendered:
                 rendered[i] = (result.work, v)
             report("render", done, len(jobs))
+            if done % 500 == 0:  # an interrupted run still leaves a manifest of its clips
+                _write_manifest(out, rendered, seconds)
     _write_manifest(out, rendered, seconds)
     return RenderSummary(count, len(rendered), tuple(failed), cpu, new, n_works)
 
