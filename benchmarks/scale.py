@@ -230,8 +230,9 @@ def section(
         "",
         "Produced by `python -m benchmarks.scale`. One private query through the real",
         "services on loopback (SDK, gRPC, keystore, inference worker),",
-        f"on this 2-core machine (load average {load:.1f} during the run: other jobs shared",
-        f"it, so times are upper bounds). Weights: a catalog trained on {real_songs} real tracks",
+        f"on this 2-core machine (load average {load:.1f} during the run; above 1, other jobs",
+        "shared the cores and times are upper bounds). Weights: a catalog trained on "
+        f"{real_songs} real tracks",
         f"of `{_shown(source)}`, padded with synthetic rows of the same per-feature statistics.",
         f"Times are medians of {repeats} queries after a first one (keygen, key upload, catalog",
         "load: \"first query\"). \"keys\" is what is uploaded once per key profile; \"top-1\"",
