@@ -76,12 +76,8 @@ def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     Returns the paths by file name: ca.pem, ca.key, server.pem, server.key, client.pem,
     client.key.
     """
-    import importlib.util
+    from tests.scripts import load_script
 
-    script = Path(__file__).resolve().parent.parent / "scripts" / "make_dev_ca.py"
-    spec = importlib.util.spec_from_file_location("make_dev_ca", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("make_dev_ca")
     paths: dict[str, Path] = module.make_dev_ca(tmp_path_factory.mktemp("dev-ca"))
     return paths

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from services.common.config import Settings, add_flags, load_settings
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
-
-
-def _load_script(name: str) -> ModuleType:
-    """Import scripts/<name>.py (the scripts folder is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _parse_flags(*argv: str) -> argparse.Namespace:
@@ -31,7 +21,7 @@ def _parse_flags(*argv: str) -> argparse.Namespace:
 
 
 def test_configuration_doc_is_up_to_date() -> None:
-    gen_config_doc = _load_script("gen_config_doc")
+    gen_config_doc = load_script("gen_config_doc")
     committed = gen_config_doc.DOC_PATH.read_text(encoding="utf-8")
     assert (
         committed == gen_config_doc.render()

@@ -6,16 +6,16 @@ later TenSEAL import (the ckks engine's tests) abort the whole pytest run.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import grpc_tools
 from google.protobuf import descriptor_pb2
+
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
@@ -26,15 +26,6 @@ _Message = descriptor_pb2.DescriptorProto
 _Enum = descriptor_pb2.EnumDescriptorProto
 _Service = descriptor_pb2.ServiceDescriptorProto
 SourcePath = tuple[int, ...]
-
-
-def _load_gen_protos() -> ModuleType:
-    """Import scripts/gen_protos.py (the scripts folder is not a package)."""
-    spec = importlib.util.spec_from_file_location("gen_protos", ROOT / "scripts" / "gen_protos.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run(command: list[str]) -> None:
@@ -89,7 +80,7 @@ def _descriptor_set(out_dir: Path) -> descriptor_pb2.FileDescriptorSet:
     """Compile every .proto file into a FileDescriptorSet that keeps the source comments."""
     out = out_dir / "descriptors.binpb"
     include = Path(grpc_tools.__file__).parent / "_proto"
-    files = [str(p.relative_to(PROTO_ROOT)) for p in _load_gen_protos().proto_files()]
+    files = [str(p.relative_to(PROTO_ROOT)) for p in load_script("gen_protos").proto_files()]
     assert files, "no .proto files under protos/hushtune"
     _run([
         sys.executable,

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jsonschema
@@ -22,6 +19,7 @@ import pytest
 import yaml
 
 from services.common.config import Settings, settings_table
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "compose-spec.json"
@@ -29,18 +27,6 @@ SCHEMA_SHA256 = "56bab44c85c0ce8affb74474950293f37d510673283a243bcd7eeadb900fa35
 SERVICES = ("keystore", "featurizer", "inference")
 NOT_SETTINGS = {"OMP_NUM_THREADS"}
 """Variables read by libraries, not by hushtune's settings."""
-
-
-def load_script(name: str) -> ModuleType:
-    """Import scripts/<name>.py once (the scripts folder is not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

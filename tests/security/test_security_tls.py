@@ -8,7 +8,6 @@ UNAVAILABLE: gRPC reports it like an unreachable server.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import ipaddress
 import logging
 import os
@@ -16,7 +15,6 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import grpc
 import pytest
@@ -31,26 +29,18 @@ from services.common.errors import PermissionDenied, Unavailable
 from services.common.tls import open_keystore_channel
 from services.fhe_inference.keys import KeystoreFetcher
 from services.keystore import server as keystore_server
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = os.urandom(3000)
 PROFILE = "tlsprofile"
 
 
-def load_make_dev_ca() -> ModuleType:
-    """Import scripts/make_dev_ca.py (the scripts folder is not a package)."""
-    script = ROOT / "scripts" / "make_dev_ca.py"
-    spec = importlib.util.spec_from_file_location("make_dev_ca", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def other_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A second, unrelated development CA: what an impostor would hold."""
-    paths: dict[str, Path] = load_make_dev_ca().make_dev_ca(tmp_path_factory.mktemp("other-ca"))
+    make_dev_ca = load_script("make_dev_ca").make_dev_ca
+    paths: dict[str, Path] = make_dev_ca(tmp_path_factory.mktemp("other-ca"))
     return paths
 
 
@@ -113,7 +103,7 @@ def test_the_dev_ca_names_the_services_and_keeps_private_keys_0600(
 
 
 def test_extra_sans_and_a_bad_validity_are_handled(tmp_path: Path) -> None:
-    module = load_make_dev_ca()
+    module = load_script("make_dev_ca")
     paths = module.make_dev_ca(tmp_path / "ca", ["hushtune.example", "10.0.0.7"], days=2)
     certificate = x509.load_pem_x509_certificate(paths["server.pem"].read_bytes())
     sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

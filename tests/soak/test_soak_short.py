@@ -11,32 +11,14 @@ past its deadline, no catalog version lost or changed.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.scripts import load_script
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_script(name: str) -> ModuleType:
-    """Import scripts/<name>.py once (the scripts folder is not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    scripts = str(ROOT / "scripts")
-    if scripts not in sys.path:
-        sys.path.append(scripts)  # soak.py imports scaleout_bench as a sibling
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
 
 
 soak = load_script("soak")
