@@ -17,7 +17,8 @@ COPY benchmarks ./benchmarks
 COPY protos ./protos
 RUN pip install --no-deps .
 
-RUN useradd --create-home --uid 10001 hushtune
+RUN useradd --create-home --uid 10001 hushtune \
+    && install -d -o hushtune -g hushtune /home/hushtune/features
 USER hushtune
 ENV HUSHTUNE_HOST=0.0.0.0 HUSHTUNE_DATA_DIR=/home/hushtune/data
 ENTRYPOINT ["hushtune"]

@@ -35,13 +35,20 @@ from client_sdk.model_spec import ModelSpec, Song
 from services.common.config import load_settings
 from services.common.redis_store import close_redis, connect_redis
 from services.featurizer.augment import add_noise
-from services.featurizer.builder import BuildResult, BuiltCatalog, featurize, publish_catalog
+from services.featurizer.builder import (
+    BuildResult,
+    BuiltCatalog,
+    feature_folder,
+    featurize_songs,
+    publish_catalog,
+)
 from services.featurizer.compiler import (
     CompiledArtifacts,
     catalog_weights,
     ckks_artifacts,
     compile_classifier,
 )
+from services.featurizer.feature_cache import load_windows
 from services.featurizer.sources import scan_folder
 from services.featurizer.training import TrainedModel, TrainingConfig, train
 from services.stack import start_stack
@@ -83,7 +90,9 @@ def train_real(source: Path, limit: int) -> RealCatalog:
     """Featurize and train on up to ``limit`` tracks of ``source``; query = noisy track 0."""
     songs = scan_folder(source)[:limit]
     config = TrainingConfig()
-    per_track = featurize(songs, config, lambda *_: None)
+    with feature_folder(None) as folder:
+        files = featurize_songs(songs, folder, config, 1, lambda *_: None)
+        per_track = [load_windows(f) for f in files]
     model = train(per_track, config)
     weights, bias = catalog_weights(model.classifier, len(songs))
     y = load_audio(songs[0].path)

@@ -213,7 +213,7 @@ def _real_right(real: Sequence[Track]) -> dict[int, frozenset[int]]:
     return right
 
 
-def _queries(real: Sequence[Track], synth: Sequence[Track], eval_synth: Sequence[int],
+def plan_scale_queries(real: Sequence[Track], synth: Sequence[Track], eval_synth: Sequence[int],
              added: Sequence[Track], largest: int, seed: int, workers: int) -> list[Query]:
     """Queries of every real track, of the sampled synthetic songs and of the added songs."""
     tracks = [*real, *(synth[k] for k in eval_synth), *added]
@@ -286,7 +286,7 @@ def run(config: ScaleRun) -> dict[str, Any]:
     eval_synth = sorted({int(k) for n in built
                          for k in np.linspace(0, n - len(real) - 1, SYNTHETIC_EVAL)})
     added = synth[largest - len(real) + n_unknown : n_synth]
-    queries = _queries(real, synth, eval_synth, added, largest, seed, workers)
+    queries = plan_scale_queries(real, synth, eval_synth, added, largest, seed, workers)
     results: dict[str, Any] = {
         "sizes": [], "skipped_sizes": [n for n in sizes if n not in built],
         "featurize_wall_s": round(featurize_wall, 1), "rendered_synthetic": len(synth),

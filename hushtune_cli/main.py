@@ -2,6 +2,7 @@
 
     hushtune serve [--only keystore,inference,featurizer]   run services (embedded Redis default)
     hushtune build FOLDER [--exclude NAME ...] [--engine ckks]  build and publish a catalog version
+    hushtune update [--add FOLDER] [--remove SONG_ID ...]    add or remove songs without retraining
     hushtune catalogs                                       list published catalog versions
     hushtune identify FILE | --listen SECONDS [--json]      identify a song privately
                       [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]   ... over TLS
@@ -49,9 +50,28 @@ def _parser() -> argparse.ArgumentParser:
         "--engine", choices=("concrete", "ckks"), default="concrete",
         help="encryption engine: concrete (default) or ckks (packed, for large catalogs)",
     )
+    build.add_argument(
+        "--trainer", choices=("auto", "full", "streaming"), default="auto",
+        help="full (sklearn), streaming (minibatches, bounded memory) or auto (default: "
+        "streaming above 1,000 songs)",
+    )
     build.add_argument("--json", action="store_true", help="print the result as JSON")
     add_tls_flags(build)
     add_flags(build)
+
+    update = commands.add_parser(
+        "update", help="publish a catalog version with songs added or removed, without retraining"
+    )
+    update.add_argument("--base", default="", help="version to start from (default: current)")
+    update.add_argument("--add", default="", metavar="FOLDER", help="folder of songs to add")
+    update.add_argument("--exclude", action="append", default=[], help="file name to leave out")
+    update.add_argument("--remove", action="append", default=[], metavar="SONG_ID",
+                        help="song id to remove (repeatable)")
+    update.add_argument("--featurizer", help="update through a running featurizer at host:port")
+    update.add_argument("--no-current", action="store_true", help="publish without switching")
+    update.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_tls_flags(update)
+    add_flags(update)
 
     catalogs = commands.add_parser("catalogs", help="list published catalog versions")
     catalogs.add_argument("--featurizer", default="127.0.0.1:50053", help="featurizer host:port")
@@ -121,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "build":
             return _build(args)
+        if args.command == "update":
+            return _update(args)
         if args.command == "catalogs":
             return _catalogs(args)
         if args.command == "identify":
@@ -158,9 +180,10 @@ def _build(args: argparse.Namespace) -> int:
 
             summary = build_remote(
                 args.featurizer, args.folder, args.exclude, not args.no_current, bars.update,
-                tls_config(args), engine=args.engine,
+                tls_config(args), engine=args.engine, trainer=args.trainer,
             )
         else:
+            from services.common.config import feature_cache_path
             from services.common.errors import ServiceError
             from services.common.redis_store import connect_redis
             from services.featurizer.builder import build_catalog
@@ -175,6 +198,9 @@ def _build(args: argparse.Namespace) -> int:
                     make_current=not args.no_current,
                     progress=bars.update,
                     engine=args.engine,
+                    trainer=args.trainer,
+                    cache_dir=feature_cache_path(settings),
+                    workers=settings.build_workers,
                 )
             except ServiceError as exc:
                 raise ValueError(str(exc)) from exc
@@ -185,6 +211,50 @@ def _build(args: argparse.Namespace) -> int:
         print(as_json(summary))
     else:
         print(f"published catalog {summary['catalog_version']}: {summary['songs']} songs "
+              f"in {float(str(summary['build_seconds'])):.1f} s")
+    return 0
+
+
+def _update(args: argparse.Namespace) -> int:
+    from hushtune_cli.progress import StageBars
+
+    bars = StageBars()
+    try:
+        if args.featurizer:
+            from hushtune.featurizer.v1 import featurizer_pb2
+
+            from hushtune_cli.remote import update_remote
+
+            request = featurizer_pb2.UpdateCatalogRequest(
+                base_version=args.base, add_dir=args.add, exclude=args.exclude,
+                remove_song_ids=args.remove, keep_current=args.no_current,
+            )
+            summary = update_remote(args.featurizer, request, bars.update, tls_config(args))
+        else:
+            from services.common.config import feature_cache_path
+            from services.common.errors import ServiceError
+            from services.common.redis_store import connect_redis
+            from services.featurizer.update import update_catalog
+
+            settings = load_settings(args)
+            setup_logging("WARNING")
+            try:
+                result = update_catalog(
+                    connect_redis(settings.redis_url, settings.data_dir),
+                    base_version=args.base, add_dir=args.add, exclude=args.exclude,
+                    remove=args.remove, make_current=not args.no_current, progress=bars.update,
+                    cache_dir=feature_cache_path(settings), workers=settings.build_workers,
+                )
+            except ServiceError as exc:
+                raise ValueError(str(exc)) from exc
+            summary = result.summary()
+    finally:
+        bars.close()
+    if args.json:
+        print(as_json(summary))
+    else:
+        print(f"published catalog {summary['catalog_version']}: {summary['songs']} songs, "
+              f"from {summary['base_version']}, "
               f"in {float(str(summary['build_seconds'])):.1f} s")
     return 0
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import grpc
 from google.protobuf.json_format import MessageToDict
@@ -33,26 +34,49 @@ def build_remote(
     progress: Callable[[str, int, int, str], None],
     tls: TLSConfig | None = None,
     engine: str = "concrete",
+    trainer: str = "auto",
 ) -> dict[str, object]:
     """Run BuildCatalog on a featurizer, relaying progress; returns the summary.
 
-    ``engine`` is checked by the featurizer, which names the engines it knows when refusing one.
+    ``engine`` and ``trainer`` are checked by the featurizer, which names the ones it knows
+    when refusing one.
     """
     request = featurizer_pb2.BuildCatalogRequest(
-        source_dir=folder, exclude=list(exclude), keep_current=not make_current, engine=engine
+        source_dir=folder, exclude=list(exclude), keep_current=not make_current, engine=engine,
+        trainer=trainer,
     )
     with open_channel(address, tls) as channel:
         stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
-        try:
-            for event in stub.BuildCatalog(request, timeout=3600):
-                if event.HasField("progress"):
-                    p = event.progress
-                    progress(_STAGE_NAMES.get(p.stage, "build"), p.done, p.total, p.message)
-                elif event.HasField("result"):
-                    return _summary(event.result)
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc, "BuildCatalog") from exc
-    raise ServiceError("BuildCatalog ended without a result")
+        return _follow(stub.BuildCatalog, request, "BuildCatalog", progress)
+
+
+def update_remote(
+    address: str,
+    request: featurizer_pb2.UpdateCatalogRequest,
+    progress: Callable[[str, int, int, str], None],
+    tls: TLSConfig | None = None,
+) -> dict[str, object]:
+    """Run UpdateCatalog on a featurizer, relaying progress; returns the summary."""
+    with open_channel(address, tls) as channel:
+        stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
+        return _follow(stub.UpdateCatalog, request, "UpdateCatalog", progress)
+
+
+def _follow(
+    call: Callable[..., Iterator[Any]], request: object, name: str,
+    progress: Callable[[str, int, int, str], None],
+) -> dict[str, object]:
+    """Relay the progress events of a build-like call; returns its result's summary."""
+    try:
+        for event in call(request, timeout=3600):
+            if event.HasField("progress"):
+                p = event.progress
+                progress(_STAGE_NAMES.get(p.stage, "build"), p.done, p.total, p.message)
+            elif event.HasField("result"):
+                return _summary(event.result)
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc, name) from exc
+    raise ServiceError(f"{name} ended without a result")
 
 
 def list_remote(address: str, tls: TLSConfig | None = None) -> list[dict[str, object]]:

@@ -34,6 +34,11 @@ class Settings:
         str(Path.home() / ".local" / "share" / "hushtune"),
         "Folder of the embedded Redis database and other service state.",
     )
+    feature_cache_dir: str = _setting(
+        "", "Folder of the featurizer's per-track feature cache, which lets rebuilds and "
+        "catalog updates skip tracks featurized before. Empty: data_dir/feature-cache."
+    )
+    build_workers: int = _setting(2, "Processes that featurize catalog tracks during a build.")
     host: str = _setting("127.0.0.1", "Address the servers bind to ([::] for all interfaces).")
     keystore_port: int = _setting(50051, "Port of the keystore service (0 picks a free one).")
     inference_port: int = _setting(50052, "Port of the inference service (0 picks a free one).")
@@ -103,6 +108,11 @@ class Settings:
         "", "PEM private key of keystore_client_cert_file (keep it 0600)."
     )
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+
+
+def feature_cache_path(settings: Settings) -> Path:
+    """The feature cache folder ``settings`` name."""
+    return Path(settings.feature_cache_dir or Path(settings.data_dir) / "feature-cache")
 
 
 def env_name(field_name: str) -> str:
@@ -187,6 +197,8 @@ def validate(settings: Settings) -> None:
         )
     if settings.max_concurrent_fhe < 1 or settings.server_threads < 1:
         raise ValueError("max_concurrent_fhe and server_threads must be at least 1")
+    if settings.build_workers < 1:
+        raise ValueError(f"{env_name('build_workers')} must be at least 1")
     _validate_tls(settings)
 
 

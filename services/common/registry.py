@@ -4,7 +4,9 @@ Layout (all keys under ``hushtune:catalog:``):
     versions        sorted set, version -> creation time
     current         string, the version served by default
     v:<version>     hash: summary (JSON), spec (client archive), spec_sha256,
-                    server (Concrete-ML server.zip), server_sha256
+                    server (Concrete-ML server.zip), server_sha256, and for the featurizer
+                    only: training (float weights and songs, to grow the catalog later),
+                    training_sha256
 
 A version is written in one transaction and never modified or deleted by a build, so a
 failed build cannot lose a published version and workers can keep serving old ones.
@@ -20,7 +22,7 @@ from typing import cast
 import redis
 
 from client_sdk.model_spec import is_valid_catalog_version
-from services.common.errors import Corrupt, InvalidInput, NotFound
+from services.common.errors import Corrupt, InvalidInput, NotFound, Precondition
 
 PREFIX = "hushtune:catalog:"
 VERSIONS = PREFIX + "versions"
@@ -38,6 +40,8 @@ class CatalogVersion:
     summary: dict[str, object]
     spec: bytes
     server_zip: bytes
+    training: bytes = b""
+    """The featurizer's training state (``catalog_state``); empty: this version cannot grow."""
 
     @property
     def spec_sha256(self) -> str:
@@ -65,17 +69,18 @@ def publish(client: redis.Redis, catalog: CatalogVersion, *, make_current: bool)
     if client.exists(_key(catalog.version)):
         raise InvalidInput(f"catalog version {catalog.version} exists already")
     created = float(str(catalog.summary.get("created_unix", 0)))
+    fields: dict[str, bytes | str] = {
+        "summary": json.dumps(catalog.summary),
+        "spec": catalog.spec,
+        "spec_sha256": catalog.spec_sha256,
+        "server": catalog.server_zip,
+        "server_sha256": hashlib.sha256(catalog.server_zip).hexdigest(),
+    }
+    if catalog.training:
+        fields["training"] = catalog.training
+        fields["training_sha256"] = hashlib.sha256(catalog.training).hexdigest()
     with client.pipeline(transaction=True) as pipe:
-        pipe.hset(
-            _key(catalog.version),
-            mapping={
-                "summary": json.dumps(catalog.summary),
-                "spec": catalog.spec,
-                "spec_sha256": catalog.spec_sha256,
-                "server": catalog.server_zip,
-                "server_sha256": hashlib.sha256(catalog.server_zip).hexdigest(),
-            },
-        )
+        pipe.hset(_key(catalog.version), mapping=fields)
         pipe.zadd(VERSIONS, {catalog.version: created})
         if make_current:
             pipe.set(CURRENT, catalog.version)
@@ -132,6 +137,24 @@ def load_server_zip(client: redis.Redis, version: str) -> bytes:
     if blob is None or digest is None:
         raise NotFound(f"catalog version {version} is not in the registry")
     return _checked(bytes(blob), bytes(digest).decode(), version, "server artifact")
+
+
+def load_training(client: redis.Redis, version: str) -> bytes:
+    """The training state of a version, checked against its digest.
+
+    Raises:
+        NotFound: no such version.
+        Precondition: the version was published without one (by an older release).
+    """
+    blob, digest = cast(_Fields, client.hmget(_key(version), ["training", "training_sha256"]))
+    if blob is None or digest is None:
+        if not client.exists(_key(version)):
+            raise NotFound(f"catalog version {version} is not in the registry")
+        raise Precondition(
+            f"catalog version {version} has no training state (it was published by an older "
+            "release), so songs cannot be added to it or removed from it: build it anew"
+        )
+    return _checked(bytes(blob), bytes(digest).decode(), version, "training state")
 
 
 def load_summary(client: redis.Redis, version: str) -> dict[str, object]:

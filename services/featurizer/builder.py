@@ -1,40 +1,48 @@
 """Building one catalog version end to end, reporting progress as it goes.
 
-Stages: featurize every file (clean and noisy copies), train and calibrate, compile with
-Concrete-ML (or, for the ``ckks`` engine, export the clear weights), publish to the registry in
-one transaction. Nothing is written to the registry
-before the last stage, so a failed build leaves every published version as it was.
+Stages: featurize every file (clean and degraded copies, kept in the feature cache), train and
+calibrate, compile with Concrete-ML (or, for the ``ckks`` engine, export the clear weights),
+publish to the registry in one transaction. Nothing is written to the registry before the last
+stage, so a failed build leaves every published version as it was.
+
+Two trainers: ``full`` (sklearn's full-batch fit, thresholds from held-out folds) and
+``streaming`` (minibatches in bounded memory, for thousands of songs; ``streaming.py``).
+``auto`` picks streaming above ``FULL_TRAINER_MAX_SONGS``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import redis
 from numpy.typing import NDArray
 
-from client_sdk.audio import load_audio
-from client_sdk.errors import AudioError
-from client_sdk.features import FEATURE_VERSION, MIN_SECONDS, N_FEATURES
+from client_sdk.features import FEATURE_VERSION, N_FEATURES
 from client_sdk.model_spec import ENGINES, ModelSpec, Song
 from services.common import registry
 from services.common.errors import InvalidInput
-from services.featurizer.compiler import CompiledArtifacts, compile_classifier, export_ckks
-from services.featurizer.sources import SongSource, scan_folder
-from services.featurizer.training import (
-    TrainedModel,
-    TrainingConfig,
-    track_condition_windows,
-    train,
+from services.featurizer.catalog_state import CatalogState, SongRecord
+from services.featurizer.compiler import (
+    CompiledArtifacts,
+    catalog_weights,
+    compile_classifier,
+    export_ckks,
 )
+from services.featurizer.feature_cache import catalog_recipe, featurize_tracks, load_windows
+from services.featurizer.sources import SongSource, scan_folder
+from services.featurizer.streaming import train_streaming_calibrated
+from services.featurizer.training import TrainedModel, TrainingConfig, train
 
-MAX_TRACK_SECONDS = 20 * 60.0
-"""Longest catalog track accepted (longer files are refused, not truncated)."""
+TRAINERS = ("auto", "full", "streaming")
+FULL_TRAINER_MAX_SONGS = 1000
+"""Largest catalog ``auto`` trains with sklearn's full-batch fit (10,000 songs took 5.6 GB)."""
 
 
 class Stage:
@@ -62,6 +70,9 @@ class BuildResult:
     threshold: float
     key_profile: str
     engine: str = "concrete"
+    trainer: str = "full"
+    base_version: str = ""
+    """The version this one was grown from (songs added or removed); empty for a build."""
 
     def summary(self) -> dict[str, object]:
         """JSON-ready form stored in the registry."""
@@ -76,6 +87,8 @@ class BuiltCatalog:
     spec: ModelSpec
     artifacts: CompiledArtifacts
     model: TrainedModel
+    state: CatalogState | None = None
+    """What adding songs to it later needs; None for catalogs that cannot grow."""
 
 
 def build_catalog(
@@ -87,17 +100,33 @@ def build_catalog(
     config: TrainingConfig | None = None,
     progress: ProgressCallback | None = None,
     engine: str = "concrete",
+    trainer: str = "auto",
+    cache_dir: Path | None = None,
+    workers: int = 1,
 ) -> BuildResult:
-    """Build and publish a catalog version from the audio files of ``source_dir``."""
+    """Build and publish a catalog version from the audio files of ``source_dir``.
+
+    Args:
+        cache_dir: the feature cache (tracks featurized by an earlier build are not decoded
+            again); None: a temporary one.
+        workers: processes that featurize tracks.
+    """
     check_engine(engine)
+    check_trainer(trainer)
     started = time.time()
     config = config or TrainingConfig()
     report = progress or (lambda *_: None)
     songs = scan_folder(source_dir, exclude)
-    per_track = featurize(songs, config, report)
-    catalog_songs = [Song(s.song_id, s.title, s.artist) for s in songs]
+    with feature_folder(cache_dir) as folder:
+        cache_files = featurize_songs(songs, folder, config, workers, report)
+        per_track = [load_windows(f) for f in cache_files]
+    records = [
+        SongRecord(Song(s.song_id, s.title, s.artist), str(s.path.resolve()), str(f))
+        for s, f in zip(songs, cache_files, strict=True)
+    ]
     built = train_and_compile(
-        per_track, catalog_songs, config, report, started=started, engine=engine
+        per_track, [r.song for r in records], config, report, started=started, engine=engine,
+        trainer=trainer, records=records,
     )
     publish_catalog(redis_client, built, make_current=make_current, progress=report)
     return built.result
@@ -111,13 +140,43 @@ def train_and_compile(
     *,
     started: float | None = None,
     engine: str = "concrete",
+    trainer: str = "full",
+    records: Sequence[SongRecord] | None = None,
 ) -> BuiltCatalog:
-    """Train, calibrate and compile a catalog from featurized tracks (``songs[i]`` is track i)."""
+    """Train, calibrate and compile a catalog from featurized tracks (``songs[i]`` is track i).
+
+    ``records`` (where each song's windows come from) makes the catalog one that can grow.
+    """
     check_engine(engine)
     started = time.time() if started is None else started
     report = progress or (lambda *_: None)
-    report(Stage.TRAIN, 0, 2, "training the linear model")
-    model = train(per_track, config, lambda d, t, m: report(Stage.TRAIN, d, t, m))
+    chosen = choose_trainer(trainer, len(songs))
+    report(Stage.TRAIN, 0, 2, f"training the linear model ({chosen} trainer)")
+
+    def step(done: int, total: int, message: str) -> None:
+        report(Stage.TRAIN, done, total, message)
+
+    if chosen == "streaming":
+        model = train_streaming_calibrated(per_track, config, progress=step)
+    else:
+        model = train(per_track, config, step)
+    return package(model, songs, started=started, engine=engine, trainer=chosen,
+                   records=records, progress=report)
+
+
+def package(
+    model: TrainedModel,
+    songs: Sequence[Song],
+    *,
+    started: float,
+    engine: str,
+    trainer: str,
+    records: Sequence[SongRecord] | None = None,
+    base_version: str = "",
+    progress: ProgressCallback | None = None,
+) -> BuiltCatalog:
+    """Compile (or export) a trained model and describe it as a new catalog version."""
+    report = progress or (lambda *_: None)
     if engine == "ckks":
         report(Stage.COMPILE, 0, 1, "exporting the weights for CKKS")
         artifacts = export_ckks(model.classifier, len(songs))
@@ -148,8 +207,14 @@ def train_and_compile(
         threshold=model.threshold,
         key_profile=artifacts.key_profile,
         engine=artifacts.engine,
+        trainer=trainer,
+        base_version=base_version,
     )
-    return BuiltCatalog(result, spec, artifacts, model)
+    state = None
+    if records is not None:
+        weights, bias = catalog_weights(model.classifier, len(songs))
+        state = CatalogState.from_model(model, weights, bias, records)
+    return BuiltCatalog(result, spec, artifacts, model, state)
 
 
 def publish_catalog(
@@ -166,7 +231,8 @@ def publish_catalog(
     registry.publish(
         redis_client,
         registry.CatalogVersion(
-            version, built.result.summary(), built.spec.to_bytes(), built.artifacts.server_zip
+            version, built.result.summary(), built.spec.to_bytes(), built.artifacts.server_zip,
+            built.state.to_bytes() if built.state is not None else b"",
         ),
         make_current=make_current,
     )
@@ -180,21 +246,52 @@ def check_engine(engine: str) -> str:
     return engine
 
 
-def featurize(
-    songs: Sequence[SongSource], config: TrainingConfig, report: ProgressCallback
-) -> list[list[NDArray[np.float32]]]:
-    """Window features of every track, clean and under each training condition."""
-    rng = np.random.default_rng(config.seed)
-    per_track = []
-    for done, song in enumerate(songs):
-        report(Stage.FEATURIZE, done, len(songs), song.path.name)
-        try:
-            y = load_audio(song.path, min_seconds=MIN_SECONDS * 3, max_seconds=MAX_TRACK_SECONDS)
-        except AudioError as exc:
-            raise InvalidInput(f"cannot use {song.path.name} in a catalog: {exc}") from exc
-        per_track.append(track_condition_windows(y, config, rng))
-    report(Stage.FEATURIZE, len(songs), len(songs), "featurized")
-    return per_track
+def check_trainer(trainer: str) -> str:
+    """Refuse an unknown trainer before any work is done."""
+    if trainer not in TRAINERS:
+        raise InvalidInput(f"trainer {trainer!r} is not one of {', '.join(TRAINERS)}")
+    return trainer
+
+
+def choose_trainer(trainer: str, songs: int) -> str:
+    """The trainer ``trainer`` means for a catalog of ``songs`` songs."""
+    if check_trainer(trainer) != "auto":
+        return trainer
+    return "streaming" if songs > FULL_TRAINER_MAX_SONGS else "full"
+
+
+@contextlib.contextmanager
+def feature_folder(cache_dir: Path | None) -> Iterator[Path]:
+    """``cache_dir``, or a temporary folder removed afterwards."""
+    if cache_dir is not None:
+        yield cache_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="hushtune-features-") as folder:
+        yield Path(folder)
+
+
+def featurize_songs(
+    songs: Sequence[SongSource], cache_dir: Path, config: TrainingConfig, workers: int,
+    report: ProgressCallback,
+) -> list[Path]:
+    """Cache files of every song's windows (clean and degraded copies), computing the missing.
+
+    Raises:
+        InvalidInput: a file cannot be used (named).
+    """
+    cached = 0
+
+    def step(_: str, done: int, total: int) -> None:
+        nonlocal cached
+        cached = len(songs) - total  # found in the cache: not counted in ``total``
+        if total:
+            report(Stage.FEATURIZE, done, total, f"{done}/{total} tracks featurized")
+
+    files = featurize_tracks([s.path for s in songs], cache_dir, catalog_recipe(config),
+                             workers=workers, progress=step)
+    if cached == len(songs):
+        report(Stage.FEATURIZE, len(songs), len(songs), "every track was in the feature cache")
+    return files
 
 
 def _version_name(started: float, song_ids: Sequence[str]) -> str:

@@ -4,8 +4,9 @@ Building a catalog of thousands of songs, and rebuilding it with songs added or 
 not decode and featurize every track again. Each track's windows (clean first, then its
 degraded copies, as a ``Recipe`` makes them) are stored in one ``.npz`` file whose name is a
 digest of the track's path, size and modification time, the feature version and the recipe: a
-change to any of them is a cache miss, never a stale hit. Tracks are featurized in a process
-pool.
+change to any of them is a cache miss, never a stale hit. Tracks are featurized in a pool of
+freshly started processes (never forked: the featurizer service runs gRPC threads, which a
+fork would copy mid-flight).
 """
 
 from __future__ import annotations
@@ -15,14 +16,21 @@ import hashlib
 import multiprocessing
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from client_sdk.audio import SAMPLE_RATE, load_audio
+from client_sdk.errors import AudioError
 from client_sdk.features import FEATURE_VERSION, MIN_SECONDS
+from services.common.errors import InvalidInput
 from services.featurizer.training import TrainingConfig, track_condition_windows
+
+MAX_TRACK_SECONDS = 60 * 60.0
+"""Longest track accepted (longer files are refused, not truncated): an album or a DJ mix in
+one file fits; its degraded copies are capped by ``TrainingConfig.noisy_seconds``."""
 
 Progress = Callable[[str, int, int], None]
 TrackWindows = list[NDArray[np.float32]]
@@ -77,7 +85,10 @@ def _track_seed(path: Path, seed: int) -> int:
 
 
 def _featurize(job: CacheJob, recipe: Recipe) -> Path:
-    y = load_audio(job.path, min_seconds=MIN_SECONDS * 3)
+    try:
+        y = load_audio(job.path, min_seconds=MIN_SECONDS * 3, max_seconds=MAX_TRACK_SECONDS)
+    except AudioError as exc:
+        raise InvalidInput(f"cannot use {job.path.name} in a catalog: {exc}") from None
     y = y[: int(job.max_seconds * SAMPLE_RATE)]
     windows = recipe.make_windows(y, np.random.default_rng(job.seed))
     partial = job.target.with_name(job.target.stem + ".part.npz")
@@ -95,13 +106,16 @@ def featurize_tracks(
     cache_dir: Path,
     recipe: Recipe,
     *,
-    max_seconds: float = 20 * 60.0,
+    max_seconds: float = MAX_TRACK_SECONDS,
     workers: int = 2,
     progress: Progress | None = None,
 ) -> list[Path]:
     """Make sure every track has cached windows; returns the cache file of each track, in order.
 
-    Only missing entries are computed, in ``workers`` processes.
+    Only missing entries are computed, in ``workers`` processes (in this one when 1).
+
+    Raises:
+        InvalidInput: a track cannot be decoded, or is too short or too long (named).
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
     jobs = [
@@ -112,11 +126,17 @@ def featurize_tracks(
     missing = [job for job in jobs if not job.target.exists()]
     report = progress or (lambda *_: None)
     report("featurize", 0, len(missing))
-    if missing:
-        context = multiprocessing.get_context("fork")
-        with context.Pool(max(1, workers)) as pool:
-            work = [(job, recipe) for job in missing]
-            for done, _ in enumerate(pool.imap_unordered(_featurize_job, work, chunksize=4), 1):
+    work = [(job, recipe) for job in missing]
+    if workers <= 1 or len(missing) <= 1:
+        for done, args in enumerate(work, 1):
+            _featurize_job(args)
+            report("featurize", done, len(missing))
+    elif missing:
+        # A pool that loses a worker (killed, out of memory) raises BrokenProcessPool here
+        # instead of waiting for it forever.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for done, _ in enumerate(pool.map(_featurize_job, work, chunksize=4), 1):
                 report("featurize", done, len(missing))
     return [job.target for job in jobs]
 

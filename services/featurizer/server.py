@@ -10,7 +10,7 @@ from grpc_health.v1.health import HealthServicer
 from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
 from services.common import server as common_server
-from services.common.config import Settings
+from services.common.config import Settings, feature_cache_path
 from services.featurizer.servicer import FeaturizerServicer
 
 SERVICE_NAME = featurizer_pb2.DESCRIPTOR.services_by_name["FeaturizerService"].full_name
@@ -21,7 +21,9 @@ def create_server(
     settings: Settings, redis_client: redis.Redis
 ) -> tuple[grpc.Server, int, HealthServicer]:
     """Build a featurizer server bound to ``settings.featurizer_port`` (not started)."""
-    servicer = FeaturizerServicer(redis_client)
+    servicer = FeaturizerServicer(
+        redis_client, cache_dir=feature_cache_path(settings), workers=settings.build_workers
+    )
     return common_server.create_server(
         settings,
         settings.featurizer_port,

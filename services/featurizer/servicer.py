@@ -1,10 +1,11 @@
-"""gRPC face of the catalog builder: runs a build and streams its progress events."""
+"""gRPC face of the catalog builder: runs a build or an update and streams its progress."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import grpc
 import redis
@@ -12,8 +13,16 @@ from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
 from services.common import registry
 from services.common.errors import Busy, ServiceError, grpc_errors
-from services.featurizer.builder import BuildResult, Stage, build_catalog, check_engine
+from services.featurizer.builder import (
+    BuildResult,
+    ProgressCallback,
+    Stage,
+    build_catalog,
+    check_engine,
+    check_trainer,
+)
 from services.featurizer.training import TrainingConfig
+from services.featurizer.update import update_catalog
 
 _STAGES = {
     Stage.FEATURIZE: featurizer_pb2.BUILD_STAGE_FEATURIZE,
@@ -35,46 +44,82 @@ def summary_message(summary: dict[str, object]) -> featurizer_pb2.CatalogSummary
         threshold=float(str(summary.get("threshold", 0.0))),
         key_profile=str(summary.get("key_profile", "")),
         engine=str(summary.get("engine", "concrete")),
+        trainer=str(summary.get("trainer", "full")),
+        base_version=str(summary.get("base_version", "")),
     )
 
 
 class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
-    """Builds catalogs one at a time and lists published versions."""
+    """Builds or updates catalogs one at a time and lists published versions."""
 
-    def __init__(self, redis_client: redis.Redis) -> None:
+    def __init__(
+        self, redis_client: redis.Redis, *, cache_dir: Path | None = None, workers: int = 1
+    ) -> None:
         self._redis = redis_client
+        self._cache_dir = cache_dir
+        self._workers = workers
         self._building = threading.Lock()
 
     def BuildCatalog(  # noqa: N802 (gRPC method name)
         self, request: featurizer_pb2.BuildCatalogRequest, context: grpc.ServicerContext
     ) -> Iterator[featurizer_pb2.BuildCatalogResponse]:
         """Run the build in a thread; relay its progress; end with the summary."""
-        events: queue.Queue[featurizer_pb2.BuildCatalogResponse | BaseException | BuildResult]
-        events = queue.Queue()
-        with grpc_errors(context, "BuildCatalog"):
-            engine = check_engine(request.engine or "concrete")  # before taking the builder
-            if not self._building.acquire(blocking=False):
-                raise Busy("a catalog build is already running; try again when it ends")
+        with grpc_errors(context, "BuildCatalog"):  # before taking the builder
+            engine = check_engine(request.engine or "concrete")
+            trainer = check_trainer(request.trainer or "auto")
         config = TrainingConfig(seed=request.seed) if request.seed else TrainingConfig()
 
-        def progress(stage: str, done: int, total: int, message: str) -> None:
-            event = featurizer_pb2.BuildProgress(
-                stage=_STAGES[stage], done=done, total=total, message=message
+        def job(progress: ProgressCallback) -> BuildResult:
+            return build_catalog(
+                self._redis, request.source_dir, exclude=list(request.exclude),
+                make_current=not request.keep_current, config=config, progress=progress,
+                engine=engine, trainer=trainer, cache_dir=self._cache_dir, workers=self._workers,
             )
-            events.put(featurizer_pb2.BuildCatalogResponse(progress=event))
+
+        for progress, result in self._run(context, "BuildCatalog", job, request.keep_current):
+            yield featurizer_pb2.BuildCatalogResponse(progress=progress, result=result)
+
+    def UpdateCatalog(  # noqa: N802 (gRPC method name)
+        self, request: featurizer_pb2.UpdateCatalogRequest, context: grpc.ServicerContext
+    ) -> Iterator[featurizer_pb2.UpdateCatalogResponse]:
+        """Add or remove songs of a published version in a thread; relay its progress."""
+
+        def job(progress: ProgressCallback) -> BuildResult:
+            return update_catalog(
+                self._redis, base_version=request.base_version, add_dir=request.add_dir,
+                exclude=list(request.exclude), remove=list(request.remove_song_ids),
+                make_current=not request.keep_current, progress=progress,
+                cache_dir=self._cache_dir, workers=self._workers,
+            )
+
+        for progress, result in self._run(context, "UpdateCatalog", job, request.keep_current):
+            yield featurizer_pb2.UpdateCatalogResponse(progress=progress, result=result)
+
+    def _run(
+        self,
+        context: grpc.ServicerContext,
+        name: str,
+        job: Callable[[ProgressCallback], BuildResult],
+        keep_current: bool,
+    ) -> Iterator[tuple[featurizer_pb2.BuildProgress | None,
+                        featurizer_pb2.CatalogSummary | None]]:
+        """Run ``job`` in a thread, one at a time; yield (progress, None) events, then
+        (None, summary). A failure aborts the RPC with the job's error."""
+        events: queue.Queue[featurizer_pb2.BuildProgress | BaseException | BuildResult]
+        events = queue.Queue()
+        with grpc_errors(context, name):
+            if not self._building.acquire(blocking=False):
+                raise Busy("a catalog build or update is already running; try again when it ends")
+
+        def progress(stage: str, done: int, total: int, message: str) -> None:
+            events.put(featurizer_pb2.BuildProgress(
+                stage=_STAGES[stage], done=done, total=total, message=message
+            ))
 
         def run() -> None:
             outcome: BaseException | BuildResult
             try:
-                outcome = build_catalog(
-                    self._redis,
-                    request.source_dir,
-                    exclude=list(request.exclude),
-                    make_current=not request.keep_current,
-                    config=config,
-                    progress=progress,
-                    engine=engine,
-                )
+                outcome = job(progress)
             except BaseException as exc:  # handed to the RPC thread, which reports it
                 outcome = exc
             finally:
@@ -85,15 +130,15 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
         while True:
             event = events.get()
             if isinstance(event, BuildResult):
-                summary = {**event.summary(), "current": not request.keep_current}
-                yield featurizer_pb2.BuildCatalogResponse(result=summary_message(summary))
+                summary = {**event.summary(), "current": not keep_current}
+                yield None, summary_message(summary)
                 return
             if isinstance(event, BaseException):
-                with grpc_errors(context, "BuildCatalog"):
+                with grpc_errors(context, name):
                     if isinstance(event, ServiceError):
                         raise event
-                    raise RuntimeError("catalog build failed") from event
-            yield event
+                    raise RuntimeError(f"catalog {name} failed") from event
+            yield event, None
 
     def ListCatalogs(  # noqa: N802 (gRPC method name)
         self, request: featurizer_pb2.ListCatalogsRequest, context: grpc.ServicerContext

@@ -217,3 +217,45 @@ def test_the_cli_builds_a_ckks_catalog_through_the_featurizer(
     listed = served.stub.ListCatalogs(featurizer_pb2.ListCatalogsRequest(), timeout=10).catalogs
     assert [c.engine for c in listed if c.catalog_version == version] == ["ckks"], listed
     assert served.redis.get(registry.CURRENT) == current_before, "--no-current moved current"
+
+
+def test_an_unknown_trainer_is_invalid_argument_naming_the_known_ones(served: Served) -> None:
+    error = build_error(served.stub, Request(source_dir=str(CATALOG), trainer="sgd"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.code()
+    details = error.details() or ""
+    assert "sgd" in details and "streaming" in details and "full" in details, details
+
+
+def test_an_update_of_unknown_songs_is_invalid_argument_naming_them(
+    served: Served, grpc_build: GrpcBuild
+) -> None:
+    request = featurizer_pb2.UpdateCatalogRequest(
+        base_version=grpc_build.responses[-1].result.catalog_version,
+        remove_song_ids=["no-such-song"],
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        when_idle(lambda: list(served.stub.UpdateCatalog(request, timeout=60)))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.code()
+    assert "no-such-song" in (raised.value.details() or ""), raised.value.details()
+
+
+def test_the_cli_adds_a_song_through_the_featurizer(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``hushtune update --add FOLDER --featurizer ADDR``: a new current version, one more song,
+    grown from the current one, with progress over gRPC."""
+    from hushtune_cli.main import main
+
+    source = copy_clips(tmp_path / "clips", CLIPS[:3])
+    assert main(["build", str(source), "--featurizer", served.address, "--json"]) == 0
+    base = json.loads(capsys.readouterr().out)
+    added = copy_clips(tmp_path / "added", ("seahorse-adventures__5.ogg",))
+    code = main(["update", "--add", str(added), "--featurizer", served.address, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    grown = json.loads(out)
+    assert (grown["songs"], grown["current"], grown["trainer"]) == (4, True, "incremental")
+    assert grown["base_version"] == base["catalog_version"]
+    assert registry.current_version(served.redis) == grown["catalog_version"]
+    code = main(["update", "--remove", "no-such-song", "--featurizer", served.address])
+    assert code == 2 and "no-such-song" in capsys.readouterr().err

@@ -141,3 +141,16 @@ def test_concrete_ml_compiles_the_streaming_model(model: TrainedModel) -> None:
     small = streaming.remove_songs(model, range(8, SONGS))  # 8 songs keep the compile short
     artifacts = compile_classifier(small.classifier, small.calibration_inputs[:100])
     assert artifacts.server_zip and artifacts.client_zip
+
+
+def test_calibrated_training_keeps_the_song_order_and_measures_a_threshold(
+    windows, test_set  # type: ignore[no-untyped-def]
+) -> None:
+    calibrated = streaming.train_streaming_calibrated(windows[:SONGS], CONFIG, FAST)
+    assert list(calibrated.classifier.classes_) == list(range(SONGS))
+    assert accuracy(calibrated, test_set, SONGS) > 0.85  # class i is still song i
+    assert np.isfinite(calibrated.threshold) and calibrated.threshold != 8.0
+
+
+def test_calibration_holds_out_a_tenth_between_4_and_200_songs() -> None:
+    assert [streaming.calibration_songs(n) for n in (4, 8, 60, 1000, 10000)] == [0, 4, 6, 100, 200]

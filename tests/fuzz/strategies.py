@@ -252,11 +252,15 @@ def _mutate_stream(draw: st.DrawFn, requests: Messages) -> Messages:
     return out
 
 
-# --- keeping BuildCatalog inside its sandbox ------------------------------------------------
+# --- keeping BuildCatalog and UpdateCatalog inside their sandbox ----------------------------
+
+FOLDER_FIELDS = ("source_dir", "add_dir")
+"""Request fields naming a folder of audio the featurizer reads."""
 
 
 def builds_only_in(sandbox: Path) -> Callable[[Sequence[Any]], bool]:
-    """A filter: False when a BuildCatalog request would read a real folder outside ``sandbox``.
+    """A filter: False when a BuildCatalog or UpdateCatalog request would read a real folder
+    outside ``sandbox``.
 
     An empty source_dir is the featurizer's working directory and ``/`` the whole file system:
     a fuzz case must not start a real build of whatever audio sits there (or walk every file).
@@ -264,8 +268,10 @@ def builds_only_in(sandbox: Path) -> Callable[[Sequence[Any]], bool]:
     root = sandbox.resolve()
 
     def allowed(requests: Sequence[Any]) -> bool:
-        for request in requests:
-            raw = getattr(request, "source_dir", None)
+        for request, field in ((r, f) for r in requests for f in FOLDER_FIELDS):
+            raw = getattr(request, field, None)
+            if not raw and field == "add_dir":
+                continue  # no folder: the update adds nothing
             if raw is None:
                 continue
             try:

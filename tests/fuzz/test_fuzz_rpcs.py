@@ -97,6 +97,9 @@ VALID: dict[str, Callable[[FuzzStack], list[Any]]] = {
     "FeaturizerService.BuildCatalog": lambda w: [
         featurizer_pb2.BuildCatalogRequest(source_dir=str(w.sandbox), seed=7)
     ],
+    "FeaturizerService.UpdateCatalog": lambda w: [
+        featurizer_pb2.UpdateCatalogRequest(add_dir=str(w.sandbox), keep_current=True)
+    ],
     "FeaturizerService.ListCatalogs": lambda w: [featurizer_pb2.ListCatalogsRequest()],
 }
 """A valid request of every RPC, for the mutation cases: a new RPC needs an entry here."""
@@ -127,6 +130,7 @@ def test_the_valid_requests_work(fuzz_stack: FuzzStack) -> None:
     """The mutation cases start from requests that succeed (or, for builds, fail on purpose)."""
     expected = {
         "FeaturizerService.BuildCatalog": grpc.StatusCode.INVALID_ARGUMENT,  # the sandbox
+        "FeaturizerService.UpdateCatalog": grpc.StatusCode.INVALID_ARGUMENT,  # the sandbox
         "KeystoreService.DeleteKeys": grpc.StatusCode.OK,
     }
     for rpc in RPCS:

@@ -24,27 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'hushtune/featurizer/v1/featurizer.proto\x12\x16hushtune.featurizer.v1\"n\n\x13\x42uildCatalogRequest\x12\x12\n\nsource_dir\x18\x01 \x01(\t\x12\x0f\n\x07\x65xclude\x18\x02 \x03(\t\x12\x14\n\x0ckeep_current\x18\x03 \x01(\x08\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\x0e\n\x06\x65ngine\x18\x05 \x01(\t\"p\n\rBuildProgress\x12\x31\n\x05stage\x18\x01 \x01(\x0e\x32\".hushtune.featurizer.v1.BuildStage\x12\x0c\n\x04\x64one\x18\x02 \x01(\r\x12\r\n\x05total\x18\x03 \x01(\r\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xc0\x01\n\x0e\x43\x61talogSummary\x12\x17\n\x0f\x63\x61talog_version\x18\x01 \x01(\t\x12\r\n\x05songs\x18\x02 \x01(\r\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x01(\r\x12\x14\n\x0c\x63reated_unix\x18\x04 \x01(\x01\x12\x0f\n\x07\x63urrent\x18\x05 \x01(\x08\x12\x15\n\rbuild_seconds\x18\x06 \x01(\x01\x12\x11\n\tthreshold\x18\x07 \x01(\x01\x12\x13\n\x0bkey_profile\x18\x08 \x01(\t\x12\x0e\n\x06\x65ngine\x18\t \x01(\t\"\x94\x01\n\x14\x42uildCatalogResponse\x12\x39\n\x08progress\x18\x01 \x01(\x0b\x32%.hushtune.featurizer.v1.BuildProgressH\x00\x12\x38\n\x06result\x18\x02 \x01(\x0b\x32&.hushtune.featurizer.v1.CatalogSummaryH\x00\x42\x07\n\x05\x65vent\"\x15\n\x13ListCatalogsRequest\"P\n\x14ListCatalogsResponse\x12\x38\n\x08\x63\x61talogs\x18\x01 \x03(\x0b\x32&.hushtune.featurizer.v1.CatalogSummary*\x8d\x01\n\nBuildStage\x12\x1b\n\x17\x42UILD_STAGE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42UILD_STAGE_FEATURIZE\x10\x01\x12\x15\n\x11\x42UILD_STAGE_TRAIN\x10\x02\x12\x17\n\x13\x42UILD_STAGE_COMPILE\x10\x03\x12\x17\n\x13\x42UILD_STAGE_PUBLISH\x10\x04\x32\xeb\x01\n\x11\x46\x65\x61turizerService\x12k\n\x0c\x42uildCatalog\x12+.hushtune.featurizer.v1.BuildCatalogRequest\x1a,.hushtune.featurizer.v1.BuildCatalogResponse0\x01\x12i\n\x0cListCatalogs\x12+.hushtune.featurizer.v1.ListCatalogsRequest\x1a,.hushtune.featurizer.v1.ListCatalogsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'hushtune/featurizer/v1/featurizer.proto\x12\x16hushtune.featurizer.v1\"\x7f\n\x13\x42uildCatalogRequest\x12\x12\n\nsource_dir\x18\x01 \x01(\t\x12\x0f\n\x07\x65xclude\x18\x02 \x03(\t\x12\x14\n\x0ckeep_current\x18\x03 \x01(\x08\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\x0e\n\x06\x65ngine\x18\x05 \x01(\t\x12\x0f\n\x07trainer\x18\x06 \x01(\t\"}\n\x14UpdateCatalogRequest\x12\x14\n\x0c\x62\x61se_version\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64_dir\x18\x02 \x01(\t\x12\x0f\n\x07\x65xclude\x18\x03 \x03(\t\x12\x17\n\x0fremove_song_ids\x18\x04 \x03(\t\x12\x14\n\x0ckeep_current\x18\x05 \x01(\x08\"p\n\rBuildProgress\x12\x31\n\x05stage\x18\x01 \x01(\x0e\x32\".hushtune.featurizer.v1.BuildStage\x12\x0c\n\x04\x64one\x18\x02 \x01(\r\x12\r\n\x05total\x18\x03 \x01(\r\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xe7\x01\n\x0e\x43\x61talogSummary\x12\x17\n\x0f\x63\x61talog_version\x18\x01 \x01(\t\x12\r\n\x05songs\x18\x02 \x01(\r\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x01(\r\x12\x14\n\x0c\x63reated_unix\x18\x04 \x01(\x01\x12\x0f\n\x07\x63urrent\x18\x05 \x01(\x08\x12\x15\n\rbuild_seconds\x18\x06 \x01(\x01\x12\x11\n\tthreshold\x18\x07 \x01(\x01\x12\x13\n\x0bkey_profile\x18\x08 \x01(\t\x12\x0e\n\x06\x65ngine\x18\t \x01(\t\x12\x0f\n\x07trainer\x18\n \x01(\t\x12\x14\n\x0c\x62\x61se_version\x18\x0b \x01(\t\"\x94\x01\n\x14\x42uildCatalogResponse\x12\x39\n\x08progress\x18\x01 \x01(\x0b\x32%.hushtune.featurizer.v1.BuildProgressH\x00\x12\x38\n\x06result\x18\x02 \x01(\x0b\x32&.hushtune.featurizer.v1.CatalogSummaryH\x00\x42\x07\n\x05\x65vent\"\x95\x01\n\x15UpdateCatalogResponse\x12\x39\n\x08progress\x18\x01 \x01(\x0b\x32%.hushtune.featurizer.v1.BuildProgressH\x00\x12\x38\n\x06result\x18\x02 \x01(\x0b\x32&.hushtune.featurizer.v1.CatalogSummaryH\x00\x42\x07\n\x05\x65vent\"\x15\n\x13ListCatalogsRequest\"P\n\x14ListCatalogsResponse\x12\x38\n\x08\x63\x61talogs\x18\x01 \x03(\x0b\x32&.hushtune.featurizer.v1.CatalogSummary*\x8d\x01\n\nBuildStage\x12\x1b\n\x17\x42UILD_STAGE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42UILD_STAGE_FEATURIZE\x10\x01\x12\x15\n\x11\x42UILD_STAGE_TRAIN\x10\x02\x12\x17\n\x13\x42UILD_STAGE_COMPILE\x10\x03\x12\x17\n\x13\x42UILD_STAGE_PUBLISH\x10\x04\x32\xdb\x02\n\x11\x46\x65\x61turizerService\x12k\n\x0c\x42uildCatalog\x12+.hushtune.featurizer.v1.BuildCatalogRequest\x1a,.hushtune.featurizer.v1.BuildCatalogResponse0\x01\x12n\n\rUpdateCatalog\x12,.hushtune.featurizer.v1.UpdateCatalogRequest\x1a-.hushtune.featurizer.v1.UpdateCatalogResponse0\x01\x12i\n\x0cListCatalogs\x12+.hushtune.featurizer.v1.ListCatalogsRequest\x1a,.hushtune.featurizer.v1.ListCatalogsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hushtune.featurizer.v1.featurizer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BUILDSTAGE']._serialized_start=745
-  _globals['_BUILDSTAGE']._serialized_end=886
+  _globals['_BUILDSTAGE']._serialized_start=1080
+  _globals['_BUILDSTAGE']._serialized_end=1221
   _globals['_BUILDCATALOGREQUEST']._serialized_start=67
-  _globals['_BUILDCATALOGREQUEST']._serialized_end=177
-  _globals['_BUILDPROGRESS']._serialized_start=179
-  _globals['_BUILDPROGRESS']._serialized_end=291
-  _globals['_CATALOGSUMMARY']._serialized_start=294
-  _globals['_CATALOGSUMMARY']._serialized_end=486
-  _globals['_BUILDCATALOGRESPONSE']._serialized_start=489
-  _globals['_BUILDCATALOGRESPONSE']._serialized_end=637
-  _globals['_LISTCATALOGSREQUEST']._serialized_start=639
-  _globals['_LISTCATALOGSREQUEST']._serialized_end=660
-  _globals['_LISTCATALOGSRESPONSE']._serialized_start=662
-  _globals['_LISTCATALOGSRESPONSE']._serialized_end=742
-  _globals['_FEATURIZERSERVICE']._serialized_start=889
-  _globals['_FEATURIZERSERVICE']._serialized_end=1124
+  _globals['_BUILDCATALOGREQUEST']._serialized_end=194
+  _globals['_UPDATECATALOGREQUEST']._serialized_start=196
+  _globals['_UPDATECATALOGREQUEST']._serialized_end=321
+  _globals['_BUILDPROGRESS']._serialized_start=323
+  _globals['_BUILDPROGRESS']._serialized_end=435
+  _globals['_CATALOGSUMMARY']._serialized_start=438
+  _globals['_CATALOGSUMMARY']._serialized_end=669
+  _globals['_BUILDCATALOGRESPONSE']._serialized_start=672
+  _globals['_BUILDCATALOGRESPONSE']._serialized_end=820
+  _globals['_UPDATECATALOGRESPONSE']._serialized_start=823
+  _globals['_UPDATECATALOGRESPONSE']._serialized_end=972
+  _globals['_LISTCATALOGSREQUEST']._serialized_start=974
+  _globals['_LISTCATALOGSREQUEST']._serialized_end=995
+  _globals['_LISTCATALOGSRESPONSE']._serialized_start=997
+  _globals['_LISTCATALOGSRESPONSE']._serialized_end=1077
+  _globals['_FEATURIZERSERVICE']._serialized_start=1224
+  _globals['_FEATURIZERSERVICE']._serialized_end=1571
 # @@protoc_insertion_point(module_scope)

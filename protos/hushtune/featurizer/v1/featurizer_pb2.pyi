@@ -20,18 +20,34 @@ BUILD_STAGE_COMPILE: BuildStage
 BUILD_STAGE_PUBLISH: BuildStage
 
 class BuildCatalogRequest(_message.Message):
-    __slots__ = ("source_dir", "exclude", "keep_current", "seed", "engine")
+    __slots__ = ("source_dir", "exclude", "keep_current", "seed", "engine", "trainer")
     SOURCE_DIR_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_FIELD_NUMBER: _ClassVar[int]
     KEEP_CURRENT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
+    TRAINER_FIELD_NUMBER: _ClassVar[int]
     source_dir: str
     exclude: _containers.RepeatedScalarFieldContainer[str]
     keep_current: bool
     seed: int
     engine: str
-    def __init__(self, source_dir: _Optional[str] = ..., exclude: _Optional[_Iterable[str]] = ..., keep_current: bool = ..., seed: _Optional[int] = ..., engine: _Optional[str] = ...) -> None: ...
+    trainer: str
+    def __init__(self, source_dir: _Optional[str] = ..., exclude: _Optional[_Iterable[str]] = ..., keep_current: bool = ..., seed: _Optional[int] = ..., engine: _Optional[str] = ..., trainer: _Optional[str] = ...) -> None: ...
+
+class UpdateCatalogRequest(_message.Message):
+    __slots__ = ("base_version", "add_dir", "exclude", "remove_song_ids", "keep_current")
+    BASE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ADD_DIR_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_SONG_IDS_FIELD_NUMBER: _ClassVar[int]
+    KEEP_CURRENT_FIELD_NUMBER: _ClassVar[int]
+    base_version: str
+    add_dir: str
+    exclude: _containers.RepeatedScalarFieldContainer[str]
+    remove_song_ids: _containers.RepeatedScalarFieldContainer[str]
+    keep_current: bool
+    def __init__(self, base_version: _Optional[str] = ..., add_dir: _Optional[str] = ..., exclude: _Optional[_Iterable[str]] = ..., remove_song_ids: _Optional[_Iterable[str]] = ..., keep_current: bool = ...) -> None: ...
 
 class BuildProgress(_message.Message):
     __slots__ = ("stage", "done", "total", "message")
@@ -46,7 +62,7 @@ class BuildProgress(_message.Message):
     def __init__(self, stage: _Optional[_Union[BuildStage, str]] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class CatalogSummary(_message.Message):
-    __slots__ = ("catalog_version", "songs", "features", "created_unix", "current", "build_seconds", "threshold", "key_profile", "engine")
+    __slots__ = ("catalog_version", "songs", "features", "created_unix", "current", "build_seconds", "threshold", "key_profile", "engine", "trainer", "base_version")
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
     SONGS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +72,8 @@ class CatalogSummary(_message.Message):
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     KEY_PROFILE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
+    TRAINER_FIELD_NUMBER: _ClassVar[int]
+    BASE_VERSION_FIELD_NUMBER: _ClassVar[int]
     catalog_version: str
     songs: int
     features: int
@@ -65,9 +83,19 @@ class CatalogSummary(_message.Message):
     threshold: float
     key_profile: str
     engine: str
-    def __init__(self, catalog_version: _Optional[str] = ..., songs: _Optional[int] = ..., features: _Optional[int] = ..., created_unix: _Optional[float] = ..., current: bool = ..., build_seconds: _Optional[float] = ..., threshold: _Optional[float] = ..., key_profile: _Optional[str] = ..., engine: _Optional[str] = ...) -> None: ...
+    trainer: str
+    base_version: str
+    def __init__(self, catalog_version: _Optional[str] = ..., songs: _Optional[int] = ..., features: _Optional[int] = ..., created_unix: _Optional[float] = ..., current: bool = ..., build_seconds: _Optional[float] = ..., threshold: _Optional[float] = ..., key_profile: _Optional[str] = ..., engine: _Optional[str] = ..., trainer: _Optional[str] = ..., base_version: _Optional[str] = ...) -> None: ...
 
 class BuildCatalogResponse(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: BuildProgress
+    result: CatalogSummary
+    def __init__(self, progress: _Optional[_Union[BuildProgress, _Mapping]] = ..., result: _Optional[_Union[CatalogSummary, _Mapping]] = ...) -> None: ...
+
+class UpdateCatalogResponse(_message.Message):
     __slots__ = ("progress", "result")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]

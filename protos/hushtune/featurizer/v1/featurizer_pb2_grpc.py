@@ -40,6 +40,11 @@ class FeaturizerServiceStub(object):
                 request_serializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.BuildCatalogRequest.SerializeToString,
                 response_deserializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.BuildCatalogResponse.FromString,
                 _registered_method=True)
+        self.UpdateCatalog = channel.unary_stream(
+                '/hushtune.featurizer.v1.FeaturizerService/UpdateCatalog',
+                request_serializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.UpdateCatalogRequest.SerializeToString,
+                response_deserializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.UpdateCatalogResponse.FromString,
+                _registered_method=True)
         self.ListCatalogs = channel.unary_unary(
                 '/hushtune.featurizer.v1.FeaturizerService/ListCatalogs',
                 request_serializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.ListCatalogsRequest.SerializeToString,
@@ -59,6 +64,16 @@ class FeaturizerServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateCatalog(self, request, context):
+        """UpdateCatalog publishes a new version made from a published one with songs added and/or
+        removed: only the added songs' rows are trained (the other songs keep their weights) and
+        removed songs' rows are dropped. The base version stays published and served until
+        clients and workers switch. Streams progress events like BuildCatalog.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListCatalogs(self, request, context):
         """ListCatalogs lists the published catalog versions, newest first.
         """
@@ -73,6 +88,11 @@ def add_FeaturizerServiceServicer_to_server(servicer, server):
                     servicer.BuildCatalog,
                     request_deserializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.BuildCatalogRequest.FromString,
                     response_serializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.BuildCatalogResponse.SerializeToString,
+            ),
+            'UpdateCatalog': grpc.unary_stream_rpc_method_handler(
+                    servicer.UpdateCatalog,
+                    request_deserializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.UpdateCatalogRequest.FromString,
+                    response_serializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.UpdateCatalogResponse.SerializeToString,
             ),
             'ListCatalogs': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCatalogs,
@@ -108,6 +128,33 @@ class FeaturizerService(object):
             '/hushtune.featurizer.v1.FeaturizerService/BuildCatalog',
             hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.BuildCatalogRequest.SerializeToString,
             hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.BuildCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hushtune.featurizer.v1.FeaturizerService/UpdateCatalog',
+            hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.UpdateCatalogRequest.SerializeToString,
+            hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.UpdateCatalogResponse.FromString,
             options,
             channel_credentials,
             insecure,

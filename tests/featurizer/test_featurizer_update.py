@@ -1,0 +1,172 @@
+"""Growing and shrinking a published catalog (update_catalog) on a real Redis: rows of the
+songs kept do not move, added songs are recognized, and refused updates publish nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+
+from client_sdk.audio import SAMPLE_RATE, load_audio
+from client_sdk.features import query_vector
+from client_sdk.model_spec import ModelSpec
+from services.common import registry
+from services.common.errors import Corrupt, InvalidInput, NotFound, Precondition
+from services.featurizer.builder import BuildResult, build_catalog
+from services.featurizer.catalog_state import CatalogState
+from services.featurizer.update import update_catalog
+from tests.small_catalog import CATALOG, SMALL, copy_clips
+
+ADDED = ("amoebax-data__training.ogg", "seahorse-adventures__3.ogg")
+
+
+@dataclasses.dataclass
+class Grown:
+    redis: redis.Redis
+    cache: Path
+    base: BuildResult
+    grown: BuildResult
+    added_dir: Path
+
+
+def state_of(client: redis.Redis, version: str) -> CatalogState:
+    return CatalogState.from_bytes(registry.load_training(client, version), version)
+
+
+@pytest.fixture(scope="module")
+def grown(_redis_server: redis.Redis, tmp_path_factory: pytest.TempPathFactory) -> Grown:
+    """A four-song catalog, and the version with two songs added to it."""
+    _redis_server.flushdb()
+    root = tmp_path_factory.mktemp("update")
+    cache = root / "cache"
+    base = build_catalog(_redis_server, copy_clips(root / "clips"), config=SMALL, cache_dir=cache)
+    added_dir = root / "added"
+    added_dir.mkdir()
+    for name in ADDED:
+        shutil.copy(CATALOG / name, added_dir / name)
+    grown = update_catalog(_redis_server, add_dir=added_dir, cache_dir=cache)
+    return Grown(_redis_server, cache, base, grown, added_dir)
+
+
+def registry_snapshot(client: redis.Redis) -> tuple[object, ...]:
+    return (registry.list_versions(client), client.get(registry.CURRENT))
+
+
+def test_the_grown_version_is_published_and_current_beside_its_base(grown: Grown) -> None:
+    listed = {s["catalog_version"]: s for s in registry.list_versions(grown.redis)}
+    new = listed[grown.grown.catalog_version]
+    assert new["current"] is True and new["songs"] == 6, new
+    assert new["trainer"] == "incremental" and new["base_version"] == grown.base.catalog_version
+    assert listed[grown.base.catalog_version]["songs"] == 4  # still published, still servable
+    spec = ModelSpec.from_bytes(registry.load_spec(grown.redis, grown.grown.catalog_version)[0])
+    base_spec = ModelSpec.from_bytes(registry.load_spec(grown.redis, grown.base.catalog_version)[0])
+    assert spec.songs[:4] == base_spec.songs
+    assert [s.song_id.split("-")[:3] for s in spec.songs[4:]] == [
+        ["amoebax", "data", "training"], ["seahorse", "adventures", "3"]
+    ]
+
+
+def test_the_songs_of_the_base_keep_their_weights(grown: Grown) -> None:
+    base = state_of(grown.redis, grown.base.catalog_version)
+    new = state_of(grown.redis, grown.grown.catalog_version)
+    np.testing.assert_array_equal(new.weights[:4], base.weights)
+    np.testing.assert_array_equal(new.bias[:4], base.bias)
+    np.testing.assert_array_equal(new.feature_mean, base.feature_mean)
+    assert np.abs(new.weights[4:]).sum() > 0
+
+
+def test_an_added_song_is_recognized_from_a_clip(grown: Grown) -> None:
+    model = state_of(grown.redis, grown.grown.catalog_version).model()
+    for offset, (name, song) in enumerate(zip(ADDED, (4, 5), strict=True)):
+        y = load_audio(CATALOG / name)
+        start = (6 + 4 * offset) * SAMPLE_RATE
+        x = query_vector(y[start : start + 5 * SAMPLE_RATE], model.feature_mean,
+                         model.feature_scale)
+        assert int(np.argmax(model.classifier.decision_function(x[None, :]))) == song, name
+
+
+def test_removing_a_song_drops_only_its_row(grown: Grown) -> None:
+    before = state_of(grown.redis, grown.grown.catalog_version)
+    gone = before.songs[1].song.song_id
+    result = update_catalog(grown.redis, remove=[gone], make_current=False)
+    after = state_of(grown.redis, result.catalog_version)
+    assert [r.song.song_id for r in after.songs] == [
+        r.song.song_id for r in before.songs if r.song.song_id != gone
+    ]
+    np.testing.assert_array_equal(after.weights, np.delete(before.weights, 1, axis=0))
+    assert registry.current_version(grown.redis) == grown.grown.catalog_version  # not switched
+
+
+def test_features_lost_from_the_cache_are_computed_again(grown: Grown, tmp_path: Path) -> None:
+    for entry in grown.cache.iterdir():
+        entry.unlink()
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    shutil.copy(CATALOG / "seahorse-adventures__5.ogg", extra / "seahorse-adventures__5.ogg")
+    result = update_catalog(grown.redis, base_version=grown.base.catalog_version, add_dir=extra,
+                            cache_dir=grown.cache, make_current=False)
+    assert result.songs == 5 and result.base_version == grown.base.catalog_version
+    assert len(list(grown.cache.glob("*.npz"))) == 5  # four songs again, one new
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "words"),
+    [
+        ({}, InvalidInput, "nothing to update"),
+        ({"remove": ["no-such-song"]}, InvalidInput, "not in catalog"),
+        ({"base_version": "no-such-version", "remove": ["x"]}, NotFound, "not in the registry"),
+        ({"add_dir": "ADDED"}, InvalidInput, "already"),
+        ({"remove": "ALL_BUT_TWO"}, InvalidInput, "at least 3 songs"),
+        ({"add_dir": "/no/such/folder"}, InvalidInput, "does not exist"),
+    ],
+)
+def test_refused_updates_name_the_problem_and_publish_nothing(
+    grown: Grown, changes: dict[str, object], error: type[Exception], words: str
+) -> None:
+    if changes.get("add_dir") == "ADDED":
+        changes = {"add_dir": grown.added_dir}  # its songs are in the current version already
+    if changes.get("remove") == "ALL_BUT_TWO":
+        songs = state_of(grown.redis, grown.grown.catalog_version).songs
+        changes = {"remove": [r.song.song_id for r in songs[2:]]}
+    before = registry_snapshot(grown.redis)
+    with pytest.raises(error, match=words):
+        update_catalog(grown.redis, cache_dir=grown.cache, **changes)  # type: ignore[arg-type]
+    assert registry_snapshot(grown.redis) == before
+
+
+def test_a_version_without_training_state_cannot_grow(grown: Grown) -> None:
+    old = registry.CatalogVersion(
+        "0-old-release", {"catalog_version": "0-old-release", "created_unix": 1.0}, b"spec", b"x"
+    )
+    registry.publish(grown.redis, old, make_current=False)
+    with pytest.raises(Precondition, match="no training state"):
+        update_catalog(grown.redis, base_version="0-old-release", remove=["a"])
+
+
+def test_a_damaged_training_state_is_refused(grown: Grown) -> None:
+    with pytest.raises(Corrupt, match="training state is unreadable"):
+        CatalogState.from_bytes(b"not a zip", "v1")
+    good = state_of(grown.redis, grown.base.catalog_version)
+    short = dataclasses.replace(good, bias=good.bias[:-1])
+    with pytest.raises(Corrupt, match="do not match"):
+        CatalogState.from_bytes(short.to_bytes(), "v1")
+
+
+def test_a_lost_song_file_and_cache_entry_stop_an_add_with_its_name(
+    grown: Grown, tmp_path: Path
+) -> None:
+    root = tmp_path / "lost"
+    clips = copy_clips(root / "clips")
+    cache = root / "cache"
+    base = build_catalog(grown.redis, clips, config=SMALL, cache_dir=cache, make_current=False)
+    shutil.rmtree(cache)
+    (clips / "amoebax-data__menu.ogg").unlink()
+    before = registry_snapshot(grown.redis)
+    with pytest.raises(Precondition, match="amoebax-data-menu"):
+        update_catalog(grown.redis, base_version=base.catalog_version, add_dir=grown.added_dir,
+                       cache_dir=cache)
+    assert registry_snapshot(grown.redis) == before
