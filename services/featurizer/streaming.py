@@ -49,6 +49,8 @@ class StreamingConfig:
     """Fewest minibatch steps, whatever the number of songs (small catalogs need them)."""
     learning_rate: float = 0.05
     """Adam step size at the start; it decays linearly to a tenth."""
+    new_row_penalty: float = 1.0
+    """Scale of the L2 penalty on rows trained by ``add_songs`` (1: as in a full training)."""
     threads: int = 1
     """torch intra-op threads. More barely help at 10,000 songs (0.77 against 0.92 s a step
     here) and cost several times over at a few hundred songs when the cores are shared."""
@@ -170,6 +172,7 @@ def _fit_rows(
         steps *= 2  # half of every batch are queries of old songs
     schedule = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.1, total_iters=steps)
     penalty = _penalty_weight(int(bank.queries.sum()), config)
+    row_penalty = 1.0 if frozen is None else stream.new_row_penalty
     mean32 = torch.from_numpy(mean.astype(np.float32))
     scale32 = torch.from_numpy(scale.astype(np.float32))
     # Batches of an add hold as many old-song as new-song queries; weighting each query by
@@ -198,7 +201,7 @@ def _fit_rows(
         else:
             each = torch.nn.functional.cross_entropy(logits, target, reduction="none")
             loss = (each * prior_weight[(target >= n_frozen).long()]).mean()
-        loss = loss + 0.5 * penalty * (weight**2).sum()
+        loss = loss + 0.5 * penalty * row_penalty * (weight**2).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
