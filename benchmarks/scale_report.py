@@ -85,7 +85,8 @@ def _build_section(build: dict[str, Any]) -> list[str]:
             f"| {_pct(t['synthetic_clean'])} | {_pct(t['synthetic_pink_10dB'])} "
             f"| {_pct(t['added_clean'])} | {_pct(t['added_pink_10dB'])} |"
         )
-    return [*lines, ""]
+    notes = build.get("notes") or []
+    return [*lines, "", *(f"- {note}" for note in notes), *([""] if notes else [])]
 
 
 def write_report(results: dict[str, Any], out: Path) -> Path:
