@@ -18,13 +18,22 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from client_sdk.errors import HushtuneError
 from client_sdk.transport import TLSConfig
 from hushtune_cli.output import as_json, describe
-from services.common.config import add_flags, load_settings
+from services.common.config import Settings, add_flags, load_settings
 from services.common.logs import setup_logging
+
+if TYPE_CHECKING:
+    import redis
+
+    from services.featurizer.builder import BuildResult
+
+Progress = Callable[[str, int, int, str], None]
+"""(stage, done, total, message) of a build or update."""
 
 log = logging.getLogger("hushtune")
 
@@ -171,92 +180,85 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from hushtune_cli.progress import StageBars
+    def remote(progress: Progress) -> dict[str, object]:
+        from hushtune_cli.remote import build_remote
 
-    bars = StageBars()
-    try:
-        if args.featurizer:
-            from hushtune_cli.remote import build_remote
+        return build_remote(
+            args.featurizer, args.folder, args.exclude, not args.no_current, progress,
+            tls_config(args), engine=args.engine, trainer=args.trainer,
+        )
 
-            summary = build_remote(
-                args.featurizer, args.folder, args.exclude, not args.no_current, bars.update,
-                tls_config(args), engine=args.engine, trainer=args.trainer,
-            )
-        else:
-            from services.common.config import feature_cache_path
-            from services.common.errors import ServiceError
-            from services.common.redis_store import connect_redis
-            from services.featurizer.builder import build_catalog
+    def local(redis_client: redis.Redis, settings: Settings, progress: Progress) -> BuildResult:
+        from services.common.config import feature_cache_path
+        from services.featurizer.builder import build_catalog
 
-            settings = load_settings(args)
-            setup_logging("WARNING")
-            try:
-                result = build_catalog(
-                    connect_redis(settings.redis_url, settings.data_dir),
-                    args.folder,
-                    exclude=args.exclude,
-                    make_current=not args.no_current,
-                    progress=bars.update,
-                    engine=args.engine,
-                    trainer=args.trainer,
-                    cache_dir=feature_cache_path(settings),
-                    workers=settings.build_workers,
-                )
-            except ServiceError as exc:
-                raise ValueError(str(exc)) from exc
-            summary = result.summary()
-    finally:
-        bars.close()
-    if args.json:
-        print(as_json(summary))
-    else:
-        print(f"published catalog {summary['catalog_version']}: {summary['songs']} songs "
-              f"in {float(str(summary['build_seconds'])):.1f} s")
+        return build_catalog(
+            redis_client, args.folder, exclude=args.exclude, make_current=not args.no_current,
+            progress=progress, engine=args.engine, trainer=args.trainer,
+            cache_dir=feature_cache_path(settings), workers=settings.build_workers,
+        )
+
+    summary = _publish(args, remote, local)
+    print(as_json(summary) if args.json else
+          f"published catalog {summary['catalog_version']}: {summary['songs']} songs "
+          f"in {float(str(summary['build_seconds'])):.1f} s")
     return 0
 
 
 def _update(args: argparse.Namespace) -> int:
+    def remote(progress: Progress) -> dict[str, object]:
+        from hushtune.featurizer.v1 import featurizer_pb2
+
+        from hushtune_cli.remote import update_remote
+
+        request = featurizer_pb2.UpdateCatalogRequest(
+            base_version=args.base, add_dir=args.add, exclude=args.exclude,
+            remove_song_ids=args.remove, keep_current=args.no_current,
+        )
+        return update_remote(args.featurizer, request, progress, tls_config(args))
+
+    def local(redis_client: redis.Redis, settings: Settings, progress: Progress) -> BuildResult:
+        from services.common.config import feature_cache_path
+        from services.featurizer.update import update_catalog
+
+        return update_catalog(
+            redis_client, base_version=args.base, add_dir=args.add, exclude=args.exclude,
+            remove=args.remove, make_current=not args.no_current, progress=progress,
+            cache_dir=feature_cache_path(settings), workers=settings.build_workers,
+        )
+
+    summary = _publish(args, remote, local)
+    print(as_json(summary) if args.json else
+          f"published catalog {summary['catalog_version']}: {summary['songs']} songs, from "
+          f"{summary['base_version']}, in {float(str(summary['build_seconds'])):.1f} s")
+    return 0
+
+
+def _publish(
+    args: argparse.Namespace,
+    remote: Callable[[Progress], dict[str, object]],
+    local: Callable[[redis.Redis, Settings, Progress], BuildResult],
+) -> dict[str, object]:
+    """Run a build or update through ``--featurizer``, or in this process against the
+    configured Redis, with progress bars; returns the published version's summary."""
     from hushtune_cli.progress import StageBars
 
     bars = StageBars()
     try:
         if args.featurizer:
-            from hushtune.featurizer.v1 import featurizer_pb2
+            return remote(bars.update)
+        from services.common.errors import ServiceError
+        from services.common.redis_store import connect_redis
 
-            from hushtune_cli.remote import update_remote
-
-            request = featurizer_pb2.UpdateCatalogRequest(
-                base_version=args.base, add_dir=args.add, exclude=args.exclude,
-                remove_song_ids=args.remove, keep_current=args.no_current,
-            )
-            summary = update_remote(args.featurizer, request, bars.update, tls_config(args))
-        else:
-            from services.common.config import feature_cache_path
-            from services.common.errors import ServiceError
-            from services.common.redis_store import connect_redis
-            from services.featurizer.update import update_catalog
-
-            settings = load_settings(args)
-            setup_logging("WARNING")
-            try:
-                result = update_catalog(
-                    connect_redis(settings.redis_url, settings.data_dir),
-                    base_version=args.base, add_dir=args.add, exclude=args.exclude,
-                    remove=args.remove, make_current=not args.no_current, progress=bars.update,
-                    cache_dir=feature_cache_path(settings), workers=settings.build_workers,
-                )
-            except ServiceError as exc:
-                raise ValueError(str(exc)) from exc
-            summary = result.summary()
+        settings = load_settings(args)
+        setup_logging("WARNING")
+        try:
+            client = connect_redis(settings.redis_url, settings.data_dir)
+            return local(client, settings, bars.update).summary()
+        except ServiceError as exc:
+            raise ValueError(str(exc)) from exc
     finally:
         bars.close()
-    if args.json:
-        print(as_json(summary))
-    else:
-        print(f"published catalog {summary['catalog_version']}: {summary['songs']} songs, "
-              f"from {summary['base_version']}, "
-              f"in {float(str(summary['build_seconds'])):.1f} s")
-    return 0
 
 
 def _catalogs(args: argparse.Namespace) -> int:
