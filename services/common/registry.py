@@ -125,18 +125,18 @@ def list_versions(client: redis.Redis) -> list[dict[str, object]]:
 
 def load_spec(client: redis.Redis, version: str) -> tuple[bytes, str]:
     """The client spec archive of a version and its digest, checked against the stored one."""
-    spec, digest = cast(_Fields, client.hmget(_key(version), ["spec", "spec_sha256"]))
-    if spec is None or digest is None:
+    found = _load_checked(client, version, "spec", "spec")
+    if found is None:
         raise NotFound(f"catalog version {version} is not in the registry")
-    return _checked(bytes(spec), bytes(digest).decode(), version, "spec"), bytes(digest).decode()
+    return found
 
 
 def load_server_zip(client: redis.Redis, version: str) -> bytes:
     """The Concrete-ML server artifact of a version, checked against its digest."""
-    blob, digest = cast(_Fields, client.hmget(_key(version), ["server", "server_sha256"]))
-    if blob is None or digest is None:
+    found = _load_checked(client, version, "server", "server artifact")
+    if found is None:
         raise NotFound(f"catalog version {version} is not in the registry")
-    return _checked(bytes(blob), bytes(digest).decode(), version, "server artifact")
+    return found[0]
 
 
 def load_training(client: redis.Redis, version: str) -> bytes:
@@ -146,15 +146,27 @@ def load_training(client: redis.Redis, version: str) -> bytes:
         NotFound: no such version.
         Precondition: the version was published without one (by an older release).
     """
-    blob, digest = cast(_Fields, client.hmget(_key(version), ["training", "training_sha256"]))
-    if blob is None or digest is None:
+    found = _load_checked(client, version, "training", "training state")
+    if found is None:
         if not client.exists(_key(version)):
             raise NotFound(f"catalog version {version} is not in the registry")
         raise Precondition(
             f"catalog version {version} has no training state (it was published by an older "
             "release), so songs cannot be added to it or removed from it: build it anew"
         )
-    return _checked(bytes(blob), bytes(digest).decode(), version, "training state")
+    return found[0]
+
+
+def _load_checked(
+    client: redis.Redis, version: str, field: str, what: str
+) -> tuple[bytes, str] | None:
+    """A blob field of a version and its digest (``<field>_sha256``), the blob checked against
+    it; None when the version or the field is missing."""
+    blob, digest = cast(_Fields, client.hmget(_key(version), [field, f"{field}_sha256"]))
+    if blob is None or digest is None:
+        return None
+    expected = bytes(digest).decode()
+    return _checked(bytes(blob), expected, version, what), expected
 
 
 def load_summary(client: redis.Redis, version: str) -> dict[str, object]:

@@ -288,6 +288,8 @@ def add_songs(
     config: TrainingConfig,
     stream: StreamingConfig | None = None,
     progress: Progress | None = None,
+    *,
+    min_calibration_songs: int = MIN_CALIBRATION_SONGS,
 ) -> TrainedModel:
     """The model with rows for ``new_tracks`` appended; old rows and the scaler unchanged.
 
@@ -297,7 +299,7 @@ def add_songs(
         new_tracks: windows of the songs to add; they become classes n_old, n_old + 1, ...
         unknown: songs outside the catalog, to calibrate the threshold afresh. None: the
             songs being added are those, measured under the model before they join it, when
-            there are at least ``MIN_CALIBRATION_SONGS`` of them; else the threshold is kept.
+            there are at least ``min_calibration_songs`` of them; else the threshold is kept.
     """
     stream = stream or StreamingConfig()
     n_old = model.classifier.coef_.shape[0]
@@ -307,7 +309,7 @@ def add_songs(
         raise ValueError("no songs to add")
     rng = np.random.default_rng(config.seed + n_old)
     threshold = model.threshold
-    if unknown is None and len(new_tracks) >= MIN_CALIBRATION_SONGS:
+    if unknown is None and len(new_tracks) >= min_calibration_songs:
         threshold = calibrate_threshold(model.classifier, new_tracks, model.feature_mean,
                                         model.feature_scale, config, rng)
     bank = WindowBank([*old_tracks, *new_tracks], config)
@@ -333,9 +335,10 @@ def train_streaming_calibrated(
     """``train_streaming`` with the threshold measured on catalog songs the model had not seen.
 
     A catalog build has no songs outside the catalog to calibrate on. So a held-out share of
-    its songs (``calibration_songs``) is left out of training, scored as unknown songs, then
-    added as ``add_songs`` adds songs: one training plus one small add, where held-out folds
-    would cost a training each. Classes keep the order of ``per_track``.
+    its songs (``calibration_songs``) is left out of training, then added as ``add_songs`` adds
+    songs, which measures the threshold on them as unknown songs first: one training plus one
+    small add, where held-out folds would cost a training each. Classes keep the order of
+    ``per_track``; the quantizer calibration queries are the first training's.
     """
     n = len(per_track)
     held = calibration_songs(n)
@@ -346,18 +349,12 @@ def train_streaming_calibrated(
     kept, held_out = np.sort(order[held:]), np.sort(order[:held])
     kept_tracks, held_tracks = [per_track[i] for i in kept], [per_track[i] for i in held_out]
     first = train_streaming(kept_tracks, [], config, stream, progress)
-    threshold = calibrate_threshold(first.classifier, held_tracks, first.feature_mean,
-                                    first.feature_scale, config, np.random.default_rng(config.seed))
-    model = add_songs(first, kept_tracks, held_tracks, None, config, stream, progress)
+    model = add_songs(first, kept_tracks, held_tracks, None, config, stream, progress,
+                      min_calibration_songs=1)
     position = np.argsort(np.concatenate([kept, held_out]))  # class of track i in ``model``
     classifier = as_sklearn(model.classifier.coef_[position].astype(np.float32),
                             model.classifier.intercept_[position].astype(np.float32), config)
-    rng = np.random.default_rng(config.seed + 1)
-    bank = WindowBank(per_track, config)
-    sample = rng.integers(0, bank.tracks, size=2000)
-    inputs = (bank.sample(sample, config, rng).astype(np.float64) - model.feature_mean)
-    return dataclasses.replace(model, classifier=classifier, threshold=threshold,
-                               calibration_inputs=inputs / model.feature_scale)
+    return dataclasses.replace(model, classifier=classifier)
 
 
 def calibration_songs(n_songs: int) -> int:

@@ -62,13 +62,14 @@ def update_catalog(
     """
     started = time.time()
     report = progress or (lambda *_: None)
-    if not str(add_dir).strip() and not remove:
+    adds = bool(str(add_dir).strip())
+    if not adds and not remove:
         raise InvalidInput("nothing to update: name a folder of songs to add or song ids to remove")
     base = registry.resolve(redis_client, base_version)
     engine = str(registry.load_summary(redis_client, base).get("engine", "concrete"))
     state = CatalogState.from_bytes(registry.load_training(redis_client, base), base)
     dropped = _classes_to_remove(state, remove, base)
-    adding = scan_folder(add_dir, exclude) if str(add_dir).strip() else []
+    adding = scan_folder(add_dir, exclude) if adds else []
     kept = [r for i, r in enumerate(state.songs) if i not in dropped]
     _check_additions(adding, kept, base)
     if len(kept) + len(adding) < MIN_SONGS:
@@ -118,10 +119,12 @@ def song_windows(
             f"more (first: {', '.join(gone[:3])}), so rows cannot be trained against them: "
             "build the catalog anew"
         )
-    sources = [SongSource(r.song.song_id, r.song.title, r.song.artist, Path(r.path))
-               for r in missing]
-    again = dict(zip([r.song.song_id for r in missing],
-                     featurize_songs(sources, cache_dir, config, workers, report), strict=True))
+    again: dict[str, Path] = {}
+    if missing:
+        sources = [SongSource(r.song.song_id, r.song.title, r.song.artist, Path(r.path))
+                   for r in missing]
+        files = featurize_songs(sources, cache_dir, config, workers, report)
+        again = {r.song.song_id: f for r, f in zip(missing, files, strict=True)}
     return [load_windows(Path(again.get(r.song.song_id, r.cache_file))) for r in records]
 
 
