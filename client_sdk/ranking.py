@@ -24,8 +24,10 @@ def open_set_score(logits: NDArray[np.float64]) -> NDArray[np.float64]:
 
     A song from the catalog lifts one logit clear of all others; a song the catalog does not
     know lands between a few similar songs, whose logits stay close. In `hushtune bench`
-    (293 songs, 5 s queries) this margin accepts 29% (clean) and 17% (pink noise, 10 dB) of
-    known queries at 1% false positives, where top-1 minus the median accepted 5% and 0.3%.
+    (293 songs, 5 s queries, v3 features) this margin accepts 20% (clean) and 15% (pink noise,
+    10 dB) of known queries at 1% false positives (v2: 29% and 17%), where top-1 minus the
+    median accepted 5% and 0.3%; no other score on the same logits led in
+    ``benchmarks.recipes``.
     Shape: (n,) for (n, songs) input; a single song scores its logit.
     """
     logits = np.atleast_2d(logits)

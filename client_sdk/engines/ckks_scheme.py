@@ -40,7 +40,8 @@ class CkksParameters:
     poly_modulus_degree: int = 8192
     coeff_modulus_bits: tuple[int, ...] = (60, 40, 60)
     scale_bits: int = 40
-    padded_dim: int = 128
+    padded_dim: int = 256
+    """Query length in slots: the features (246) padded to a power of two."""
     baby_steps: int = 16
 
     @property

@@ -43,6 +43,17 @@ from services.featurizer.training import TrainedModel, TrainingConfig, train
 TRAINERS = ("auto", "full", "streaming")
 FULL_TRAINER_MAX_SONGS = 1000
 """Largest catalog ``auto`` trains with sklearn's full-batch fit (10,000 songs took 5.6 GB)."""
+LARGE_CATALOG_PASSES = 2
+"""Degraded passes per track above ``FULL_TRAINER_MAX_SONGS`` songs (``TrainingConfig``'s
+default below): twice the passes would take a 10,000-song build well past an hour."""
+
+
+def training_config_for(songs: int, seed: int | None = None) -> TrainingConfig:
+    """The default training recipe for a catalog of ``songs`` songs (``seed``: its own)."""
+    config = TrainingConfig() if seed is None else TrainingConfig(seed=seed)
+    if songs > FULL_TRAINER_MAX_SONGS:
+        config = dataclasses.replace(config, degraded_passes=LARGE_CATALOG_PASSES)
+    return config
 
 
 class Stage:
@@ -103,10 +114,13 @@ def build_catalog(
     trainer: str = "auto",
     cache_dir: Path | None = None,
     workers: int = 1,
+    seed: int | None = None,
 ) -> BuildResult:
     """Build and publish a catalog version from the audio files of ``source_dir``.
 
     Args:
+        config: the training recipe; None: ``training_config_for`` the catalog's size, with
+            ``seed``.
         cache_dir: the feature cache (tracks featurized by an earlier build are not decoded
             again); None: a temporary one.
         workers: processes that featurize tracks.
@@ -114,9 +128,9 @@ def build_catalog(
     check_engine(engine)
     check_trainer(trainer)
     started = time.time()
-    config = config or TrainingConfig()
     report = progress or (lambda *_: None)
     songs = scan_folder(source_dir, exclude)
+    config = config or training_config_for(len(songs), seed)
     with feature_folder(cache_dir) as folder:
         cache_files = featurize_songs(songs, folder, config, workers, report)
         per_track = [load_windows(f) for f in cache_files]

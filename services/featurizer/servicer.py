@@ -21,7 +21,6 @@ from services.featurizer.builder import (
     check_engine,
     check_trainer,
 )
-from services.featurizer.training import TrainingConfig
 from services.featurizer.update import update_catalog
 
 _STAGES = {
@@ -67,13 +66,13 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
         with grpc_errors(context, "BuildCatalog"):  # before taking the builder
             engine = check_engine(request.engine or "concrete")
             trainer = check_trainer(request.trainer or "auto")
-        config = TrainingConfig(seed=request.seed) if request.seed else TrainingConfig()
 
         def job(progress: ProgressCallback) -> BuildResult:
             return build_catalog(
                 self._redis, request.source_dir, exclude=list(request.exclude),
-                make_current=not request.keep_current, config=config, progress=progress,
-                engine=engine, trainer=trainer, cache_dir=self._cache_dir, workers=self._workers,
+                make_current=not request.keep_current, seed=request.seed or None,
+                progress=progress, engine=engine, trainer=trainer, cache_dir=self._cache_dir,
+                workers=self._workers,
             )
 
         for progress, result in self._run(context, "BuildCatalog", job, request.keep_current):

@@ -38,15 +38,15 @@ def frames() -> np.ndarray:
 
 
 def test_the_feature_sizes_are_the_published_ones() -> None:
-    assert N_FRAME_FEATURES == 59, f"{N_FRAME_FEATURES} descriptors per frame, expected 59"
-    assert N_FEATURES == 118, f"{N_FEATURES} values per vector, expected 118"
+    assert N_FRAME_FEATURES == 123, f"{N_FRAME_FEATURES} descriptors per frame, expected 123"
+    assert N_FEATURES == 246, f"{N_FEATURES} values per vector, expected 246"
     assert (WINDOW_FRAMES, WINDOW_HOP_FRAMES) == (43, 22), (WINDOW_FRAMES, WINDOW_HOP_FRAMES)
 
 
 def test_frame_features_of_5_seconds_has_one_row_per_hop(frames: np.ndarray) -> None:
     expected_frames = 1 + round(5.0 * SAMPLE_RATE) // HOP_LENGTH  # centred STFT frames
     assert frames.shape == (expected_frames, N_FRAME_FEATURES), f"shape {frames.shape}"
-    assert frames.shape == (216, 59), f"shape {frames.shape}"
+    assert frames.shape == (216, 123), f"shape {frames.shape}"
     assert frames.dtype == np.float32, f"dtype {frames.dtype}"
     assert np.all(np.isfinite(frames)), "frame features hold NaN or inf"
 

@@ -118,7 +118,7 @@ def test_parameters_below_128_bit_security_are_refused():
     with pytest.raises(CatalogError, match="baby_steps"):
         CkksParameters(baby_steps=24).check()
     with pytest.raises(CatalogError, match="smaller than"):
-        CkksParameters(padded_dim=64).check(N_FEATURES)
+        CkksParameters(padded_dim=128).check(N_FEATURES)
     with pytest.raises(CatalogError, match="scale_bits"):
         CkksParameters.from_dict({**PARAMS.to_dict(), "scale_bits": 70})
 

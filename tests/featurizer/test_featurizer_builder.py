@@ -15,8 +15,15 @@ from client_sdk.features import FEATURE_VERSION, N_FEATURES
 from client_sdk.model_spec import ModelSpec
 from services.common import registry
 from services.common.errors import InvalidInput
-from services.featurizer.builder import BuildResult, Stage, build_catalog
+from services.featurizer.builder import (
+    FULL_TRAINER_MAX_SONGS,
+    BuildResult,
+    Stage,
+    build_catalog,
+    training_config_for,
+)
 from services.featurizer.sources import scan_folder
+from services.featurizer.training import TrainingConfig
 from tests.small_catalog import SMALL, copy_clips
 
 
@@ -114,3 +121,12 @@ def test_a_missing_folder_fails_before_anything_runs(built: Built, tmp_path: Pat
     with pytest.raises(InvalidInput, match="does not exist"):
         build_catalog(built.redis, tmp_path / "nowhere", progress=lambda *e: events.append(e))
     assert events == [], f"progress was reported for a build that could not start: {events}"
+
+
+@pytest.mark.parametrize(
+    ("songs", "passes"), [(13, 4), (FULL_TRAINER_MAX_SONGS, 4), (FULL_TRAINER_MAX_SONGS + 1, 2)]
+)
+def test_large_catalogs_default_to_fewer_degraded_passes(songs: int, passes: int) -> None:
+    config = training_config_for(songs, seed=5)
+    assert (config.degraded_passes, config.seed) == (passes, 5), config
+    assert config == dataclasses.replace(TrainingConfig(seed=5), degraded_passes=passes)

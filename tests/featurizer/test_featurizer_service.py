@@ -15,6 +15,7 @@ import pytest
 import redis
 from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
+from client_sdk.features import N_FEATURES
 from services.common import registry
 from services.common.config import load_settings
 from services.common.server import message_options
@@ -158,7 +159,7 @@ def test_a_grpc_build_publishes_a_current_catalog(served: Served, grpc_build: Gr
     assert sorted(set(stages)) == expected, f"stages seen: {stages}"
     assert stages == sorted(stages), f"stages out of order: {stages}"
     built = grpc_build.responses[-1].result
-    assert (built.songs, built.features, built.current) == (4, 118, True), built
+    assert (built.songs, built.features, built.current) == (4, N_FEATURES, True), built
     assert built.engine == "concrete", "a build without an engine must use Concrete"
     listed = served.stub.ListCatalogs(featurizer_pb2.ListCatalogsRequest(), timeout=10).catalogs
     (catalog,) = [c for c in listed if c.catalog_version == built.catalog_version]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -11,6 +12,7 @@ import pytest
 from client_sdk.audio import SAMPLE_RATE
 from client_sdk.features import N_FEATURES, pool_windows
 from client_sdk.ranking import open_set_score
+from services.featurizer import training
 from services.featurizer.training import (
     TrainedModel,
     TrainingConfig,
@@ -131,6 +133,30 @@ def test_calibration_is_reproducible_from_the_seed(per_track: list[list[np.ndarr
     first = calibrate_threshold(per_track, mean, scale, CONFIG, np.random.default_rng(5))
     again = calibrate_threshold(per_track, mean, scale, CONFIG, np.random.default_rng(5))
     assert first == again, f"{first} != {again}"
+
+
+@pytest.mark.parametrize(("calibration_songs", "fits"), [(1, 1), (2, 2), (40, 4)])
+def test_folds_are_trained_only_until_enough_songs_were_held_out(
+    per_track: list[list[np.ndarray]],
+    monkeypatch: pytest.MonkeyPatch,
+    calibration_songs: int,
+    fits: int,
+) -> None:
+    """Four songs in four folds hold out one song per fit: a threshold measured on one song
+    needs one extra fit, on all four songs four."""
+    counted = []
+    real_fit = training.fit_classifier
+
+    def counting_fit(*args, **kwargs):  # type: ignore[no-untyped-def]
+        counted.append(1)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(training, "fit_classifier", counting_fit)
+    config = dataclasses.replace(CONFIG, calibration_songs=calibration_songs)
+    mean, scale = fit_scaler([w for c in per_track for w in c])
+    threshold = calibrate_threshold(per_track, mean, scale, config, np.random.default_rng(0))
+    assert len(counted) == fits, (len(counted), fits)
+    assert math.isfinite(threshold), threshold
 
 
 @pytest.mark.parametrize("n_songs", [1, 2, 3])
