@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import multiprocessing
 import pickle
@@ -36,6 +37,7 @@ from benchmarks.run import correct_songs, split_catalog
 from client_sdk.audio import SAMPLE_RATE, load_audio
 from client_sdk.features import HOP_LENGTH, WINDOW_FRAMES, WINDOW_HOP_FRAMES, frame_features
 from client_sdk.ranking import open_set_score
+from services.featurizer.augment import DEGRADATION_WEIGHTS
 from services.featurizer.training import (
     TrainingConfig,
     degraded_copies_by_pass,
@@ -45,6 +47,13 @@ from services.featurizer.training import (
 )
 
 Windows = NDArray[np.float32]
+
+MIXES: dict[str, tuple[float, ...]] = {
+    "shipped": DEGRADATION_WEIGHTS,
+    "band": (0.20, 0.16, 0.18, 0.08, 0.15, 0.13, 0.10),
+    "codec+band": (0.18, 0.14, 0.17, 0.07, 0.22, 0.12, 0.10),
+}
+"""Degradation mixes by name (shares of ``augment.DEGRADATIONS``); ``shipped`` is the default."""
 
 TARGET_MATRIX: tuple[tuple[str, float], ...] = (
     ("clean", 5.0), ("pink_10dB", 5.0), ("white_10dB", 5.0), ("pink_0dB", 5.0),
@@ -161,6 +170,7 @@ class _Job:
     plans: tuple[QueryPlan, ...]
     features: tuple[str, ...]
     passes: tuple[int, ...]
+    mixes: tuple[str, ...]
     max_seconds: float
     seed: int
 
@@ -169,15 +179,19 @@ def _featurize(job: _Job) -> tuple[int, dict[Any, Any], dict[int, dict[str, Wind
     y = load_audio(job.path)[: int(job.max_seconds * SAMPLE_RATE)]
     track: dict[Any, Any] = {}
     if job.in_catalog:
-        rng = np.random.default_rng([job.seed, job.index])
-        passes = degraded_copies_by_pass(y, TrainingConfig(degraded_passes=max(job.passes)), rng)
         clean = _variant_windows(job.features, y)
-        degraded = [[_variant_windows(job.features, c) for c in one_pass] for one_pass in passes]
-        for n_passes in job.passes:
-            for name in job.features:
-                track[(name, n_passes)] = [
-                    clean[name], *(c[name] for one_pass in degraded[:n_passes] for c in one_pass)
-                ]
+        for mix in job.mixes:
+            rng = np.random.default_rng([job.seed, job.index])
+            config = TrainingConfig(degraded_passes=max(job.passes),
+                                    degradation_weights=MIXES[mix])
+            degraded = [[_variant_windows(job.features, c) for c in one_pass]
+                        for one_pass in degraded_copies_by_pass(y, config, rng)]
+            for n_passes in job.passes:
+                for name in job.features:
+                    track[(name, mix, n_passes)] = [
+                        clean[name],
+                        *(c[name] for one_pass in degraded[:n_passes] for c in one_pass),
+                    ]
     queries = {
         plan.query_id: _variant_windows(job.features, render(y, plan)) for plan in job.plans
     }
@@ -218,14 +232,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     plans = plan_queries(durations, TARGET_MATRIX, per_track=args.per_track, seed=args.seed)
     features = tuple(args.features.split(","))
     passes = tuple(int(p) for p in args.passes.split(","))
+    mixes = tuple(args.mixes.split(","))
     jobs = [
         _Job(i, str(t.path), bool(in_catalog[i]), tuple(p for p in plans if p.track == i),
-             features, passes, args.max_seconds, args.seed)
+             features, passes, mixes, args.max_seconds, args.seed)
         for i, t in enumerate(tracks)
     ]
     cache = args.cache_dir / (
         f"t{args.tracks}-s{args.seed}-q{args.per_track}-m{args.max_seconds:g}-"
-        f"{'+'.join(features)}-p{'+'.join(map(str, passes))}.pkl"
+        f"{'+'.join(features)}-p{'+'.join(map(str, passes))}-{'+'.join(mixes)}.pkl"
     ) if args.cache_dir else None
     if cache and cache.exists():
         per_song, query_windows = pickle.loads(cache.read_bytes())
@@ -238,17 +253,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     labels = np.array([int(catalog_index[p.track]) if in_catalog[p.track] else -1 for p in plans])
     correct = correct_songs(plans, ids, groups, catalog_index, in_catalog)
     rows = []
-    for name in features:
+    for name, mix in itertools.product(features, mixes):
         for n_passes in passes:
             for per_excerpt in (int(q) for q in args.queries_per_excerpt.split(",")):
                 config = TrainingConfig(degraded_passes=n_passes, queries_per_excerpt=per_excerpt,
-                                        regularization=args.c)
+                                        regularization=args.c, degradation_weights=MIXES[mix])
                 for background in (float(b) for b in args.background.split(",")):
                     for model in args.model.split(","):
-                        rows.append(_evaluate(name, config, per_song[(name, n_passes)],
+                        rows.append(_evaluate(name, config, per_song[(name, mix, n_passes)],
                                               query_windows, plans, labels, correct, background,
                                               model, args.hidden))
-                        rows[-1].update(background=background, model=model)
+                        rows[-1].update(background=background, model=model, mix=mix)
                         print(_format_row(rows[-1]), flush=True)
     return {"tracks": len(tracks), "songs": int(in_catalog.sum()), "rows": rows}
 
@@ -292,7 +307,18 @@ def _evaluate(
         hidden_out = np.maximum(vectors @ mlp.coefs_[0] + mlp.intercepts_[0], 0.0)
         all_logits = hidden_out @ mlp.coefs_[1] + mlp.intercepts_[1]
     else:
-        all_logits = fit_classifier(x, y, config).decision_function(vectors)
+        classifier = fit_classifier(x, y, config)
+        all_logits = classifier.decision_function(vectors)
+        if model == "lr-znorm":
+            # Per-song score normalization: each song's logit over the other songs' training
+            # queries (impostors) gives its mean and spread; (logit - mean) / spread is still
+            # linear in the query, so it folds into W and b on the server.
+            impostor = classifier.decision_function(x)
+            others = y[:, None] != np.arange(all_logits.shape[1])[None, :]
+            count = others.sum(axis=0)
+            mean_s = (impostor * others).sum(axis=0) / count
+            spread = np.sqrt((((impostor - mean_s) ** 2) * others).sum(axis=0) / count)
+            all_logits = (all_logits - mean_s) / spread
     fit_s = time.perf_counter() - started
     logits = all_logits[:, :n_songs]
     scores = dict(OPEN_SET_SCORES)
@@ -323,7 +349,8 @@ def _evaluate(
 
 def _format_row(row: dict[str, Any]) -> str:
     cells = " ".join(f"{k}={v:.1f}" for k, v in row["cells"].items())
-    return (f"{row['features']} {row.get('model', 'lr')} bg={row.get('background', 0)} "
+    return (f"{row['features']} {row.get('mix', 'shipped')} {row.get('model', 'lr')} "
+            f"bg={row.get('background', 0)} "
             f"passes={row['passes']} "
             f"q/excerpt={row['queries_per_excerpt']} "
             f"rows={row['rows']} dims={row['dims']} fit={row['fit_s']}s | {cells}")
@@ -337,8 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"variants, comma-separated; parts joined by '+': {', '.join(PARTS)}")
     parser.add_argument("--passes", default="2")
     parser.add_argument("--queries-per-excerpt", default="2")
+    parser.add_argument("--mixes", default="shipped", help=f"degradation mixes: {', '.join(MIXES)}")
     parser.add_argument("--c", type=float, default=1.0)
-    parser.add_argument("--model", default="lr", help="lr, mlp or both (comma-separated)")
+    parser.add_argument("--model", default="lr",
+                        help="lr, lr-znorm (per-song score normalization), mlp; comma-separated")
     parser.add_argument("--hidden", type=int, default=512, help="hidden units of the mlp")
     parser.add_argument("--background", default="0",
                         help="share of extra rows for a background class of blended songs")

@@ -33,7 +33,7 @@ from benchmarks.queries import QueryPlan, plan_queries, render
 from benchmarks.render import synthetic_tracks
 from client_sdk.audio import SAMPLE_RATE, check_audio
 from client_sdk.errors import AudioError
-from client_sdk.features import pool_windows, signal_windows
+from client_sdk.features import FEATURE_VERSION, pool_windows, signal_windows
 from services.featurizer.augment import add_noise
 from services.featurizer.feature_cache import Recipe, featurize_tracks, load_windows
 from services.featurizer.streaming import StreamingConfig, add_songs, train_streaming
@@ -365,6 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             real_limit=args.real_limit, unknown_songs=args.unknown, added_songs=args.added,
         ))
         results["wall_s"] = round(time.perf_counter() - started, 1)
+        results["feature_version"] = FEATURE_VERSION
         results["command"] = (f"python -m benchmarks.scale_accuracy --sizes {args.sizes}"
                               + (f" --trainer-cost {args.trainer_cost}" if args.trainer_cost
                                  else ""))

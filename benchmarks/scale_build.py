@@ -34,6 +34,7 @@ from benchmarks.corpus import Track, listed_tracks
 from benchmarks.render import synthetic_tracks
 from benchmarks.scale_accuracy import MATRIX, SYNTHETIC_EVAL, Query, plan_scale_queries, top1
 from benchmarks.scale_report import write_report
+from client_sdk.features import FEATURE_VERSION
 from services.common import registry
 from services.common.redis_store import close_redis, connect_redis
 from services.featurizer.catalog_state import CatalogState
@@ -145,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "featurize_wall_s": round(featurize_s, 1), "update": grown,
               "update_wall_s": round(update_s, 1), "peak_rss_mb": round(peak_mb),
               "top1": top, "cpus": os.cpu_count(),
+              "feature_version": FEATURE_VERSION,
               "command": f"python -m benchmarks.scale_build --songs {args.songs}"}
     (args.out / "scale_build.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))

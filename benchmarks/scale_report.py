@@ -8,6 +8,8 @@ from typing import Any
 
 CONDITIONS = ("clean", "pink_10dB")
 FIGURE = "scale_accuracy.png"
+FEATURES_BEFORE_RECORDING = "mfcc20-delta-chroma12-contrast7-meanstd-1s-v2"
+"""What runs that did not record their features used (all before v3)."""
 
 
 def _pct(value: float) -> str:
@@ -52,6 +54,8 @@ def _build_section(build: dict[str, Any]) -> list[str]:
         "## A 10,000-song catalog built and grown with the CLI" if build["songs"] == 10000
         else f"## A {build['songs']:,}-song catalog built and grown with the CLI",
         "",
+        f"Features: `{build.get('feature_version', FEATURES_BEFORE_RECORDING)}`.",
+        "",
         f"Made by `{build['command']}` on {build['cpus']} cores: `hushtune build FOLDER --engine "
         f"ckks` on {build['real']} real and {build['synthetic']:,} rendered songs, in a fresh "
         "data folder (embedded Redis, empty feature cache), then `hushtune update --add` of "
@@ -95,6 +99,8 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     base = results["sizes"][0].get("start_rss_mb", "?")
     lines = [
         "# Scale accuracy (clear mode)",
+        "",
+        f"Features: `{results.get('feature_version', FEATURES_BEFORE_RECORDING)}`.",
         "",
         f"Made by `{results.get('command', 'python -m benchmarks.scale_accuracy')}` "
         f"in {results.get('wall_s', 0):.0f} s. Catalogs: the {results.get('real_tracks', 366)} "

@@ -121,23 +121,42 @@ def change_speed(y: NDArray[np.float32], factor: float) -> NDArray[np.float32]:
     return out
 
 
-DEGRADATIONS = ("pink", "white", "reverb+pink", "reverb", "codec", "speed")
+def band_limit(
+    y: NDArray[np.float32], cutoff_hz: float, sr: int = SAMPLE_RATE
+) -> NDArray[np.float32]:
+    """``y`` through a steep low-pass at ``cutoff_hz`` (a phone, a small speaker, a codec's
+    bandwidth), same length."""
+    from scipy.signal import butter, sosfilt
+
+    if not 500.0 <= cutoff_hz < sr / 2:
+        raise ValueError(f"cutoff {cutoff_hz} Hz is outside 500 Hz to {sr / 2:.0f} Hz")
+    sos = butter(8, cutoff_hz, btype="lowpass", fs=sr, output="sos")
+    out: NDArray[np.float32] = sosfilt(sos, y).astype(np.float32)
+    return out
+
+
+DEGRADATIONS = ("pink", "white", "reverb+pink", "reverb", "codec", "speed", "band")
 """Kinds of training degradation ``random_degradation`` draws from."""
-DEGRADATION_WEIGHTS = (0.22, 0.18, 0.20, 0.10, 0.15, 0.15)
-"""How often each kind of ``DEGRADATIONS`` is drawn."""
+DEGRADATION_WEIGHTS = (0.22, 0.18, 0.20, 0.10, 0.15, 0.15, 0.0)
+"""How often each kind of ``DEGRADATIONS`` is drawn (``TrainingConfig`` may choose others)."""
 
 
 def random_degradation(
-    y: NDArray[np.float32], rng: np.random.Generator
+    y: NDArray[np.float32],
+    rng: np.random.Generator,
+    weights: tuple[float, ...] = DEGRADATION_WEIGHTS,
 ) -> tuple[str, NDArray[np.float32]]:
     """``y`` under one randomly drawn real-use degradation, and the kind's name.
 
     Levels are drawn from ranges that cover the benchmark's conditions and beyond (pink noise
     -5 to 15 dB SNR, white -3 to 15 dB, T60 0.2 to 1 s, Vorbis compression 0.6 to 1, speed
-    0.5 to 3% either way), so the model learns the effect of each, not one exact setting.
-    The clean track is trained on apart, so the noise ranges lean to the hard end.
+    0.5 to 3% either way, a low-pass at 3 to 8 kHz), so the model learns the effect of each,
+    not one exact setting. The clean track is trained on apart, so the noise ranges lean to
+    the hard end.
     """
-    kind = str(rng.choice(DEGRADATIONS, p=DEGRADATION_WEIGHTS))
+    if len(weights) != len(DEGRADATIONS) or not np.isclose(sum(weights), 1.0):
+        raise ValueError(f"weights {weights} must be {len(DEGRADATIONS)} shares summing to 1")
+    kind = str(rng.choice(DEGRADATIONS, p=weights))
     if kind == "pink":
         return kind, add_noise(y, "pink", float(rng.uniform(-5.0, 15.0)), rng)
     if kind == "white":
@@ -149,6 +168,11 @@ def random_degradation(
         return kind, reverberate(y, float(rng.uniform(0.2, 1.0)), rng)
     if kind == "codec":
         return kind, codec_round_trip(y, compression=float(rng.uniform(0.6, 1.0)))[0]
+    if kind == "band":
+        limited = band_limit(y, float(rng.uniform(3000.0, 8000.0)))
+        if rng.random() < 0.5:
+            limited = add_noise(limited, "pink", float(rng.uniform(5.0, 20.0)), rng)
+        return kind, limited
     factor = 1.0 + float(rng.choice([-1.0, 1.0]) * rng.uniform(0.005, 0.03))
     faster = change_speed(y, factor)
     if rng.random() < 0.5:

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from client_sdk.audio import SAMPLE_RATE
 from client_sdk.features import pool_windows, signal_windows
 from client_sdk.ranking import open_set_score
-from services.featurizer.augment import random_degradation
+from services.featurizer.augment import DEGRADATION_WEIGHTS, random_degradation
 
 Progress = Callable[[int, int, str], None]
 
@@ -38,6 +38,8 @@ class TrainingConfig:
     with other degradations. Varied degraded audio is what buys noise robustness: 4 passes
     beat 2 by 1 to 6 points in noise, 6 beat 4 by 1 to 2.5 more (docs/BENCHMARKS.md); the
     builder uses 2 above 1,000 songs (``builder.training_config_for``)."""
+    degradation_weights: tuple[float, ...] = DEGRADATION_WEIGHTS
+    """How often each kind of ``augment.DEGRADATIONS`` degrades an excerpt."""
     noisy_seconds: float = 1200.0
     """Most seconds of degraded excerpts per pass (a random subset, in track order, when the
     track is longer); the default covers any catalog track whole."""
@@ -99,7 +101,7 @@ def degraded_copies_by_pass(
 ) -> list[list[NDArray[np.float32]]]:
     """``degraded_copies`` grouped by pass (the recipe harness compares pass counts)."""
     return [
-        [random_degradation(excerpt, rng)[1] for excerpt in one_pass]
+        [random_degradation(excerpt, rng, config.degradation_weights)[1] for excerpt in one_pass]
         for one_pass in _excerpt_passes(y, config, rng)
     ]
 

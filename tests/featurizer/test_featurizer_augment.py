@@ -8,8 +8,10 @@ from scipy.signal import welch
 
 from client_sdk.audio import SAMPLE_RATE
 from services.featurizer.augment import (
+    DEGRADATION_WEIGHTS,
     DEGRADATIONS,
     add_noise,
+    band_limit,
     pink_noise,
     random_degradation,
     white_noise,
@@ -95,10 +97,11 @@ def test_an_unknown_noise_kind_is_refused() -> None:
 
 
 def test_random_degradation_draws_every_kind_and_changes_the_audio() -> None:
-    y = music_like(4.0)
+    y = music_like(4.0) + 0.2 * white_noise(round(4.0 * SAMPLE_RATE), np.random.default_rng(9))
+    even = tuple([1 / len(DEGRADATIONS)] * len(DEGRADATIONS))
     seen = set()
     for seed in range(60):
-        kind, out = random_degradation(y, np.random.default_rng(seed))
+        kind, out = random_degradation(y, np.random.default_rng(seed), even)
         assert kind in DEGRADATIONS, kind
         assert out.dtype == np.float32 and np.all(np.isfinite(out)), (kind, out.dtype)
         if kind == "speed":
@@ -117,3 +120,29 @@ def test_random_degradation_is_reproducible_from_the_seed() -> None:
         again = random_degradation(y, np.random.default_rng(seed))
         assert first[0] == again[0]
         np.testing.assert_array_equal(first[1], again[1])
+
+
+def test_the_default_mix_never_draws_a_kind_of_weight_zero() -> None:
+    y = music_like(2.0)
+    never = {k for k, w in zip(DEGRADATIONS, DEGRADATION_WEIGHTS, strict=True) if w == 0}
+    drawn = {random_degradation(y, np.random.default_rng(seed))[0] for seed in range(40)}
+    assert not drawn & never, drawn & never
+
+
+@pytest.mark.parametrize("weights", [(1.0,), (0.5,) * 7, (1.0, 0, 0, 0, 0, 0, -0.0, 0.1)])
+def test_weights_that_are_not_one_share_per_kind_are_refused(weights: tuple[float, ...]) -> None:
+    with pytest.raises(ValueError, match="shares summing to 1"):
+        random_degradation(music_like(1.0), np.random.default_rng(0), weights)
+
+
+def test_band_limiting_removes_what_lies_above_the_cutoff_and_keeps_what_lies_below() -> None:
+    y = white_noise(4 * SAMPLE_RATE, np.random.default_rng(3))
+    out = band_limit(y, 4000.0)
+    freqs, before = welch(y, fs=SAMPLE_RATE, nperseg=4096)
+    _, after = welch(out, fs=SAMPLE_RATE, nperseg=4096)
+    low, high = (freqs > 200) & (freqs < 3000), freqs > 6000
+    assert out.shape == y.shape and out.dtype == np.float32
+    assert np.median(after[low] / before[low]) > 0.8, np.median(after[low] / before[low])
+    assert np.max(after[high] / before[high]) < 1e-3, np.max(after[high] / before[high])
+    with pytest.raises(ValueError, match="cutoff"):
+        band_limit(y, 20000.0)
