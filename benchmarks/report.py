@@ -20,6 +20,8 @@ OWN_SECTIONS = (SETUP, ACCURACY, FHE_SAMPLE, LATENCY)
 
 SYSTEM_LABELS = {
     "hushtune": "hushtune (private, FHE model in clear mode)",
+    "hushtune_hidden": "hushtune with a 256-unit hidden layer the client runs (`hushtune build "
+    "--hidden-units 256`; FHE head in clear mode)",
     "mfcc_vote": "starting point: summed MFCC + LR + vote",
     "landmarks": "landmark fingerprinter (not private)",
 }
@@ -79,19 +81,25 @@ def fhe_sample_table(records: Sequence[dict[str, Any]]) -> str:
     fhe = [r for r in records if r["mode"] == "fhe"]
     if not fhe:
         return "No FHE sample in this run."
-    known = sum(r["queries"] for r in fhe)
-    unknown = sum(r["unknown_queries"] for r in fhe)
-    right = sum(r["top1"] * r["queries"] for r in fhe if r["queries"])
-    first = fhe[0]
-    return "\n".join([
-        "| queries (known + unknown) | top-1 of known | upload | response | evaluation keys "
-        "| server p50 | end to end p50 / p95 |",
-        "|---|---|---|---|---|---|---|",
-        f"| {known} + {unknown} | {_pct(right / known if known else None)} "
-        f"| {first['upload_bytes']:,} B | {first['response_bytes']:,} B "
-        f"| {first['eval_key_bytes']:,} B | {_num(first['server_s_p50'], ' ms', 1000)} "
-        f"| {_num(first['e2e_s_p50'], ' ms', 1000)} / {_num(first['e2e_s_p95'], ' ms', 1000)} |",
-    ])
+    lines = [
+        "| system | queries (known + unknown) | top-1 of known | upload | response "
+        "| evaluation keys | server p50 | end to end p50 / p95 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for system in sorted({r["system"] for r in fhe}):
+        mine = [r for r in fhe if r["system"] == system]
+        known = sum(r["queries"] for r in mine)
+        unknown = sum(r["unknown_queries"] for r in mine)
+        right = sum(r["top1"] * r["queries"] for r in mine if r["queries"])
+        first = mine[0]
+        lines.append(
+            f"| {system} | {known} + {unknown} | {_pct(right / known if known else None)} "
+            f"| {first['upload_bytes']:,} B | {first['response_bytes']:,} B "
+            f"| {first['eval_key_bytes']:,} B | {_num(first['server_s_p50'], ' ms', 1000)} "
+            f"| {_num(first['e2e_s_p50'], ' ms', 1000)} / "
+            f"{_num(first['e2e_s_p95'], ' ms', 1000)} |"
+        )
+    return "\n".join(lines)
 
 
 def latency_table(result: BenchResult) -> str:

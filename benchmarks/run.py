@@ -224,11 +224,11 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRes
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024, 1
     )
     latencies: dict[str, dict[str, float]] = {}
-    if "hushtune" in systems and config.fhe_sample > 0:
-        hushtune = systems["hushtune"]
-        assert isinstance(hushtune, HushtuneSystem)
+    private = [s for s in systems.values() if isinstance(s, HushtuneSystem)]
+    if private and config.fhe_sample > 0:
+        hushtune = private[0]  # the first of our systems in the run gets the FHE sample
         fhe_records, latencies, fhe_facts = _fhe_sample(
-            hushtune, tracks, plans, labels, correct, clear_scores["hushtune"], config, report
+            hushtune, tracks, plans, labels, correct, clear_scores[hushtune.name], config, report
         )
         records += fhe_records
         facts.update(fhe_facts)
@@ -356,7 +356,7 @@ def _fhe_sample(
             close_redis(redis_client)
     clear = clear_scores[sample_rows]
     _check_agreement(clear, fhe_scores, sample)
-    records = _records("hushtune", "fhe", sample, labels[sample_rows], correct[sample_rows],
+    records = _records(system.name, "fhe", sample, labels[sample_rows], correct[sample_rows],
                        fhe_scores, fhe_conf,
                        config, {}, extra={
                            "server_s_p50": metrics.percentile(timings["server"], 50),

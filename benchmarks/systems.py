@@ -43,10 +43,9 @@ class System(Protocol):
 class HushtuneSystem:
     """Our system in clear mode: shared featurization, multi-condition LR, Concrete-ML model."""
 
-    name = "hushtune"
-
-    def __init__(self, config: TrainingConfig | None = None) -> None:
+    def __init__(self, config: TrainingConfig | None = None, name: str = "hushtune") -> None:
         self.config = config or TrainingConfig()
+        self.name = name
         self.built: BuiltCatalog | None = None
 
     def track_features(self, y: NDArray[np.float32]) -> object:
@@ -75,18 +74,25 @@ class HushtuneSystem:
         if self.built is None:
             raise RuntimeError("fit the system before scoring")
         spec = self.built.spec
-        vectors = np.stack(
+        vectors = spec.encode(np.stack(
             [pool_windows(w, spec.feature_mean, spec.feature_scale) for w in queries]  # type: ignore[arg-type]
-        )
+        ))
         model: Any = self.built.artifacts.model
         logits = np.asarray(model.decision_function(vectors, fhe="disable"), dtype=np.float64)
         return logits, open_set_score(logits)
 
 
+HIDDEN_UNITS = 256
+"""Units of ``hushtune_hidden``'s client-side layer: its outputs fill the CKKS engine's 256
+slots exactly."""
+
+
 def make_system(name: str) -> System:
-    """A fresh system by name: hushtune, mfcc_vote or landmarks."""
+    """A fresh system by name: hushtune, hushtune_hidden, mfcc_vote or landmarks."""
     if name == "hushtune":
         return HushtuneSystem()
+    if name == "hushtune_hidden":
+        return HushtuneSystem(TrainingConfig(hidden_units=HIDDEN_UNITS), name=name)
     if name == "mfcc_vote":
         from benchmarks.baselines import MfccVoteBaseline
 
@@ -95,7 +101,7 @@ def make_system(name: str) -> System:
         from benchmarks.landmarks import LandmarkBaseline
 
         return LandmarkBaseline()
-    raise ValueError(f"unknown system {name!r}; choose hushtune, mfcc_vote or landmarks")
+    raise ValueError(f"unknown system {name!r}; choose one of {', '.join(SYSTEM_NAMES)}")
 
 
-SYSTEM_NAMES = ("hushtune", "mfcc_vote", "landmarks")
+SYSTEM_NAMES = ("hushtune", "hushtune_hidden", "mfcc_vote", "landmarks")

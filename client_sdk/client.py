@@ -198,7 +198,7 @@ class Client:
         decoded = time.perf_counter() - started
         spec = self.model_spec(deadline=deadline)  # after the audio check: no call for bad input
         started = time.perf_counter() - decoded
-        vector = query_vector(y, spec.feature_mean, spec.feature_scale)
+        vector = spec.encode(query_vector(y, spec.feature_mean, spec.feature_scale))
         timings["featurize"] = time.perf_counter() - started
         engine = self.keys.engine(spec)
         mark = time.perf_counter()

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from client_sdk.engines.ckks_scheme import CkksParameters
 from client_sdk.errors import CatalogError
 from client_sdk.features import FEATURE_VERSION, N_FEATURES
+from client_sdk.hidden_layer import HiddenLayer
 
 SPEC_FORMAT = 1
 """Version of this archive layout."""
@@ -64,6 +65,17 @@ class ModelSpec:
     engine: str = "concrete"
     ckks: CkksParameters | None = None
     """Encryption parameters of a ``ckks`` catalog (None for ``concrete``)."""
+    hidden: HiddenLayer | None = None
+    """The layer the client applies to the pooled vector before encrypting (None: none)."""
+
+    @property
+    def encrypted_size(self) -> int:
+        """Values in the vector the client encrypts."""
+        return self.hidden.units if self.hidden is not None else N_FEATURES
+
+    def encode(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The vector the client encrypts for a pooled query vector (through ``hidden``)."""
+        return self.hidden.apply(vector) if self.hidden is not None else vector
 
     def to_bytes(self) -> bytes:
         """Serialize to the zip archive served by ``GetModelSpec``."""
@@ -86,6 +98,8 @@ class ModelSpec:
             archive.writestr("spec.json", json.dumps(document, sort_keys=True))
             if self.engine == "concrete":
                 archive.writestr("client.zip", self.client_zip)
+            if self.hidden is not None:
+                archive.writestr("hidden.npz", self.hidden.to_bytes())
         return buffer.getvalue()
 
     @classmethod
@@ -96,6 +110,7 @@ class ModelSpec:
                 document = json.loads(archive.read("spec.json"))
                 names = archive.namelist()
                 client_zip = archive.read("client.zip") if "client.zip" in names else b""
+                hidden_npz = archive.read("hidden.npz") if "hidden.npz" in names else None
         except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CatalogError(f"model spec archive is unreadable: {exc}") from exc
         if not isinstance(document, dict):
@@ -116,9 +131,10 @@ class ModelSpec:
             raise CatalogError(
                 "model spec archive is unreadable: a concrete catalog needs client.zip"
             )
+        hidden = HiddenLayer.from_bytes(hidden_npz, N_FEATURES) if hidden_npz else None
         ckks = CkksParameters.from_dict(document.get("ckks")) if engine == "ckks" else None
         if ckks is not None:
-            ckks.check(N_FEATURES)
+            ckks.check(hidden.units if hidden is not None else N_FEATURES)
         try:
             mean = np.asarray(document["feature_mean"], dtype=np.float64)
             scale = np.asarray(document["feature_scale"], dtype=np.float64)
@@ -135,6 +151,7 @@ class ModelSpec:
                 library_versions={str(k): str(v) for k, v in document["library_versions"].items()},
                 engine=str(engine),
                 ckks=ckks,
+                hidden=hidden,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CatalogError(f"model spec is missing or has a bad field: {exc}") from exc

@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         help="full (sklearn), streaming (minibatches, bounded memory) or auto (default: "
         "streaming above 1,000 songs)",
     )
+    build.add_argument(
+        "--hidden-units", type=int, default=0, metavar="N",
+        help="train a ReLU layer of N units that clients run before encrypting (full trainer, "
+        "local builds; such a catalog cannot be updated yet); 0 (default): none",
+    )
     build.add_argument("--json", action="store_true", help="print the result as JSON")
     add_tls_flags(build)
     add_flags(build)
@@ -180,6 +185,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    if args.hidden_units < 0 or (args.hidden_units and args.featurizer):
+        raise ValueError("--hidden-units must be 0 or more, and works for local builds only "
+                         "(not with --featurizer)")
+
     def remote(progress: Progress) -> dict[str, object]:
         from hushtune_cli.remote import build_remote
 
@@ -196,6 +205,7 @@ def _build(args: argparse.Namespace) -> int:
             redis_client, args.folder, exclude=args.exclude, make_current=not args.no_current,
             progress=progress, engine=args.engine, trainer=args.trainer,
             cache_dir=feature_cache_path(settings), workers=settings.build_workers,
+            hidden_units=args.hidden_units,
         )
 
     summary = _publish(args, remote, local)

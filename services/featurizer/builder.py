@@ -48,9 +48,13 @@ LARGE_CATALOG_PASSES = 2
 default below): twice the passes would take a 10,000-song build well past an hour."""
 
 
-def training_config_for(songs: int, seed: int | None = None) -> TrainingConfig:
+def training_config_for(
+    songs: int, seed: int | None = None, hidden_units: int = 0
+) -> TrainingConfig:
     """The default training recipe for a catalog of ``songs`` songs (``seed``: its own)."""
-    config = TrainingConfig() if seed is None else TrainingConfig(seed=seed)
+    config = TrainingConfig(hidden_units=hidden_units)
+    if seed is not None:
+        config = dataclasses.replace(config, seed=seed)
     if songs > FULL_TRAINER_MAX_SONGS:
         config = dataclasses.replace(config, degraded_passes=LARGE_CATALOG_PASSES)
     return config
@@ -115,12 +119,13 @@ def build_catalog(
     cache_dir: Path | None = None,
     workers: int = 1,
     seed: int | None = None,
+    hidden_units: int = 0,
 ) -> BuildResult:
     """Build and publish a catalog version from the audio files of ``source_dir``.
 
     Args:
         config: the training recipe; None: ``training_config_for`` the catalog's size, with
-            ``seed``.
+            ``seed`` and ``hidden_units``.
         cache_dir: the feature cache (tracks featurized by an earlier build are not decoded
             again); None: a temporary one.
         workers: processes that featurize tracks.
@@ -130,7 +135,7 @@ def build_catalog(
     started = time.time()
     report = progress or (lambda *_: None)
     songs = scan_folder(source_dir, exclude)
-    config = config or training_config_for(len(songs), seed)
+    config = config or training_config_for(len(songs), seed, hidden_units)
     with feature_folder(cache_dir) as folder:
         cache_files = featurize_songs(songs, folder, config, workers, report)
         per_track = [load_windows(f) for f in cache_files]
@@ -171,6 +176,9 @@ def train_and_compile(
         report(Stage.TRAIN, done, total, message)
 
     if chosen == "streaming":
+        if config.hidden_units:
+            raise InvalidInput("a hidden layer needs the full trainer (catalogs of up to "
+                               f"{FULL_TRAINER_MAX_SONGS} songs); this one uses {chosen}")
         model = train_streaming_calibrated(per_track, config, progress=step)
     else:
         model = train(per_track, config, step)
@@ -211,6 +219,7 @@ def package(
         library_versions=artifacts.library_versions,
         engine=artifacts.engine,
         ckks=artifacts.ckks,
+        hidden=model.hidden,
     )
     result = BuildResult(
         catalog_version=version,
@@ -225,7 +234,7 @@ def package(
         base_version=base_version,
     )
     state = None
-    if records is not None:
+    if records is not None and model.hidden is None:  # updates train under no hidden layer
         weights, bias = catalog_weights(model.classifier, len(songs))
         state = CatalogState.from_model(model, weights, bias, records)
     return BuiltCatalog(result, spec, artifacts, model, state)

@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from client_sdk.audio import SAMPLE_RATE
 from client_sdk.features import pool_windows, signal_windows
+from client_sdk.hidden_layer import HiddenLayer
 from client_sdk.ranking import open_set_score
 from services.featurizer.augment import DEGRADATION_WEIGHTS, random_degradation
 
@@ -61,6 +62,10 @@ class TrainingConfig:
     """Held-out songs enough to measure the threshold: folds are trained one by one until
     this many songs (or all) have been held out, so a large catalog pays for one extra fit,
     not ``calibration_folds``."""
+    hidden_units: int = 0
+    """Units of a ReLU layer the client runs on the pooled vector before encrypting
+    (``client_sdk.hidden_layer``); 0: the logistic regression on the pooled vector itself.
+    The full trainer only; catalogs with the layer cannot be updated yet."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +77,11 @@ class TrainedModel:
     feature_scale: NDArray[np.float64]
     threshold: float
     calibration_inputs: NDArray[np.float64]
-    """Query vectors used to calibrate the FHE quantizers."""
+    """Encrypted-side inputs (query vectors, through ``hidden``) that calibrate the FHE
+    quantizers."""
+    hidden: HiddenLayer | None = None
+    """The client's layer in front of ``classifier`` (None: the classifier reads the pooled
+    vector)."""
 
 
 def track_condition_windows(
@@ -204,6 +213,46 @@ def fit_classifier(
     return classifier.fit(x, labels)
 
 
+EARLY_STOPPING_MIN_ROWS = 200
+"""Fewest training rows for which the hidden-layer network holds a tenth out to stop early."""
+
+
+def fit_model(
+    x: NDArray[np.float64], labels: NDArray[np.int_], config: TrainingConfig
+) -> tuple[LogisticRegression, HiddenLayer | None]:
+    """The catalog's scoring model and the client's layer in front of it, if any.
+
+    Without ``hidden_units``: ``fit_classifier``. With them: a one-hidden-layer network
+    (scikit-learn's MLPClassifier), split into the ReLU layer the client runs and its output
+    layer, which is linear in the layer's outputs and becomes the logistic regression the
+    server evaluates in FHE.
+    """
+    if not config.hidden_units:
+        return fit_classifier(x, labels, config), None
+    from sklearn.neural_network import MLPClassifier
+
+    network = MLPClassifier(
+        hidden_layer_sizes=(config.hidden_units,), alpha=1e-3, max_iter=200,
+        early_stopping=len(x) >= EARLY_STOPPING_MIN_ROWS, random_state=config.seed,
+    ).fit(x, labels)
+    hidden = HiddenLayer(network.coefs_[0].astype(np.float32),
+                         network.intercepts_[0].astype(np.float32))
+    head = LogisticRegression(C=config.regularization)
+    head.classes_ = network.classes_
+    head.coef_ = network.coefs_[1].T.astype(np.float64)
+    head.intercept_ = network.intercepts_[1].astype(np.float64)
+    head.n_features_in_ = config.hidden_units
+    head.n_iter_ = np.array([network.n_iter_])
+    return head, hidden
+
+
+def encrypted_inputs(
+    vectors: NDArray[np.float64], hidden: HiddenLayer | None
+) -> NDArray[np.float64]:
+    """What the server's model reads for pooled query vectors: through ``hidden`` if any."""
+    return hidden.apply(vectors) if hidden is not None else vectors
+
+
 def calibrate_threshold(
     per_track: Sequence[Sequence[NDArray[np.float32]]],
     mean: NDArray[np.float64],
@@ -231,10 +280,11 @@ def calibrate_threshold(
         held = set(held_out.tolist())
         kept = [i for i in range(n_songs) if i not in held]
         x, labels = training_set([per_track[i] for i in kept], mean, scale, config, rng)
-        classifier = fit_classifier(x, labels, config)
+        classifier, hidden = fit_model(x, labels, config)
         for i in held_out:
             queries = track_queries(per_track[i], mean, scale, config, rng)
-            scores = open_set_score(classifier.decision_function(queries))
+            logits = classifier.decision_function(encrypted_inputs(queries, hidden))
+            scores = open_set_score(logits)
             per_song_thresholds.append(
                 float(np.quantile(scores, 1.0 - config.target_false_positive_rate))
             )
@@ -252,10 +302,11 @@ def train(
     if progress:
         progress(0, 2, "fitting the classifier")
     x, labels = training_set(per_track, mean, scale, config, rng)
-    classifier = fit_classifier(x, labels, config)
+    classifier, hidden = fit_model(x, labels, config)
     if progress:
         progress(1, 2, "calibrating the unknown-song threshold")
     threshold = calibrate_threshold(per_track, mean, scale, config, rng)
     if progress:
         progress(2, 2, "trained")
-    return TrainedModel(classifier, mean, scale, threshold, calibration_inputs=x)
+    return TrainedModel(classifier, mean, scale, threshold,
+                        calibration_inputs=encrypted_inputs(x, hidden), hidden=hidden)

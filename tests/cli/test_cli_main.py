@@ -40,6 +40,15 @@ def test_identify_a_missing_file_says_so_without_a_network_call() -> None:
     assert "no such file" in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize(
+    "flags", [("--hidden-units", "-1"), ("--hidden-units", "8", "--featurizer", "127.0.0.1:1")]
+)
+def test_build_refuses_hidden_units_it_cannot_honour(flags: tuple[str, ...]) -> None:
+    result = run("build", str(CLIPS), *flags, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--hidden-units" in result.stderr, result.stderr
+
+
 def test_listen_without_a_usable_microphone_is_a_clear_error() -> None:
     result = run("identify", "--listen", "2", timeout=30)
     assert result.returncode == 2, result.stdout + result.stderr

@@ -196,3 +196,22 @@ def test_noisy_seconds_caps_each_pass_keeping_track_order() -> None:
     assert len(excerpts) == 3, len(excerpts)
     starts = [int(e[0]) for e in excerpts]
     assert starts == sorted(starts) and all(s % (5 * SAMPLE_RATE) == 0 for s in starts), starts
+
+
+def test_a_hidden_layer_is_trained_in_front_of_a_linear_head(
+    per_track: list[list[np.ndarray]],
+) -> None:
+    """The client's ReLU layer feeds the logistic regression the server runs: the head reads
+    the layer's outputs, calibration inputs are those outputs, and songs are still told apart."""
+    config = dataclasses.replace(CONFIG, hidden_units=24)
+    model = train(per_track, config)
+    assert model.hidden is not None and model.hidden.weights.shape == (N_FEATURES, 24)
+    assert model.classifier.coef_.shape == (4, 24), model.classifier.coef_.shape
+    assert model.calibration_inputs.shape[1] == 24 and np.all(model.calibration_inputs >= 0)
+    assert math.isfinite(model.threshold)
+    rng = np.random.default_rng(11)
+    for song, conditions in enumerate(per_track):
+        queries = sample_queries(conditions[0], 6, model.feature_mean, model.feature_scale,
+                                 CONFIG, rng)
+        logits = model.classifier.decision_function(model.hidden.apply(queries))
+        assert np.mean(np.argmax(logits, axis=1) == song) >= 5 / 6, (song, logits)
