@@ -120,9 +120,14 @@ def plot_accuracy_vs_snr(records: Sequence[dict[str, Any]], path: Path) -> bool:
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     drawn = False
+    systems = sorted({r["system"] for r in records if r["mode"] == "clear"})
+    lengths = sorted({r["length_s"] for r in records})
+    # one colour per system, one line style per query length
+    colours = {system: f"C{i % 10}" for i, system in enumerate(systems)}
+    styles = {length: ("-", "--", ":", "-.")[i % 4] for i, length in enumerate(lengths)}
     for axis, noise in zip(axes, ("pink", "white"), strict=True):
-        for system in sorted({r["system"] for r in records if r["mode"] == "clear"}):
-            for length in sorted({r["length_s"] for r in records}):
+        for system in systems:
+            for length in lengths:
                 points = []
                 for r in records:
                     if r["system"] != system or r["mode"] != "clear" or r["length_s"] != length:
@@ -134,6 +139,7 @@ def plot_accuracy_vs_snr(records: Sequence[dict[str, Any]], path: Path) -> bool:
                 if len(points) >= 2:
                     points.sort()
                     axis.plot([p[0] for p in points], [100 * p[1] for p in points], marker="o",
+                              color=colours[system], linestyle=styles[length],
                               label=f"{system}, {length:g} s")
                     drawn = True
         axis.set_title(f"{noise} noise (40 = clean)")
