@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--hidden-units", type=int, default=0, metavar="N",
         help="train a ReLU layer of N units that clients run before encrypting (full trainer, "
-        "local builds; such a catalog cannot be updated yet); 0 (default): none",
+        "local builds; updates keep the layer frozen); 0 (default): none",
     )
     build.add_argument("--json", action="store_true", help="print the result as JSON")
     add_tls_flags(build)

@@ -234,7 +234,7 @@ def package(
         base_version=base_version,
     )
     state = None
-    if records is not None and model.hidden is None:  # updates train under no hidden layer
+    if records is not None:
         weights, bias = catalog_weights(model.classifier, len(songs))
         state = CatalogState.from_model(model, weights, bias, records)
     return BuiltCatalog(result, spec, artifacts, model, state)

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from client_sdk.features import FEATURE_VERSION
+from client_sdk.hidden_layer import HiddenLayer
 from client_sdk.model_spec import Song
 from services.common.errors import Corrupt
 from services.featurizer.streaming import as_sklearn
@@ -53,7 +54,10 @@ class CatalogState:
     regularization: float
     songs: tuple[SongRecord, ...]
     calibration_inputs: NDArray[np.float32]
-    """Standardized training queries, for the Concrete quantizers of a version grown from it."""
+    """Encrypted-side training inputs (standardized queries, through ``hidden``), for the
+    Concrete quantizers of a version grown from it."""
+    hidden: HiddenLayer | None = None
+    """The client-side layer the rows read (kept frozen when the catalog grows)."""
 
     @classmethod
     def from_model(
@@ -70,7 +74,7 @@ class CatalogState:
         return cls(
             weights.astype(np.float32), bias.astype(np.float32), model.feature_mean,
             model.feature_scale, float(model.threshold), float(model.classifier.C), tuple(songs),
-            inputs.astype(np.float32),
+            inputs.astype(np.float32), model.hidden,
         )
 
     def model(self) -> TrainedModel:
@@ -78,13 +82,16 @@ class CatalogState:
         classifier = as_sklearn(self.weights, self.bias,
                                 TrainingConfig(regularization=self.regularization))
         return TrainedModel(classifier, self.feature_mean, self.feature_scale, self.threshold,
-                            self.calibration_inputs.astype(np.float64))
+                            self.calibration_inputs.astype(np.float64), self.hidden)
 
     def to_bytes(self) -> bytes:
         """A zip of ``arrays.npz`` and ``songs.json``."""
         arrays = io.BytesIO()
+        hidden = {} if self.hidden is None else {"hidden_weights": self.hidden.weights,
+                                                  "hidden_bias": self.hidden.bias}
         np.savez(arrays, weights=self.weights, bias=self.bias, feature_mean=self.feature_mean,
-                 feature_scale=self.feature_scale, calibration_inputs=self.calibration_inputs)
+                 feature_scale=self.feature_scale, calibration_inputs=self.calibration_inputs,
+                 **hidden)
         document = {
             "format": STATE_FORMAT,
             "feature_version": FEATURE_VERSION,
@@ -111,6 +118,8 @@ class CatalogState:
                     weights, bias = arrays["weights"], arrays["bias"]
                     mean, scale = arrays["feature_mean"], arrays["feature_scale"]
                     inputs = arrays["calibration_inputs"]
+                    hidden = (HiddenLayer(arrays["hidden_weights"], arrays["hidden_bias"])
+                              if "hidden_weights" in arrays else None)
             if document["format"] != STATE_FORMAT:
                 raise ValueError(f"format {document['format']!r} is not {STATE_FORMAT}")
             songs = tuple(
@@ -119,7 +128,7 @@ class CatalogState:
                 for s in document["songs"]
             )
             state = cls(weights, bias, mean, scale, float(document["threshold"]),
-                        float(document["regularization"]), songs, inputs)
+                        float(document["regularization"]), songs, inputs, hidden)
         except (zipfile.BadZipFile, KeyError, TypeError, ValueError, OSError) as exc:
             raise Corrupt(
                 f"catalog version {version}: training state is unreadable: {exc}"
@@ -129,8 +138,10 @@ class CatalogState:
                 f"catalog version {version} was trained on features "
                 f"{document.get('feature_version')!r}, not {FEATURE_VERSION!r}: rebuild it"
             )
-        if (weights.shape != (len(songs), mean.size) or bias.shape != (len(songs),)
-                or inputs.ndim != 2 or inputs.shape[1] != mean.size):
+        width = mean.size if hidden is None else hidden.units
+        if (weights.shape != (len(songs), width) or bias.shape != (len(songs),)
+                or inputs.ndim != 2 or inputs.shape[1] != width
+                or (hidden is not None and hidden.weights.shape != (mean.size, width))):
             raise Corrupt(f"catalog version {version}: training state arrays do not match "
                           f"its {len(songs)} songs")
         return state

@@ -29,8 +29,9 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
+from client_sdk.hidden_layer import HiddenLayer
 from client_sdk.ranking import open_set_score
-from services.featurizer.training import TrainedModel, TrainingConfig
+from services.featurizer.training import TrainedModel, TrainingConfig, encrypted_inputs
 
 Progress = Callable[[int, int, str], None]
 
@@ -149,9 +150,11 @@ def _fit_rows(
     stream: StreamingConfig,
     rng: np.random.Generator,
     progress: Progress | None,
+    hidden: HiddenLayer | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Fit rows for ``new_tracks`` (bank track ids) with ``frozen`` rows (of the other tracks,
-    in bank order before them) held fixed; returns the new rows' (W, b).
+    in bank order before them) held fixed; returns the new rows' (W, b). With ``hidden``, the
+    rows read the (frozen) client-side layer's outputs instead of the standardized queries.
 
     Labels: frozen rows are classes 0..F-1 (bank tracks 0..F-1), new tracks F.. in order.
     """
@@ -161,7 +164,9 @@ def _fit_rows(
     torch.set_num_threads(stream.threads)
     n_frozen = 0 if frozen is None else frozen[0].shape[0]
     n_new = new_tracks.size
-    width = bank.data.shape[1]
+    width = bank.data.shape[1] if hidden is None else hidden.units
+    layer = None if hidden is None else (torch.from_numpy(hidden.weights.astype(np.float32)),
+                                         torch.from_numpy(hidden.bias.astype(np.float32)))
     weight = torch.zeros((n_new, width), requires_grad=True)
     bias = torch.zeros(n_new, requires_grad=True)
     frozen_w = None if frozen is None else torch.from_numpy(frozen[0])
@@ -192,6 +197,8 @@ def _fit_rows(
             new = new_tracks[np.maximum(labels - n_frozen, 0)]
             tracks = np.where(labels < n_frozen, labels, new)
         x = (torch.from_numpy(bank.sample(tracks, config, rng)) - mean32) / scale32
+        if layer is not None:
+            x = torch.relu(x @ layer[0] + layer[1])
         logits = x @ weight.T + bias
         if frozen_w is not None and frozen_b is not None:
             logits = torch.cat([x @ frozen_w.T + frozen_b, logits], dim=1)
@@ -231,6 +238,7 @@ def calibrate_threshold(
     scale: NDArray[np.float64],
     config: TrainingConfig,
     rng: np.random.Generator,
+    hidden: HiddenLayer | None = None,
 ) -> float:
     """Open-set threshold from songs outside the catalog (``unknown``: their windows).
 
@@ -245,7 +253,7 @@ def calibrate_threshold(
     for track in range(bank.tracks):
         tracks = np.full(int(bank.queries[track]), track, dtype=np.int64)
         queries = (bank.sample(tracks, config, rng).astype(np.float64) - mean) / scale
-        scores = open_set_score(classifier.decision_function(queries))
+        scores = open_set_score(classifier.decision_function(encrypted_inputs(queries, hidden)))
         per_song.append(float(np.quantile(scores, 1.0 - config.target_false_positive_rate)))
     return float(np.median(per_song))
 
@@ -311,18 +319,18 @@ def add_songs(
     threshold = model.threshold
     if unknown is None and len(new_tracks) >= min_calibration_songs:
         threshold = calibrate_threshold(model.classifier, new_tracks, model.feature_mean,
-                                        model.feature_scale, config, rng)
+                                        model.feature_scale, config, rng, model.hidden)
     bank = WindowBank([*old_tracks, *new_tracks], config)
     classifier = model.classifier
     frozen = (classifier.coef_.astype(np.float32), classifier.intercept_.astype(np.float32))
     new_ids = np.arange(n_old, bank.tracks, dtype=np.int64)
     weight, bias = _fit_rows(bank, model.feature_mean, model.feature_scale, frozen, new_ids,
-                             config, stream, rng, progress)
+                             config, stream, rng, progress, model.hidden)
     classifier = as_sklearn(np.vstack([frozen[0], weight]), np.concatenate([frozen[1], bias]),
                             config)
     if unknown is not None:
         threshold = calibrate_threshold(classifier, unknown, model.feature_mean,
-                                        model.feature_scale, config, rng)
+                                        model.feature_scale, config, rng, model.hidden)
     return dataclasses.replace(model, classifier=classifier, threshold=threshold)
 
 

@@ -65,7 +65,7 @@ class TrainingConfig:
     hidden_units: int = 0
     """Units of a ReLU layer the client runs on the pooled vector before encrypting
     (``client_sdk.hidden_layer``); 0: the logistic regression on the pooled vector itself.
-    The full trainer only; catalogs with the layer cannot be updated yet."""
+    The full trainer only; when the catalog grows, the layer stays frozen."""
 
 
 @dataclasses.dataclass(frozen=True)

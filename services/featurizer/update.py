@@ -18,7 +18,7 @@ import numpy as np
 import redis
 from numpy.typing import NDArray
 
-from client_sdk.model_spec import ModelSpec, Song
+from client_sdk.model_spec import Song
 from services.common import registry
 from services.common.errors import InvalidInput, Precondition
 from services.featurizer.builder import (
@@ -66,11 +66,6 @@ def update_catalog(
     if not adds and not remove:
         raise InvalidInput("nothing to update: name a folder of songs to add or song ids to remove")
     base = registry.resolve(redis_client, base_version)
-    if ModelSpec.from_bytes(registry.load_spec(redis_client, base)[0]).hidden is not None:
-        raise Precondition(
-            f"catalog version {base} has a hidden layer, and songs cannot be added to or "
-            "removed from such a catalog yet: build it anew"
-        )
     engine = str(registry.load_summary(redis_client, base).get("engine", "concrete"))
     state = CatalogState.from_bytes(registry.load_training(redis_client, base), base)
     dropped = _classes_to_remove(state, remove, base)

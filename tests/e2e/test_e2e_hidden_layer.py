@@ -6,6 +6,7 @@ layer's outputs; the server scores them with the linear output layer, as for any
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,7 +15,6 @@ import pytest
 from client_sdk import Client
 from client_sdk.audio import SAMPLE_RATE
 from client_sdk.features import N_FEATURES
-from services.common.errors import Precondition
 from services.featurizer.augment import add_noise
 from services.featurizer.builder import BuildResult, build_catalog
 from services.featurizer.update import update_catalog
@@ -64,7 +64,27 @@ def test_a_noisy_catalog_song_is_identified_through_the_layer(
     assert answer.match.song_id == e2e_stack.song_id(KNOWN)
 
 
-def test_a_catalog_with_a_hidden_layer_refuses_updates(e2e_stack, hidden_catalog) -> None:
-    with pytest.raises(Precondition, match="hidden layer"):
-        update_catalog(e2e_stack.redis, base_version=hidden_catalog.catalog_version,
-                       remove=[e2e_stack.song_id(KNOWN)], make_current=False)
+def test_a_catalog_with_a_hidden_layer_grows_under_the_same_layer(
+    e2e_stack, hidden_catalog, hidden_client, tmp_path
+) -> None:
+    """``hushtune update`` adds a song under the frozen layer: the new version ships the
+    same layer, knows one song more, and still identifies the old songs over FHE."""
+    shutil.copy(e2e_stack.catalog_dir / LEFT_OUT, tmp_path / LEFT_OUT)
+    grown = update_catalog(e2e_stack.redis, base_version=hidden_catalog.catalog_version,
+                           add_dir=tmp_path, make_current=False)
+    assert grown.songs == hidden_catalog.songs + 1 and grown.base_version == (
+        hidden_catalog.catalog_version)
+    before = hidden_client.model_spec()
+    with Client(
+        e2e_stack.inference, e2e_stack.keystore, key_dir=tmp_path / "keys",
+        catalog_version=grown.catalog_version,
+    ) as sdk:
+        after = sdk.model_spec()
+        assert after.hidden is not None and before.hidden is not None
+        np.testing.assert_array_equal(after.hidden.weights, before.hidden.weights)
+        assert after.songs[-1].song_id == e2e_stack.song_id(LEFT_OUT)
+        rng = np.random.default_rng(5)
+        query = add_noise(e2e_stack.excerpt(KNOWN, 8.0), "pink", 10.0, rng)
+        answer = sdk.identify(query, sr=SAMPLE_RATE)
+    assert answer.match is not None and answer.match.song_id == e2e_stack.song_id(KNOWN), (
+        answer.as_dict())

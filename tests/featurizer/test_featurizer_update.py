@@ -13,6 +13,7 @@ import redis
 
 from client_sdk.audio import SAMPLE_RATE, load_audio
 from client_sdk.features import query_vector
+from client_sdk.hidden_layer import HiddenLayer
 from client_sdk.model_spec import ModelSpec
 from services.common import registry
 from services.common.errors import Corrupt, InvalidInput, NotFound, Precondition
@@ -154,6 +155,25 @@ def test_a_damaged_training_state_is_refused(grown: Grown) -> None:
     short = dataclasses.replace(good, bias=good.bias[:-1])
     with pytest.raises(Corrupt, match="do not match"):
         CatalogState.from_bytes(short.to_bytes(), "v1")
+
+
+def test_a_state_with_a_hidden_layer_round_trips_and_checks_its_shapes(grown: Grown) -> None:
+    good = state_of(grown.redis, grown.base.catalog_version)
+    units = 6
+    rng = np.random.default_rng(0)
+    layer = HiddenLayer(rng.standard_normal((good.feature_mean.size, units)).astype(np.float32),
+                        rng.standard_normal(units).astype(np.float32))
+    hidden = dataclasses.replace(
+        good, hidden=layer, weights=good.weights[:, :units],
+        calibration_inputs=good.calibration_inputs[:, :units],
+    )
+    back = CatalogState.from_bytes(hidden.to_bytes(), "v1")
+    assert back.hidden is not None and back.model().hidden is not None
+    np.testing.assert_array_equal(back.hidden.weights, layer.weights)
+    np.testing.assert_array_equal(back.weights, hidden.weights)
+    wrong = dataclasses.replace(hidden, weights=good.weights)  # rows read the pooled vector
+    with pytest.raises(Corrupt, match="do not match"):
+        CatalogState.from_bytes(wrong.to_bytes(), "v1")
 
 
 def test_a_lost_song_file_and_cache_entry_stop_an_add_with_its_name(
