@@ -35,13 +35,21 @@ from benchmarks.duplicates import DEV_DUPLICATES, load_groups
 from benchmarks.queries import QueryPlan, plan_queries, render
 from benchmarks.run import correct_songs, split_catalog
 from client_sdk.audio import SAMPLE_RATE, load_audio
-from client_sdk.features import HOP_LENGTH, WINDOW_FRAMES, WINDOW_HOP_FRAMES, frame_features
+from client_sdk.features import (
+    HOP_LENGTH,
+    WINDOW_FRAMES,
+    WINDOW_HOP_FRAMES,
+    frame_features,
+    window_stats,
+)
+from client_sdk.hidden_layer import encode
 from client_sdk.ranking import open_set_score
 from services.featurizer.augment import DEGRADATION_WEIGHTS
 from services.featurizer.training import (
     TrainingConfig,
     degraded_copies_by_pass,
     fit_classifier,
+    fit_model,
     fit_scaler,
     training_set,
 )
@@ -61,14 +69,6 @@ TARGET_MATRIX: tuple[tuple[str, float], ...] = (
     ("clean", 3.0),
 )
 """The (condition, length) cells issue 4 sets targets for."""
-
-
-def _window_stats(frames: NDArray[np.float32]) -> Windows:
-    """Mean and standard deviation of any frame descriptors over the 1 s windows."""
-    views = np.lib.stride_tricks.sliding_window_view(frames, WINDOW_FRAMES, axis=0)
-    views = views[::WINDOW_HOP_FRAMES]
-    stats: Windows = np.concatenate([views.mean(axis=2), views.std(axis=2)], axis=1)
-    return stats.astype(np.float32)
 
 
 N_PEAK_BANDS = 16
@@ -119,13 +119,13 @@ def _logmel_windows(bands: int) -> Callable[[NDArray[np.float32]], Windows]:
 
         mel = librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, n_fft=2048,
                                              hop_length=HOP_LENGTH, n_mels=bands)
-        return _window_stats(librosa.power_to_db(mel).T.astype(np.float32))
+        return window_stats(librosa.power_to_db(mel).T.astype(np.float32))
 
     return windows
 
 
 PARTS: dict[str, Callable[[NDArray[np.float32]], Windows]] = {
-    "shipped": lambda y: _window_stats(frame_features(y)),
+    "shipped": lambda y: window_stats(frame_features(y)),
     "logmel32": _logmel_windows(32),
     "logmel64": _logmel_windows(64),
     "peaks": lambda y: _peak_windows(
@@ -299,13 +299,9 @@ def _evaluate(
         ((query_windows[p.query_id][name] - mean) / scale).mean(axis=0) for p in plans
     ])
     if model == "mlp":
-        # A hidden layer the client would run in the clear, the output layer in FHE.
-        from sklearn.neural_network import MLPClassifier
-
-        mlp = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=1e-3, early_stopping=True,
-                            max_iter=200, random_state=config.seed).fit(x, y)
-        hidden_out = np.maximum(vectors @ mlp.coefs_[0] + mlp.intercepts_[0], 0.0)
-        all_logits = hidden_out @ mlp.coefs_[1] + mlp.intercepts_[1]
+        # The shipped hidden layer (the client's) with its linear head (the server's).
+        head, layer = fit_model(x, y, dataclasses.replace(config, hidden_units=hidden))
+        all_logits = head.decision_function(encode(vectors, layer))
     else:
         classifier = fit_classifier(x, y, config)
         all_logits = classifier.decision_function(vectors)

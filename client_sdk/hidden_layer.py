@@ -54,13 +54,20 @@ class HiddenLayer:
             with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
                 weights, bias = arrays["weights"], arrays["bias"]
         except (OSError, ValueError, KeyError) as exc:
-            raise CatalogError(f"model spec hidden layer is unreadable: {exc}") from exc
+            raise CatalogError(f"hidden layer is unreadable: {exc}") from exc
         if (weights.ndim != 2 or bias.ndim != 1 or weights.shape[0] != inputs
                 or weights.shape[1] != bias.shape[0] or bias.shape[0] < 1):
             raise CatalogError(
-                f"model spec hidden layer must be ({inputs}, units) weights and (units,) bias, "
+                f"hidden layer must be ({inputs}, units) weights and (units,) bias, "
                 f"got {weights.shape} and {bias.shape}"
             )
         if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(bias))):
-            raise CatalogError("model spec hidden layer holds non-finite values")
+            raise CatalogError("hidden layer holds non-finite values")
         return cls(weights.astype(np.float32), bias.astype(np.float32))
+
+
+def encode(
+    vectors: NDArray[np.floating[Any]], hidden: HiddenLayer | None
+) -> NDArray[np.floating[Any]]:
+    """What gets encrypted for pooled query vectors: through ``hidden`` when there is one."""
+    return hidden.apply(vectors) if hidden is not None else vectors

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from client_sdk.engines.ckks_scheme import CkksParameters
 from client_sdk.errors import CatalogError
 from client_sdk.features import FEATURE_VERSION, N_FEATURES
-from client_sdk.hidden_layer import HiddenLayer
+from client_sdk.hidden_layer import HiddenLayer, encode
 
 SPEC_FORMAT = 1
 """Version of this archive layout."""
@@ -75,7 +75,7 @@ class ModelSpec:
 
     def encode(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
         """The vector the client encrypts for a pooled query vector (through ``hidden``)."""
-        return self.hidden.apply(vector) if self.hidden is not None else vector
+        return np.asarray(encode(vector, self.hidden), dtype=np.float64)
 
     def to_bytes(self) -> bytes:
         """Serialize to the zip archive served by ``GetModelSpec``."""
@@ -133,8 +133,6 @@ class ModelSpec:
             )
         hidden = HiddenLayer.from_bytes(hidden_npz, N_FEATURES) if hidden_npz else None
         ckks = CkksParameters.from_dict(document.get("ckks")) if engine == "ckks" else None
-        if ckks is not None:
-            ckks.check(hidden.units if hidden is not None else N_FEATURES)
         try:
             mean = np.asarray(document["feature_mean"], dtype=np.float64)
             scale = np.asarray(document["feature_scale"], dtype=np.float64)
@@ -161,6 +159,8 @@ class ModelSpec:
             raise CatalogError(f"model spec scaler must be two positive ({N_FEATURES},) vectors")
         if not songs:
             raise CatalogError("model spec lists no songs")
+        if ckks is not None:
+            ckks.check(spec.encrypted_size)
         return spec
 
 

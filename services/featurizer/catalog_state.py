@@ -19,12 +19,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from client_sdk.errors import CatalogError
 from client_sdk.features import FEATURE_VERSION
 from client_sdk.hidden_layer import HiddenLayer
 from client_sdk.model_spec import Song
 from services.common.errors import Corrupt
-from services.featurizer.streaming import as_sklearn
-from services.featurizer.training import TrainedModel, TrainingConfig
+from services.featurizer.training import TrainedModel, TrainingConfig, as_sklearn
 
 STATE_FORMAT = "hushtune-catalog-state-1"
 CALIBRATION_ROWS = 2000
@@ -87,11 +87,8 @@ class CatalogState:
     def to_bytes(self) -> bytes:
         """A zip of ``arrays.npz`` and ``songs.json``."""
         arrays = io.BytesIO()
-        hidden = {} if self.hidden is None else {"hidden_weights": self.hidden.weights,
-                                                  "hidden_bias": self.hidden.bias}
         np.savez(arrays, weights=self.weights, bias=self.bias, feature_mean=self.feature_mean,
-                 feature_scale=self.feature_scale, calibration_inputs=self.calibration_inputs,
-                 **hidden)
+                 feature_scale=self.feature_scale, calibration_inputs=self.calibration_inputs)
         document = {
             "format": STATE_FORMAT,
             "feature_version": FEATURE_VERSION,
@@ -106,6 +103,8 @@ class CatalogState:
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("arrays.npz", arrays.getvalue())
             archive.writestr("songs.json", json.dumps(document))
+            if self.hidden is not None:
+                archive.writestr("hidden.npz", self.hidden.to_bytes())
         return buffer.getvalue()
 
     @classmethod
@@ -118,8 +117,8 @@ class CatalogState:
                     weights, bias = arrays["weights"], arrays["bias"]
                     mean, scale = arrays["feature_mean"], arrays["feature_scale"]
                     inputs = arrays["calibration_inputs"]
-                    hidden = (HiddenLayer(arrays["hidden_weights"], arrays["hidden_bias"])
-                              if "hidden_weights" in arrays else None)
+                hidden = (HiddenLayer.from_bytes(archive.read("hidden.npz"), mean.size)
+                          if "hidden.npz" in archive.namelist() else None)
             if document["format"] != STATE_FORMAT:
                 raise ValueError(f"format {document['format']!r} is not {STATE_FORMAT}")
             songs = tuple(
@@ -129,7 +128,8 @@ class CatalogState:
             )
             state = cls(weights, bias, mean, scale, float(document["threshold"]),
                         float(document["regularization"]), songs, inputs, hidden)
-        except (zipfile.BadZipFile, KeyError, TypeError, ValueError, OSError) as exc:
+        except (zipfile.BadZipFile, KeyError, TypeError, ValueError, OSError,
+                CatalogError) as exc:
             raise Corrupt(
                 f"catalog version {version}: training state is unreadable: {exc}"
             ) from exc
@@ -140,8 +140,7 @@ class CatalogState:
             )
         width = mean.size if hidden is None else hidden.units
         if (weights.shape != (len(songs), width) or bias.shape != (len(songs),)
-                or inputs.ndim != 2 or inputs.shape[1] != width
-                or (hidden is not None and hidden.weights.shape != (mean.size, width))):
+                or inputs.ndim != 2 or inputs.shape[1] != width):
             raise Corrupt(f"catalog version {version}: training state arrays do not match "
                           f"its {len(songs)} songs")
         return state

@@ -29,9 +29,9 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
-from client_sdk.hidden_layer import HiddenLayer
+from client_sdk.hidden_layer import HiddenLayer, encode
 from client_sdk.ranking import open_set_score
-from services.featurizer.training import TrainedModel, TrainingConfig, encrypted_inputs
+from services.featurizer.training import TrainedModel, TrainingConfig, as_sklearn
 
 Progress = Callable[[int, int, str], None]
 
@@ -218,19 +218,6 @@ def _fit_rows(
     return weight.detach().numpy().copy(), bias.detach().numpy().copy()
 
 
-def as_sklearn(
-    weight: NDArray[np.float32], bias: NDArray[np.float32], config: TrainingConfig
-) -> LogisticRegression:
-    """A fitted-looking sklearn LogisticRegression holding (W, b), classes 0..n-1."""
-    classifier = LogisticRegression(C=config.regularization)
-    classifier.coef_ = weight.astype(np.float64)
-    classifier.intercept_ = bias.astype(np.float64)
-    classifier.classes_ = np.arange(weight.shape[0])
-    classifier.n_features_in_ = weight.shape[1]
-    classifier.n_iter_ = np.asarray([0])
-    return classifier
-
-
 def calibrate_threshold(
     classifier: LogisticRegression,
     unknown: Sequence[Sequence[NDArray[np.float32]]],
@@ -253,7 +240,7 @@ def calibrate_threshold(
     for track in range(bank.tracks):
         tracks = np.full(int(bank.queries[track]), track, dtype=np.int64)
         queries = (bank.sample(tracks, config, rng).astype(np.float64) - mean) / scale
-        scores = open_set_score(classifier.decision_function(encrypted_inputs(queries, hidden)))
+        scores = open_set_score(classifier.decision_function(encode(queries, hidden)))
         per_song.append(float(np.quantile(scores, 1.0 - config.target_false_positive_rate)))
     return float(np.median(per_song))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 from client_sdk.audio import SAMPLE_RATE
 from client_sdk.features import pool_windows, signal_windows
-from client_sdk.hidden_layer import HiddenLayer
+from client_sdk.hidden_layer import HiddenLayer, encode
 from client_sdk.ranking import open_set_score
 from services.featurizer.augment import DEGRADATION_WEIGHTS, random_degradation
 
@@ -237,20 +238,26 @@ def fit_model(
     ).fit(x, labels)
     hidden = HiddenLayer(network.coefs_[0].astype(np.float32),
                          network.intercepts_[0].astype(np.float32))
-    head = LogisticRegression(C=config.regularization)
-    head.classes_ = network.classes_
-    head.coef_ = network.coefs_[1].T.astype(np.float64)
-    head.intercept_ = network.intercepts_[1].astype(np.float64)
-    head.n_features_in_ = config.hidden_units
-    head.n_iter_ = np.array([network.n_iter_])
+    head = as_sklearn(network.coefs_[1].T, network.intercepts_[1], config,
+                      classes=network.classes_)
     return head, hidden
 
 
-def encrypted_inputs(
-    vectors: NDArray[np.float64], hidden: HiddenLayer | None
-) -> NDArray[np.float64]:
-    """What the server's model reads for pooled query vectors: through ``hidden`` if any."""
-    return hidden.apply(vectors) if hidden is not None else vectors
+def as_sklearn(
+    weight: NDArray[np.floating[Any]],
+    bias: NDArray[np.floating[Any]],
+    config: TrainingConfig,
+    classes: NDArray[np.int_] | None = None,
+) -> LogisticRegression:
+    """A fitted-looking sklearn LogisticRegression holding (W, b); ``classes`` default to
+    0..n-1 (a two-class model has one row, and its two classes must be given)."""
+    classifier = LogisticRegression(C=config.regularization)
+    classifier.coef_ = weight.astype(np.float64)
+    classifier.intercept_ = bias.astype(np.float64)
+    classifier.classes_ = np.arange(weight.shape[0]) if classes is None else classes
+    classifier.n_features_in_ = weight.shape[1]
+    classifier.n_iter_ = np.asarray([0])
+    return classifier
 
 
 def calibrate_threshold(
@@ -283,7 +290,7 @@ def calibrate_threshold(
         classifier, hidden = fit_model(x, labels, config)
         for i in held_out:
             queries = track_queries(per_track[i], mean, scale, config, rng)
-            logits = classifier.decision_function(encrypted_inputs(queries, hidden))
+            logits = classifier.decision_function(encode(queries, hidden))
             scores = open_set_score(logits)
             per_song_thresholds.append(
                 float(np.quantile(scores, 1.0 - config.target_false_positive_rate))
@@ -309,4 +316,4 @@ def train(
     if progress:
         progress(2, 2, "trained")
     return TrainedModel(classifier, mean, scale, threshold,
-                        calibration_inputs=encrypted_inputs(x, hidden), hidden=hidden)
+                        calibration_inputs=np.asarray(encode(x, hidden)), hidden=hidden)
