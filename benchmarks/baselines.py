@@ -88,6 +88,8 @@ class MfccVoteBaseline:
     """
 
     name = "mfcc-vote"
+    threshold: float | None = None
+    """No decision of its own: the starting point only ranked."""
 
     def __init__(self, *, max_iter: int = 400, seed: int = 0) -> None:
         """Args:

@@ -186,6 +186,9 @@ class LandmarkBaseline:
     """
 
     name = "landmarks"
+    threshold: float | None = 5.0
+    """Aligned hashes at one offset that make a match: an unrelated song almost never lines
+    up five (Wang 2003's customary rule)."""
 
     def __init__(self, config: LandmarkConfig | None = None) -> None:
         """Args:

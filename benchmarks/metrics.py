@@ -54,3 +54,40 @@ def tpr_at_fpr(
 def percentile(values: list[float] | NDArray[np.float64], q: float) -> float:
     """The q-th percentile, NaN for no values."""
     return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % confidence interval of a proportion (Wilson score interval; exact enough at the
+    ends, where the normal approximation leaves [0, 1]). NaNs for n = 0."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    denominator = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def decisions(
+    right: NDArray[np.bool_],
+    known_confidence: NDArray[np.float64],
+    unknown_confidence: NDArray[np.float64],
+    threshold: float | None,
+) -> dict[str, float | None]:
+    """What a user is told, as shares: of catalog-song queries, the right song
+    (``right_match``), a wrong song (``wrong_match``) or "unknown" (``said_unknown``); of
+    unknown-song queries, a song (``false_accept``). A query is answered with its top-ranked
+    song when its open-set confidence reaches ``threshold``; None: the system has no decision.
+    """
+    if threshold is None:
+        return dict.fromkeys(("right_match", "wrong_match", "said_unknown", "false_accept"))
+    accepted = known_confidence >= threshold
+    def share(mask: NDArray[np.bool_]) -> float:
+        return float(np.mean(mask)) if mask.size else float("nan")
+
+    return {
+        "right_match": share(accepted & right),
+        "wrong_match": share(accepted & ~right),
+        "said_unknown": share(~accepted),
+        "false_accept": share(unknown_confidence >= threshold),
+    }

@@ -10,11 +10,13 @@ from typing import Any
 
 from benchmarks.run import BenchResult
 
+GENERALIZATION = "## Generalization: conditions training never sees"
+DECISIONS = "## What the user is told"
 SETUP = "## Setup"
 ACCURACY = "## Accuracy"
 FHE_SAMPLE = "## The real thing: a sample in FHE over gRPC"
 LATENCY = "## Latency of a private query (FHE over gRPC, loopback)"
-OWN_SECTIONS = (SETUP, ACCURACY, FHE_SAMPLE, LATENCY)
+OWN_SECTIONS = (GENERALIZATION, DECISIONS, SETUP, ACCURACY, FHE_SAMPLE, LATENCY)
 """The "## " sections ``write_markdown`` writes; it keeps every other one it finds (such as
 "## Scale", written by ``benchmarks.scale``)."""
 
@@ -74,6 +76,137 @@ def accuracy_table(records: Sequence[dict[str, Any]]) -> str:
                          f" (n={r['queries']})")
         lines.append(f"| {condition} | {length:g} s | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _systems(records: Sequence[dict[str, Any]]) -> list[str]:
+    return sorted({r["system"] for r in records},
+                  key=lambda s: (not s.startswith("hushtune"), s))
+
+
+def _ci(record: dict[str, Any]) -> str:
+    low, high = record.get("top1_ci95") or (None, None)
+    if low is None or high is None or _missing(low) or _missing(high):
+        return _pct(record["top1"])
+    return f"{_pct(record['top1'])} [{100 * low:.0f}-{100 * high:.0f}]"
+
+
+def generalization_table(records: Sequence[dict[str, Any]]) -> str:
+    """Markdown: the test-only families (and clean at every sample rate), top-1 with its 95 %
+    interval and the SDK's decisions, per system."""
+    chosen = [r for r in records if r["mode"] == "clear"
+              and (r.get("test_only") or r.get("family") in ("clean", "sample_rate"))]
+    systems = _systems(chosen)
+    keys = sorted({(r["condition"], r["length_s"]) for r in chosen},
+                  key=lambda k: (not _is_test_only(chosen, k), k[1] != 5.0, k[1], k[0]))
+    index = {(r["system"], r["condition"], r["length_s"]): r for r in chosen}
+    head = ("| condition | test-only | length | rate | " + " | ".join(
+        f"{s}: top-1 [95 % CI] · right / wrong / unknown · false accept" for s in systems)
+        + " |")
+    lines = [head, "|" + "---|" * (4 + len(systems))]
+    for condition, length in keys:
+        cells = []
+        for system in systems:
+            r = index.get((system, condition, length))
+            if r is None:
+                cells.append("")
+                continue
+            decided = "" if _missing(r.get("right_match")) else (
+                f" · {_pct(r['right_match'])} / {_pct(r['wrong_match'])} / "
+                f"{_pct(r['said_unknown'])} · {_pct(r['false_accept'])}")
+            cells.append(f"{_ci(r)}{decided} (n={r['queries']}+{r['unknown_queries']})")
+        any_record = next(r for r in chosen if (r["condition"], r["length_s"]) == (condition,
+                                                                                   length))
+        lines.append(f"| {condition} | {'yes' if any_record.get('test_only') else 'no'} "
+                     f"| {length:g} s | {any_record.get('sample_rate', '')} Hz | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _is_test_only(records: Sequence[dict[str, Any]], key: tuple[str, float]) -> bool:
+    return any(r.get("test_only") for r in records if (r["condition"], r["length_s"]) == key)
+
+
+def decisions_table(records: Sequence[dict[str, Any]]) -> str:
+    """Markdown: for every cell, what each system with a decision tells the user."""
+    chosen = [r for r in records if r["mode"] == "clear" and not _missing(r.get("right_match"))]
+    systems = _systems(chosen)
+    keys = sorted({(r["condition"], r["length_s"]) for r in chosen},
+                  key=lambda k: (k[1], k[0] != "clean", k[0]))
+    index = {(r["system"], r["condition"], r["length_s"]): r for r in chosen}
+    head = "| condition | length | " + " | ".join(
+        f"{s}: right / wrong / unknown · false accept" for s in systems) + " |"
+    lines = [head, "|" + "---|" * (2 + len(systems))]
+    for condition, length in keys:
+        cells = []
+        for system in systems:
+            r = index.get((system, condition, length))
+            cells.append("" if r is None else
+                         f"{_pct(r['right_match'])} / {_pct(r['wrong_match'])} / "
+                         f"{_pct(r['said_unknown'])} · {_pct(r['false_accept'])}")
+        lines.append(f"| {condition} | {length:g} s | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_generalization(records: Sequence[dict[str, Any]], path: Path) -> bool:
+    """Top-1 with 95 % intervals on the test-only families and clean (5 s), per system; and
+    what each system with a decision tells the user on the same queries."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = [r for r in records if r["mode"] == "clear" and r["length_s"] == 5.0
+              and (r.get("test_only") or r["condition"] in ("clean", "rate_8k", "rate_16k"))]
+    if not chosen:
+        return False
+    systems = _systems(chosen)
+    conditions = sorted({r["condition"] for r in chosen},
+                        key=lambda c: (_is_test_only(chosen, (c, 5.0)), c != "clean", c))
+    index = {(r["system"], r["condition"]): r for r in chosen}
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7.5))
+    width = 0.8 / len(systems)
+    for i, system in enumerate(systems):
+        xs: list[float] = []
+        ys: list[float] = []
+        errs: list[list[float]] = [[], []]
+        for j, condition in enumerate(conditions):
+            r = index.get((system, condition))
+            if r is None or _missing(r["top1"]):
+                continue
+            low, high = r.get("top1_ci95") or (r["top1"], r["top1"])
+            xs.append(j + (i - (len(systems) - 1) / 2) * width)
+            ys.append(100 * r["top1"])
+            errs[0].append(100 * (r["top1"] - (low if low is not None else r["top1"])))
+            errs[1].append(100 * ((high if high is not None else r["top1"]) - r["top1"]))
+        top.bar(xs, ys, width, yerr=errs, capsize=2, label=system, color=f"C{i % 10}")
+    top.set_xticks(range(len(conditions)), conditions, rotation=20, fontsize=8)
+    top.set_ylabel("top-1 (%), 95 % CI")
+    top.set_title("Catalog-song queries of 5 s; test-only families right of clean and rates")
+    top.legend(fontsize=7)
+    top.grid(alpha=0.3, axis="y")
+    deciders = [s for s in systems
+                if any(not _missing(index.get((s, c), {}).get("right_match")) for c in conditions)]
+    width = 0.8 / max(1, len(deciders))
+    for i, system in enumerate(deciders):
+        base = [0.0] * len(conditions)
+        xs = [j + (i - (len(deciders) - 1) / 2) * width for j in range(len(conditions))]
+        for key, colour in (("right_match", "tab:green"), ("wrong_match", "tab:red"),
+                            ("said_unknown", "tab:gray")):
+            values = [100 * (index.get((system, c), {}).get(key) or 0.0) for c in conditions]
+            bottom.bar(xs, values, width, bottom=base, color=colour, edgecolor="white",
+                       label=key.replace("_", " ") if i == 0 else None)
+            base = [b + v for b, v in zip(base, values, strict=True)]
+        for x in xs:
+            bottom.text(x, 101, system[:9], rotation=90, fontsize=6, ha="center", va="bottom")
+    bottom.set_xticks(range(len(conditions)), conditions, rotation=20, fontsize=8)
+    bottom.set_ylim(0, 125)
+    bottom.set_ylabel("share of catalog-song queries (%)")
+    bottom.set_title("What the user is told (each system's own threshold)")
+    bottom.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
 
 
 def fhe_sample_table(records: Sequence[dict[str, Any]]) -> str:
@@ -223,6 +356,7 @@ def write_markdown(result: BenchResult, out_dir: Path, title: str) -> Path:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = []
+    general = plot_generalization(result.records, out_dir / "bench_generalization.png")
     if plot_accuracy_vs_snr(result.records, out_dir / "bench_accuracy_vs_snr.png"):
         plots.append(("Top-1 against noise", "bench_accuracy_vs_snr.png"))
     if plot_latency(result, out_dir / "bench_latency.png"):
@@ -234,6 +368,22 @@ def write_markdown(result: BenchResult, out_dir: Path, title: str) -> Path:
         f"# {title}",
         "",
         f"Produced by `{facts.get('command', '')}`.",
+        "",
+        GENERALIZATION,
+        "",
+        "Test-only families (speech babble, music underneath, a telephone channel, a small",
+        "loudspeaker in a room; `benchmarks/unseen.py`) are conditions no training recipe may",
+        "use. Each cell: top-1 with its 95 % Wilson interval; then, with the system's own",
+        "threshold (the SDK's for hushtune), the share of catalog-song queries answered with",
+        "the right song, a wrong song or \"unknown\"; then the share of unknown-song queries",
+        "answered with a song. n = catalog-song + unknown-song queries.",
+        "",
+        generalization_table(result.records),
+        "",
+        *(["![Generalization](bench_generalization.png)", ""] if general else []),
+        DECISIONS,
+        "",
+        decisions_table(result.records),
         "",
         SETUP,
         "",

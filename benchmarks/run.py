@@ -22,8 +22,16 @@ from numpy.typing import NDArray
 
 from benchmarks import metrics
 from benchmarks.corpus import Track
-from benchmarks.queries import QueryPlan, plan_queries, render
+from benchmarks.queries import (
+    CONDITIONS,
+    NEEDS_BACKGROUNDS,
+    QueryPlan,
+    plan_queries,
+    render,
+    render_at_rate,
+)
 from benchmarks.systems import HushtuneSystem, System, make_system
+from benchmarks.unseen import Backgrounds, load_backgrounds
 from client_sdk.audio import SAMPLE_RATE, load_audio
 
 Progress = Callable[[str, int, int], None]
@@ -63,11 +71,13 @@ class BenchResult:
 
 
 _WORKER_SYSTEMS: dict[str, System] = {}
+_WORKER_BACKGROUNDS: list[Backgrounds | None] = [None]
 
 
-def _init_worker(names: Sequence[str]) -> None:
+def _init_worker(names: Sequence[str], backgrounds: Backgrounds | None) -> None:
     for name in names:
         _WORKER_SYSTEMS[name] = make_system(name)
+    _WORKER_BACKGROUNDS[0] = backgrounds
 
 
 def _process_track(
@@ -85,7 +95,7 @@ def _process_track(
             seconds[f"{name}:track"] += time.perf_counter() - started
     queries = []
     for plan in plans:
-        audio = render(y, plan)
+        audio = render(y, plan, _WORKER_BACKGROUNDS[0])
         features = {}
         for name, system in _WORKER_SYSTEMS.items():
             started = time.perf_counter()
@@ -170,8 +180,10 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRes
         (i, str(t.path), bool(in_catalog[i]), by_track[i], config.max_track_seconds)
         for i, t in enumerate(tracks)
     ]
+    backgrounds = _backgrounds(config, tracks, in_catalog, plans)
     context = multiprocessing.get_context("fork")
-    with context.Pool(config.workers, _init_worker, (config.systems,), maxtasksperchild=50) as pool:
+    with context.Pool(config.workers, _init_worker, (config.systems, backgrounds),
+                      maxtasksperchild=50) as pool:
         for done, (index, track_feats, queries, seconds) in enumerate(
             pool.imap_unordered(_process_track, jobs)
         ):
@@ -218,7 +230,7 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRes
         clear_scores[name] = scores
         per_query = cpu_seconds[f"{name}:query"] / max(1, len(plans)) + score_each
         records += _records(name, "clear", plans, labels, correct, scores, confidence, config, roc,
-                            e2e_s=per_query)
+                            e2e_s=per_query, threshold=system.threshold)
     facts["peak_rss_mb"] = round(
         max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024, 1
@@ -228,11 +240,31 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRes
     if private and config.fhe_sample > 0:
         hushtune = private[0]  # the first of our systems in the run gets the FHE sample
         fhe_records, latencies, fhe_facts = _fhe_sample(
-            hushtune, tracks, plans, labels, correct, clear_scores[hushtune.name], config, report
+            hushtune, tracks, plans, labels, correct, clear_scores[hushtune.name], config, report,
+            backgrounds,
         )
         records += fhe_records
         facts.update(fhe_facts)
     return BenchResult(records, facts, roc, latencies)
+
+
+MUSIC_UNDERNEATH_TRACKS = 8
+"""Unknown songs whose music goes under the music-underneath queries."""
+
+
+def _backgrounds(
+    config: BenchConfig,
+    tracks: Sequence[Track],
+    in_catalog: NDArray[np.bool_],
+    plans: Sequence[QueryPlan],
+) -> Backgrounds | None:
+    """Babble and music outside the catalog, when a planned condition mixes them in."""
+    if not any(p.condition in NEEDS_BACKGROUNDS for p in plans):
+        return None
+    outside = [t.path for t, known in zip(tracks, in_catalog, strict=True) if not known]
+    rng = np.random.default_rng(config.seed + 2)
+    chosen = rng.permutation(len(outside))[:MUSIC_UNDERNEATH_TRACKS]
+    return load_backgrounds([outside[i] for i in sorted(chosen)])
 
 
 def _score_all(
@@ -259,8 +291,10 @@ def _records(
     *,
     e2e_s: float | None = None,
     extra: dict[str, Any] | None = None,
+    threshold: float | None = None,
 ) -> list[dict[str, Any]]:
-    """One record per (condition, length) present in ``plans``."""
+    """One record per (condition, length) present in ``plans``; ``threshold`` is the
+    system's own known-or-unknown decision on ``confidence`` (None: it has none)."""
     groups: dict[tuple[str, float], list[int]] = defaultdict(list)
     for row, plan in enumerate(plans):
         groups[(plan.condition, plan.length_s)].append(row)
@@ -274,8 +308,10 @@ def _records(
         right = correct[known, best] if len(known) else np.zeros(0, bool)
         positive = np.where(right, confidence[known], -np.inf)
         fpr, tpr = metrics.roc_curve(positive, confidence[unknown])
-        if condition in ("clean", "pink_10dB") and length == 5.0:
+        if condition in ("clean", "pink_10dB", "babble_10dB", "telephone") and length == 5.0:
             roc[f"{name}|{mode}|{condition}"] = (fpr.tolist(), tpr.tolist())
+        spec = CONDITIONS[condition]
+        top1 = metrics.top_k_accuracy(scores[known], correct[known], 1)
         out.append({
             "system": name,
             "mode": mode,
@@ -284,9 +320,15 @@ def _records(
             "length_s": length,
             "queries": int(len(known)),
             "unknown_queries": int(len(unknown)),
-            "top1": metrics.top_k_accuracy(scores[known], correct[known], 1),
+            "family": spec.family,
+            "test_only": spec.test_only,
+            "snr_db": spec.snr_db,
+            "sample_rate": spec.sample_rate,
+            "top1": top1,
+            "top1_ci95": _interval(top1, len(known)),
             "top3": metrics.top_k_accuracy(scores[known], correct[known], 3),
             "tpr_at_fpr1": metrics.tpr_at_fpr(positive, confidence[unknown], 0.01),
+            **metrics.decisions(right, confidence[known], confidence[unknown], threshold),
             "server_s_p50": None,
             "e2e_s_p50": e2e_s,
             "e2e_s_p95": None,
@@ -299,6 +341,13 @@ def _records(
     return out
 
 
+def _interval(share: float, n: int) -> list[float | None]:
+    """[low, high] of the 95 % interval of ``share`` of ``n`` queries; [None, None] for 0."""
+    if n == 0:
+        return [None, None]
+    return list(metrics.wilson_interval(round(share * n), n))
+
+
 def _fhe_sample(
     system: HushtuneSystem,
     tracks: Sequence[Track],
@@ -308,6 +357,7 @@ def _fhe_sample(
     clear_scores: NDArray[np.float64],
     config: BenchConfig,
     report: Progress,
+    backgrounds: Backgrounds | None,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]], dict[str, Any]]:
     """Run a sample of queries for real (FHE over gRPC) and compare with clear mode."""
     from client_sdk import Client
@@ -344,7 +394,8 @@ def _fhe_sample(
                         audio_cache.clear()
                         y = load_audio(str(tracks[plan.track].path))
                         audio_cache[plan.track] = y[: int(config.max_track_seconds * SAMPLE_RATE)]
-                    answer = client.identify(render(audio_cache[plan.track], plan), sr=SAMPLE_RATE)
+                    audio, rate = render_at_rate(audio_cache[plan.track], plan, backgrounds)
+                    answer = client.identify(audio, sr=rate)
                     fhe_scores[done] = answer.logits
                     fhe_conf[done] = answer.open_set_score
                     for key, value in answer.timings.items():
@@ -358,7 +409,7 @@ def _fhe_sample(
     _check_agreement(clear, fhe_scores, sample)
     records = _records(system.name, "fhe", sample, labels[sample_rows], correct[sample_rows],
                        fhe_scores, fhe_conf,
-                       config, {}, extra={
+                       config, {}, threshold=system.threshold, extra={
                            "server_s_p50": metrics.percentile(timings["server"], 50),
                            "upload_bytes": int(np.median(uploads)),
                            "response_bytes": int(np.median(responses)),

@@ -27,6 +27,11 @@ class System(Protocol):
 
     name: str
 
+    @property
+    def threshold(self) -> float | None:
+        """Open-set confidence at which the system answers with its top song (None: it has
+        no decision of its own, only a ranking)."""
+
     def track_features(self, y: NDArray[np.float32]) -> object:
         """Features of a whole catalog track."""
 
@@ -47,6 +52,11 @@ class HushtuneSystem:
         self.config = config or TrainingConfig()
         self.name = name
         self.built: BuiltCatalog | None = None
+
+    @property
+    def threshold(self) -> float | None:
+        """The catalog's calibrated threshold, as shipped in the model spec to the SDK."""
+        return None if self.built is None else self.built.spec.threshold
 
     def track_features(self, y: NDArray[np.float32]) -> object:
         """Window features of the track clean and under each training noise."""

@@ -92,6 +92,26 @@ def check_audio(
     y = y.astype(np.float32, copy=False)
     if float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < SILENCE_RMS:
         raise AudioError("audio is silent (nothing above -80 dBFS)")
+    return to_sample_rate(y, int(sr))
+
+
+def resample_round_trip(
+    y: NDArray[np.float32], rate: int, sr: int = SAMPLE_RATE
+) -> NDArray[np.float32]:
+    """``y`` (at ``sr``) as if recorded at ``rate`` and brought back to ``sr``: everything
+    above ``rate / 2`` is gone. Same length."""
+    import librosa
+
+    down = librosa.resample(y, orig_sr=sr, target_sr=rate, res_type="soxr_hq")
+    back = librosa.resample(down, orig_sr=rate, target_sr=sr, res_type="soxr_mq")
+    out = np.zeros_like(y)
+    out[: min(y.size, back.size)] = back[: y.size]
+    return out
+
+
+def to_sample_rate(y: NDArray[np.float32], sr: int) -> NDArray[np.float32]:
+    """Mono float32 samples at ``sr`` brought to ``SAMPLE_RATE`` (unchecked; see
+    ``check_audio``)."""
     if sr != SAMPLE_RATE:
         import librosa
 

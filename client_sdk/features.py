@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from client_sdk.audio import SAMPLE_RATE
+from client_sdk.audio import SAMPLE_RATE, resample_round_trip
 from client_sdk.errors import AudioError
 
-FEATURE_VERSION = "mfcc20-delta-chroma12-contrast7-logmel64-meanstd-1s-v3"
+FEATURE_VERSION = "mfcc20-delta-chroma12-contrast7-logmel64-meanstd-1s-v4"
 """Names this featurization; a catalog built with another one is refused by the SDK."""
 
 N_FFT = 2048
@@ -33,10 +33,16 @@ N_CHROMA = 12
 """Pitch classes per frame."""
 N_CONTRAST_BANDS = 6
 """Spectral-contrast octave bands (librosa returns one more row, the valley of the top band)."""
+CONTRAST_FLOOR = 1e-3
+"""Least STFT magnitude spectral contrast reads (-60 dB below a full-scale sine's peak)."""
 N_LOGMEL = 64
 """Log-mel bands per frame. Their window means and deviations keep the spectral envelope at a
 finer grain than 20 MFCC: on 120 dev songs with 6 degraded passes they lifted top-1 by 1 to
 5 points in every target condition (docs/BENCHMARKS.md, "What each idea bought")."""
+SHARED_BAND_RATE = 8000
+"""Every signal passes through this rate before it is featurized, so the features read only
+0-4 kHz: the band that queries recorded at 8, 16, 44.1 or 48 kHz, and telephone calls, all
+carry (docs/BENCHMARKS.md, "Generalization")."""
 WINDOW_SECONDS = 1.0
 """Length of one summary window."""
 WINDOW_HOP_SECONDS = 0.5
@@ -53,8 +59,11 @@ MIN_SECONDS = WINDOW_SECONDS + N_FFT / SAMPLE_RATE
 """Shortest signal that yields one full window."""
 
 
-def frame_features(y: NDArray[np.float32]) -> NDArray[np.float32]:
+def frame_features(y: NDArray[np.float32], *, shared_band: bool = True) -> NDArray[np.float32]:
     """Frame descriptors of a mono float32 signal at ``SAMPLE_RATE``.
+
+    The signal loses its DC offset and, unless ``shared_band`` is False (the recipe harness
+    compares both), everything above ``SHARED_BAND_RATE / 2``.
 
     Returns:
         float32 array of shape (n_frames, N_FRAME_FEATURES).
@@ -63,6 +72,11 @@ def frame_features(y: NDArray[np.float32]) -> NDArray[np.float32]:
 
     if y.ndim != 1 or y.size < N_FFT:
         raise AudioError(f"need a 1-D signal of at least {N_FFT} samples, got shape {y.shape}")
+    # A DC offset (a badly mastered track, a cheap sound card) would fill the lowest bins,
+    # and through them every MFCC; it carries nothing about the music.
+    y = y - np.float32(np.mean(y, dtype=np.float64))
+    if shared_band:
+        y = resample_round_trip(y, SHARED_BAND_RATE)
     magnitude = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH))
     power = magnitude**2
     mel = librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE)
@@ -74,8 +88,10 @@ def frame_features(y: NDArray[np.float32]) -> NDArray[np.float32]:
     # tuning=0: no per-signal tuning estimate, which is slow and makes a noisy query's chroma
     # bins shift against the catalog's.
     chroma = librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE, n_chroma=N_CHROMA, tuning=0.0)
+    # The floor keeps the bands above the shared band (empty but for the resampler's residue,
+    # which rounding moves) at zero contrast instead of at noise.
     contrast = librosa.feature.spectral_contrast(
-        S=magnitude, sr=SAMPLE_RATE, n_bands=N_CONTRAST_BANDS
+        S=np.maximum(magnitude, CONTRAST_FLOOR), sr=SAMPLE_RATE, n_bands=N_CONTRAST_BANDS
     )
     return np.vstack([mfcc, delta, chroma, contrast, logmel]).T.astype(np.float32)
 

@@ -42,3 +42,4 @@ def top_k(logits: NDArray[Any], k: int) -> list[tuple[int, float]]:
     probabilities = softmax(np.asarray(logits, dtype=np.float64))
     order = np.argsort(-probabilities)[:k]
     return [(int(i), float(probabilities[i])) for i in order]
+

@@ -4,6 +4,8 @@
 #   1. create .venv with Python 3.11 if it is missing;
 #   2. pip install -r requirements-dev.txt, skipped while .venv/.requirements.sha256 matches the
 #      requirements*.txt files;
+#   0. the Debian package espeak-ng (the benchmark's speech babble) when it is missing and this
+#      runs as root with apt-get; otherwise it says how to get it;
 #   3. pip install -e . --no-deps, skipped while .venv/.editable.sha256 matches pyproject.toml,
 #      requirements.txt and the list of top-level folders holding Python files (the editable
 #      install only maps the packages that exist when it runs, so a new package re-runs it).
@@ -14,6 +16,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VENV=.venv
 PY="$VENV/bin/python"
+
+if ! command -v espeak-ng >/dev/null; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "bootstrap: installing espeak-ng (speech babble for the benchmark and its tests)"
+    apt-get install -y -qq espeak-ng >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq espeak-ng >/dev/null; }
+  else
+    echo "bootstrap: espeak-ng is missing; the benchmark's babble needs it" \
+      "(sudo apt-get install espeak-ng)" >&2
+  fi
+fi
 
 find_python() {
   local candidate

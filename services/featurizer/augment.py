@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from client_sdk.audio import SAMPLE_RATE
+from client_sdk.audio import SAMPLE_RATE, resample_round_trip
 
 
 def white_noise(n: int, rng: np.random.Generator) -> NDArray[np.float32]:
@@ -135,9 +135,44 @@ def band_limit(
     return out
 
 
-DEGRADATIONS = ("pink", "white", "reverb+pink", "reverb", "codec", "speed", "band")
+def apply_gain(y: NDArray[np.float32], db: float) -> NDArray[np.float32]:
+    """``y`` made ``db`` decibels louder, clipped at full scale (±1) as a recorder would."""
+    out: NDArray[np.float32] = np.clip(y * np.float32(10.0 ** (db / 20.0)), -1.0, 1.0)
+    return out.astype(np.float32)
+
+
+def equalize(
+    y: NDArray[np.float32], rng: np.random.Generator, sr: int = SAMPLE_RATE
+) -> NDArray[np.float32]:
+    """``y`` through a random microphone or speaker response: a high-pass at 80-400 Hz, a
+    low-pass at 4-10 kHz and a tilt of -6 to +6 dB across the band. Same length and RMS."""
+    from scipy.signal import butter, lfilter, sosfilt
+
+    low = float(rng.uniform(80.0, 400.0))
+    high = float(min(rng.uniform(4000.0, 10000.0), 0.45 * sr))
+    sos = butter(4, [low, high], btype="bandpass", fs=sr, output="sos")
+    shaped = sosfilt(sos, y)
+    tilt = float(rng.uniform(-6.0, 6.0))
+    # A first-order shelf: mixes the signal with its first difference (a gentle high boost)
+    # or with a one-pole smoothing of it (a gentle high cut).
+    amount = 1.0 - 10.0 ** (-abs(tilt) / 20.0)
+    if tilt >= 0:
+        shaped = shaped + amount * np.diff(shaped, prepend=shaped[:1]) * 4.0
+    else:
+        shaped = (1.0 - amount) * shaped + amount * lfilter([0.3], [1.0, -0.7], shaped)
+    gain = np.sqrt(np.mean(np.square(y, dtype=np.float64))
+                   / (np.mean(np.square(shaped)) + 1e-20))
+    out: NDArray[np.float32] = (shaped * gain).astype(np.float32)
+    return out
+
+
+TRAINING_RATES = (8000, 11025, 16000)
+"""Recording rates the ``rate`` degradation draws from."""
+
+DEGRADATIONS = ("pink", "white", "reverb+pink", "reverb", "codec", "speed", "band", "rate",
+                "eq+gain")
 """Kinds of training degradation ``random_degradation`` draws from."""
-DEGRADATION_WEIGHTS = (0.22, 0.18, 0.20, 0.10, 0.15, 0.15, 0.0)
+DEGRADATION_WEIGHTS = (0.18, 0.14, 0.16, 0.08, 0.12, 0.12, 0.06, 0.08, 0.06)
 """How often each kind of ``DEGRADATIONS`` is drawn (``TrainingConfig`` may choose others)."""
 
 
@@ -150,7 +185,8 @@ def random_degradation(
 
     Levels are drawn from ranges that cover the benchmark's conditions and beyond (pink noise
     -5 to 15 dB SNR, white -3 to 15 dB, T60 0.2 to 1 s, Vorbis compression 0.6 to 1, speed
-    0.5 to 3% either way, a low-pass at 3 to 8 kHz), so the model learns the effect of each,
+    0.5 to 3% either way, a low-pass at 3 to 8 kHz, a recording at 8 to 16 kHz, a microphone
+    response with a gain of -20 to +20 dB and clipping), so the model learns the effect of each,
     not one exact setting. The clean track is trained on apart, so the noise ranges lean to
     the hard end.
     """
@@ -173,6 +209,13 @@ def random_degradation(
         if rng.random() < 0.5:
             limited = add_noise(limited, "pink", float(rng.uniform(5.0, 20.0)), rng)
         return kind, limited
+    if kind == "rate":
+        recorded = resample_round_trip(y, int(rng.choice(TRAINING_RATES)))
+        if rng.random() < 0.5:
+            recorded = add_noise(recorded, "pink", float(rng.uniform(5.0, 20.0)), rng)
+        return kind, recorded
+    if kind == "eq+gain":
+        return kind, apply_gain(equalize(y, rng), float(rng.uniform(-20.0, 20.0)))
     factor = 1.0 + float(rng.choice([-1.0, 1.0]) * rng.uniform(0.005, 0.03))
     faster = change_speed(y, factor)
     if rng.random() < 0.5:

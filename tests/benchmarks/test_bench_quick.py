@@ -32,6 +32,15 @@ REQUIRED = {
     "eval_key_bytes",
     "mode",
     "command",
+    "family",
+    "test_only",
+    "snr_db",
+    "sample_rate",
+    "top1_ci95",
+    "right_match",
+    "wrong_match",
+    "said_unknown",
+    "false_accept",
 }
 
 
@@ -69,11 +78,25 @@ def test_quick_bench_produces_the_table_and_fhe_agrees_with_clear(tmp_path: Path
     assert clean and clean[0]["top1"] >= 0.8, clean
     fhe = [r for r in result.records if r["mode"] == "fhe"]
     assert all(r["upload_bytes"] > 0 and r["response_bytes"] > 0 for r in fhe)
+    hushtune = [r for r in result.records if r["system"] == "hushtune"]
+    for r in hushtune:  # the SDK's decision splits every catalog-song query three ways
+        if r["queries"]:
+            total = r["right_match"] + r["wrong_match"] + r["said_unknown"]
+            assert total == pytest.approx(1.0), r
+            low, high = r["top1_ci95"]
+            assert low <= r["top1"] <= high, r
+    test_only = {r["condition"] for r in result.records if r["test_only"]}
+    assert {"babble_10dB", "music_10dB", "telephone"} <= test_only
+    telephone = next(r for r in result.records if r["condition"] == "telephone")
+    assert telephone["sample_rate"] == 8000 and telephone["family"] == "telephone"
 
     path = write_markdown(result, tmp_path, "Benchmarks (tiny corpus)")
     text = path.read_text()
     assert "| clean | 5 s |" in text and "pytest quick bench" in text
-    for plot in ("bench_accuracy_vs_snr.png", "bench_latency.png", "bench_roc.png"):
+    assert text.index("## Generalization") < text.index("## Accuracy")
+    assert "| telephone | yes | 5 s | 8000 Hz |" in text
+    for plot in ("bench_accuracy_vs_snr.png", "bench_latency.png", "bench_roc.png",
+                 "bench_generalization.png"):
         assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
     records = json.loads((tmp_path / "benchmarks.json").read_text())["records"]
     assert len(records) == len(result.records)

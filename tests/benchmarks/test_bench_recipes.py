@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.queries import CONDITIONS
-from benchmarks.recipes import N_PAIR_BANDS, N_PEAK_BANDS, TARGET_MATRIX, _variant_windows
+from benchmarks.recipes import (
+    MIXES,
+    N_PAIR_BANDS,
+    N_PEAK_BANDS,
+    TARGET_MATRIX,
+    _variant_windows,
+)
 from client_sdk.audio import SAMPLE_RATE
 from client_sdk.features import N_FEATURES, signal_windows
+from services.featurizer.augment import DEGRADATION_WEIGHTS, DEGRADATIONS
 
 
 def chord(seconds: float) -> np.ndarray:
@@ -33,4 +40,11 @@ def test_a_variant_starts_with_the_shipped_windows_and_adds_its_parts() -> None:
 
 def test_the_target_cells_are_benchmark_conditions() -> None:
     assert {condition for condition, _ in TARGET_MATRIX} <= set(CONDITIONS)
-    assert len(TARGET_MATRIX) == 9, TARGET_MATRIX
+    test_only = {c for c, _ in TARGET_MATRIX if CONDITIONS[c].test_only}
+    assert {"babble_10dB", "music_10dB", "telephone"} <= test_only, TARGET_MATRIX
+
+
+def test_every_mix_gives_each_kind_a_share() -> None:
+    for name, weights in MIXES.items():
+        assert len(weights) == len(DEGRADATIONS) and np.isclose(sum(weights), 1.0), name
+    assert MIXES["shipped"] == DEGRADATION_WEIGHTS

@@ -129,3 +129,20 @@ def test_a_2d_signal_is_refused_by_frame_features() -> None:
 def test_window_features_refuses_frames_of_the_wrong_width() -> None:
     with pytest.raises(ValueError, match=f"frames must be \\(n, {N_FRAME_FEATURES}\\)"):
         window_features(np.zeros((100, 10), dtype=np.float32))
+
+
+def test_a_dc_offset_changes_nothing() -> None:
+    y = synthetic(3.0, seed=4)
+    shifted = (y + np.float32(0.3)).astype(np.float32)
+    np.testing.assert_allclose(frame_features(shifted), frame_features(y), atol=0.05)
+
+
+def test_the_features_read_only_the_band_every_sample_rate_shares() -> None:
+    y = synthetic(3.0, seed=5)
+    t = np.arange(y.size) / SAMPLE_RATE
+    above = (y + 0.3 * np.sin(2 * np.pi * 7000.0 * t)).astype(np.float32)  # above 4 kHz
+    inner = slice(8, -8)  # the resampler's filters ring at the signal's two ends
+    np.testing.assert_allclose(frame_features(above)[inner], frame_features(y)[inner], atol=0.05)
+    # ... which the full band would see
+    full, full_above = (frame_features(v, shared_band=False)[inner] for v in (y, above))
+    assert np.max(np.abs(full_above - full)) > 1.0

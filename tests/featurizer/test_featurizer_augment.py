@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from client_sdk.audio import SAMPLE_RATE
+from client_sdk.audio import SAMPLE_RATE, resample_round_trip
 from services.featurizer.augment import (
     DEGRADATION_WEIGHTS,
     DEGRADATIONS,
     add_noise,
+    apply_gain,
     band_limit,
+    equalize,
     pink_noise,
     random_degradation,
     white_noise,
@@ -146,3 +148,33 @@ def test_band_limiting_removes_what_lies_above_the_cutoff_and_keeps_what_lies_be
     assert np.max(after[high] / before[high]) < 1e-3, np.max(after[high] / before[high])
     with pytest.raises(ValueError, match="cutoff"):
         band_limit(y, 20000.0)
+
+
+def test_a_recording_at_a_lower_rate_keeps_only_its_band() -> None:
+    y = white_noise(4 * SAMPLE_RATE, np.random.default_rng(4))
+    out = resample_round_trip(y, 8000)
+    freqs, before = welch(y, fs=SAMPLE_RATE, nperseg=4096)
+    _, after = welch(out, fs=SAMPLE_RATE, nperseg=4096)
+    low, high = (freqs > 200) & (freqs < 3000), freqs > 4500
+    assert out.shape == y.shape and out.dtype == np.float32
+    assert np.median(after[low] / before[low]) > 0.8
+    assert np.max(after[high] / before[high]) < 1e-3
+
+
+def test_gain_scales_and_clips_at_full_scale() -> None:
+    y = 0.05 * music_like(1.0)
+    np.testing.assert_allclose(apply_gain(y, -20.0), 0.1 * y, rtol=1e-5)
+    loud = apply_gain(y * 10, 40.0)
+    assert loud.dtype == np.float32 and np.max(np.abs(loud)) == 1.0
+
+
+def test_a_microphone_response_keeps_the_level_and_changes_the_spectrum() -> None:
+    y = white_noise(2 * SAMPLE_RATE, np.random.default_rng(6))
+    out = equalize(y, np.random.default_rng(7))
+    def rms(v: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(v.astype(np.float64) ** 2)))
+
+    assert out.shape == y.shape and rms(out) == pytest.approx(rms(y), rel=1e-3)
+    freqs, before = welch(y, fs=SAMPLE_RATE, nperseg=4096)
+    _, after = welch(out, fs=SAMPLE_RATE, nperseg=4096)
+    assert np.mean(after[freqs < 60]) < 0.1 * np.mean(before[freqs < 60])
