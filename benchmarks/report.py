@@ -126,6 +126,24 @@ def _is_test_only(records: Sequence[dict[str, Any]], key: tuple[str, float]) -> 
     return any(r.get("test_only") for r in records if (r["condition"], r["length_s"]) == key)
 
 
+def false_accept_summary(records: Sequence[dict[str, Any]], facts: dict[str, Any]) -> str:
+    """One line per system with a decision: its false accepts pooled over every cell, beside
+    the share the threshold was calibrated for (on held-out catalog songs, never these)."""
+    lines = []
+    for system in _systems(records):
+        mine = [r for r in records if r["system"] == system and r["mode"] == "clear"
+                and not _missing(r.get("false_accept")) and r.get("unknown_queries")]
+        if not mine:
+            continue
+        n = sum(r["unknown_queries"] for r in mine)
+        accepted = sum(r["false_accept"] * r["unknown_queries"] for r in mine)
+        target = facts.get(f"{system}_threshold_target_false_accept")
+        aim = "" if target is None else f" (calibrated for {_pct(target)})"
+        lines.append(f"- {system}: unknown songs answered with a song in {_pct(accepted / n)} "
+                     f"of {n:,} unknown-song queries over every condition{aim}.")
+    return "\n".join(lines)
+
+
 def decisions_table(records: Sequence[dict[str, Any]]) -> str:
     """Markdown: for every cell, what each system with a decision tells the user."""
     chosen = [r for r in records if r["mode"] == "clear" and not _missing(r.get("right_match"))]
@@ -202,7 +220,7 @@ def plot_generalization(records: Sequence[dict[str, Any]], path: Path) -> bool:
     bottom.set_ylim(0, 125)
     bottom.set_ylabel("share of catalog-song queries (%)")
     bottom.set_title("What the user is told (each system's own threshold)")
-    bottom.legend(fontsize=7, loc="lower right")
+    bottom.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -379,6 +397,8 @@ def write_markdown(result: BenchResult, out_dir: Path, title: str) -> Path:
         "answered with a song. n = catalog-song + unknown-song queries.",
         "",
         generalization_table(result.records),
+        "",
+        false_accept_summary(result.records, result.facts),
         "",
         *(["![Generalization](bench_generalization.png)", ""] if general else []),
         DECISIONS,

@@ -222,6 +222,9 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRes
         fit_seconds = time.perf_counter() - fit_started
         systems[name] = system
         facts[f"{name}_fit_s"] = round(fit_seconds, 1)
+        if isinstance(system, HushtuneSystem):
+            facts[f"{name}_threshold_target_false_accept"] = (
+                system.config.target_false_positive_rate)
         facts[f"{name}_track_featurize_cpu_s"] = round(cpu_seconds[f"{name}:track"], 1)
         report(f"score {name}", 0, len(plans))
         score_started = time.perf_counter()

@@ -23,11 +23,9 @@ def open_set_score(logits: NDArray[np.float64]) -> NDArray[np.float64]:
     """How sure we are the query is in the catalog: the top-1 logit minus the runner-up's.
 
     A song from the catalog lifts one logit clear of all others; a song the catalog does not
-    know lands between a few similar songs, whose logits stay close. In `hushtune bench`
-    (293 songs, 5 s queries, v3 features) this margin accepts 20% (clean) and 15% (pink noise,
-    10 dB) of known queries at 1% false positives (v2: 29% and 17%), where top-1 minus the
-    median accepted 5% and 0.3%; no other score on the same logits led in
-    ``benchmarks.recipes``.
+    know lands between a few similar songs, whose logits stay close. ``benchmarks.recipes``
+    compares it with other scores on the same logits (docs/BENCHMARKS.md): none led in every
+    condition at every catalog size.
     Shape: (n,) for (n, songs) input; a single song scores its logit.
     """
     logits = np.atleast_2d(logits)

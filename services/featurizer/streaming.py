@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 
 from client_sdk.hidden_layer import HiddenLayer, encode
 from client_sdk.ranking import open_set_score
-from services.featurizer.training import TrainedModel, TrainingConfig, as_sklearn
+from services.featurizer.training import TrainedModel, TrainingConfig, as_sklearn, threshold_for
 
 Progress = Callable[[int, int, str], None]
 
@@ -229,9 +229,8 @@ def calibrate_threshold(
 ) -> float:
     """Open-set threshold from songs outside the catalog (``unknown``: their windows).
 
-    Same rule as ``training.calibrate_threshold``: per unknown song, the score exceeded by
-    only ``target_false_positive_rate`` of its queries; the threshold is their median. Songs
-    outside the catalog replace its held-out folds, which would cost four more trainings.
+    Same rule as ``training.calibrate_threshold`` (``training.threshold_for``). Songs outside
+    the catalog replace its held-out folds, which would cost four more trainings.
     """
     if len(unknown) < 4:
         return 8.0
@@ -240,9 +239,8 @@ def calibrate_threshold(
     for track in range(bank.tracks):
         tracks = np.full(int(bank.queries[track]), track, dtype=np.int64)
         queries = (bank.sample(tracks, config, rng).astype(np.float64) - mean) / scale
-        scores = open_set_score(classifier.decision_function(encode(queries, hidden)))
-        per_song.append(float(np.quantile(scores, 1.0 - config.target_false_positive_rate)))
-    return float(np.median(per_song))
+        per_song.append(open_set_score(classifier.decision_function(encode(queries, hidden))))
+    return threshold_for(per_song, config.target_false_positive_rate)
 
 
 def train_streaming(

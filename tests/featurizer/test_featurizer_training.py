@@ -20,6 +20,7 @@ from services.featurizer.training import (
     calibrate_threshold,
     fit_scaler,
     sample_queries,
+    threshold_for,
     track_condition_windows,
     train,
 )
@@ -215,3 +216,15 @@ def test_a_hidden_layer_is_trained_in_front_of_a_linear_head(
                                  CONFIG, rng)
         logits = model.classifier.decision_function(model.hidden.apply(queries))
         assert np.mean(np.argmax(logits, axis=1) == song) >= 5 / 6, (song, logits)
+
+
+def test_the_threshold_is_the_median_song_quantile_and_ignores_one_odd_song() -> None:
+    rng = np.random.default_rng(12)
+    per_song = [rng.normal(loc, 1.0, 400) for loc in (0.0, 0.5, -1.0)]
+    shares_audio = np.full(50, 40.0)  # held out, yet its twin is in the catalog
+    threshold = threshold_for([*per_song, shares_audio], 0.01)
+    quantiles = sorted(np.quantile(s, 0.99) for s in per_song)
+    assert quantiles[1] <= threshold <= quantiles[2]
+    assert threshold < 10.0
+    with pytest.raises(ValueError, match="no unknown-song scores"):
+        threshold_for([], 0.01)
