@@ -2,7 +2,8 @@
 
 A stack of its own (real Redis, keystore, inference worker, featurizer) serves a 5-song catalog
 built from demo clips. Three threads identify clips continuously through two SDK clients while
-the featurizer builds and publishes, as current, the same catalog without one song. Nothing
+the featurizer builds and publishes, as current, the same catalog without one song (with the
+packed CKKS engine, so that the switch needs new keys). Nothing
 may fail; each answer must come from the version its client encrypted for; once a client's
 spec has aged past its TTL it must use the new version, where the removed song is no longer a
 match. A worker started after the switch must serve both versions.
@@ -169,8 +170,10 @@ def switch_run(
         try:
             wait_for(lambda: {q.thread for q in snapshot()} == {0, 1, 2},
                      "a first answer in every thread", deadline)
-            new = str(build_remote(featurizer, str(source), [REMOVED], True, lambda *_: None)[
-                "catalog_version"])
+            # The packed CKKS engine: a key profile of its own, so the switch needs new keys
+            # whatever parameters Concrete picks for two nearly equal circuits.
+            new = str(build_remote(featurizer, str(source), [REMOVED], True, lambda *_: None,
+                                   engine="ckks")["catalog_version"])
             switched = time.monotonic()
 
             def enough() -> bool:
