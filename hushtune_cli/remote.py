@@ -9,8 +9,8 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
-from client_sdk.errors import ServiceError, from_rpc_error
-from client_sdk.transport import TLSConfig, open_channel
+from client_sdk.errors import ServiceError
+from client_sdk.transport import TLSConfig, from_rpc_error, open_channel
 
 _STAGE_NAMES = {
     featurizer_pb2.BUILD_STAGE_FEATURIZE: "featurize",
