@@ -1,8 +1,8 @@
 """Every RPC of the three services, driven with random, mutated and garbage requests.
 
-The contract (``rpcs.check_outcome``): no call ends UNKNOWN or without a message, INTERNAL only
-with the services' own "internal error (...)" message, no call hangs, and every service still
-answers its health check after every case. Case counts come from the Hypothesis profile
+The contract (``rpcs.check_outcome``): no call ends UNKNOWN, INTERNAL (a crash, whatever its
+message) or without a message, no call hangs, and every service still answers its health check
+after every case. Case counts come from the Hypothesis profile
 (tests/fuzz/conftest.py): a few hundred in CI, over 10,000 with ``make fuzz``.
 """
 
