@@ -257,6 +257,7 @@ def _publish(
     try:
         if args.featurizer:
             return remote(bars.update)
+        from services.common.embedded_redis import EmbeddedRedisError
         from services.common.errors import ServiceError
         from services.common.redis_store import connect_redis
 
@@ -265,7 +266,7 @@ def _publish(
         try:
             client = connect_redis(settings.redis_url, settings.data_dir)
             return local(client, settings, bars.update).summary()
-        except ServiceError as exc:
+        except (ServiceError, EmbeddedRedisError) as exc:
             raise ValueError(str(exc)) from exc
     finally:
         bars.close()
