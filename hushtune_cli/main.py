@@ -22,6 +22,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client_sdk.errors import HushtuneError
@@ -245,7 +246,7 @@ def _build(args: argparse.Namespace) -> int:
             redis_client, args.folder, exclude=args.exclude, make_current=not args.no_current,
             progress=progress, engine=args.engine, trainer=args.trainer,
             cache_dir=feature_cache_path(settings), workers=settings.build_workers,
-            hidden_units=args.hidden_units,
+            hidden_units=args.hidden_units, source_roots=_roots(settings),
         )
 
     summary = _publish(args, remote, local)
@@ -277,6 +278,7 @@ def _update(args: argparse.Namespace) -> int:
             redis_client, base_version=args.base, add_dir=args.add, exclude=args.exclude,
             remove=args.remove, make_current=not args.no_current, progress=progress,
             cache_dir=feature_cache_path(settings), workers=settings.build_workers,
+            source_roots=_roots(settings),
         )
 
     summary = _publish(args, remote, local)
@@ -284,6 +286,14 @@ def _update(args: argparse.Namespace) -> int:
           f"published catalog {summary['catalog_version']}: {summary['songs']} songs, from "
           f"{summary['base_version']}, in {float(str(summary['build_seconds'])):.1f} s")
     return 0
+
+
+def _roots(settings: Settings) -> tuple[Path, ...]:
+    """The configured source roots: a local build is not confined to them, but its training
+    state stores paths relative to them, as the featurizer's does."""
+    from services.featurizer.source_roots import SourceRoots
+
+    return SourceRoots.parse(settings.source_roots).roots
 
 
 def _publish(

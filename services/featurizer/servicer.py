@@ -89,7 +89,7 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
                 self._redis, source, exclude=list(request.exclude),
                 make_current=not request.keep_current, seed=request.seed or None,
                 progress=progress, engine=engine, trainer=trainer, cache_dir=self._cache_dir,
-                workers=self._workers,
+                workers=self._workers, source_roots=self._sources.roots,
             )
 
         for progress, result in self._run(context, "BuildCatalog", job, request.keep_current):
@@ -110,6 +110,7 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
                 exclude=list(request.exclude), remove=list(request.remove_song_ids),
                 make_current=not request.keep_current, progress=progress,
                 cache_dir=self._cache_dir, workers=self._workers,
+                source_roots=self._sources.roots,
             )
 
         for progress, result in self._run(context, "UpdateCatalog", job, request.keep_current):
