@@ -84,6 +84,19 @@ def fuzz_stack(
 def fuzz_record() -> Iterator[FuzzRecord]:
     record = FuzzRecord()
     yield record
+    write_report(record)
+
+
+@pytest.fixture(autouse=True)
+def _report_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Rewrite the report after every fuzz test, so a run stopped at a time limit (the long
+    profile on a busy machine) still reports every case it ran."""
+    yield
+    if "fuzz_record" in request.fixturenames:
+        write_report(request.getfixturevalue("fuzz_record"))
+
+
+def write_report(record: FuzzRecord) -> None:
     path = os.environ.get(REPORT_ENV)
     if path:
         Path(path).write_text(json.dumps(record.as_dict(), indent=2) + "\n")
