@@ -21,12 +21,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from typing import cast
 
 import redis
 
 from client_sdk.model_spec import is_valid_catalog_version
 from services.common.errors import Corrupt, InvalidInput, NotFound, Precondition
+
+log = logging.getLogger(__name__)
 
 PREFIX = "hushtune:catalog:"
 VERSIONS = PREFIX + "versions"
@@ -112,6 +115,9 @@ def publish(client: redis.Redis, catalog: CatalogVersion, *, make_current: bool)
         if make_current:
             pipe.eval(_SWITCH, 2, CURRENT, HISTORY, catalog.version, str(HISTORY_LENGTH))
         pipe.execute()
+    # An audit trail of what is served: every switch of current is one log line.
+    log.info("catalog published", extra={"catalog_version": catalog.version,
+                                         "current": make_current})
 
 
 def set_current(client: redis.Redis, version: str) -> str:
@@ -121,6 +127,8 @@ def set_current(client: redis.Redis, version: str) -> str:
         raise NotFound(f"catalog version {version} is not in the registry")
     old = client.eval(_SWITCH, 2, CURRENT, HISTORY, version, str(HISTORY_LENGTH))
     previous = bytes(cast(bytes, old)).decode() if old is not None else ""
+    if previous != version:
+        log.info("catalog promoted", extra={"catalog_version": version, "previous": previous})
     return "" if previous == version else previous
 
 
@@ -140,6 +148,7 @@ def rollback(client: redis.Redis) -> tuple[str, str]:
             "(list versions with hushtune catalogs, promote one with hushtune catalogs promote)"
         )
     restored, replaced = (bytes(v).decode() for v in cast(list[bytes], result))
+    log.info("catalog rolled back", extra={"catalog_version": restored, "previous": replaced})
     return restored, replaced
 
 

@@ -113,7 +113,10 @@ def test_good_version_names_pass(name: str) -> None:
     assert registry.check_version_name(name) == name
 
 
-def test_every_switch_is_remembered_and_rollback_walks_back(redis_client: redis.Redis) -> None:
+def test_every_switch_is_remembered_and_rollback_walks_back(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="services.common.registry")
     registry.publish(redis_client, catalog("a", 1.0), make_current=True)
     registry.publish(redis_client, catalog("b", 2.0), make_current=True)  # a build switches
     registry.publish(redis_client, catalog("c", 3.0), make_current=False)  # --no-current
@@ -128,6 +131,8 @@ def test_every_switch_is_remembered_and_rollback_walks_back(redis_client: redis.
     with pytest.raises(Precondition, match="no earlier current version"):
         registry.rollback(redis_client)
     assert registry.current_version(redis_client) == "a", "a refused rollback changed current"
+    audit = [(r.getMessage(), getattr(r, "catalog_version", "")) for r in caplog.records]
+    assert ("catalog promoted", "c") in audit and ("catalog rolled back", "a") in audit, audit
 
 
 def test_the_history_is_bounded(redis_client: redis.Redis) -> None:
