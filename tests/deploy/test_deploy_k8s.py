@@ -184,3 +184,14 @@ def test_the_admin_token_comes_from_an_optional_secret() -> None:
     assert "HUSHTUNE_ADMIN_TOKEN" not in find("ConfigMap", "hushtune")["data"]
     assert "HUSHTUNE_ALLOW_UNAUTHENTICATED_ADMIN" not in env
     assert env["HUSHTUNE_SOURCE_ROOTS"]["value"] == "/srv/hushtune/sources"
+
+
+def test_a_network_policy_admits_only_metrics_to_the_featurizer() -> None:
+    policy = find("NetworkPolicy", "featurizer-admin-plane")
+    deployment = find("Deployment", "featurizer")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= labels.items(), "the policy selects no featurizer pod"
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    ports = [p for rule in policy["spec"]["ingress"] for p in rule.get("ports", [])]
+    assert ports == [{"port": "metrics", "protocol": "TCP"}], ports
