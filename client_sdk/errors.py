@@ -4,24 +4,52 @@
     ├── AudioError                  the audio can't be used as a query (empty, silent, NaN, ...)
     ├── CatalogError                the model spec is missing, corrupt or for another version
     ├── KeyMaterialError            local key material is missing or unsafe
-    └── ServiceError                a service call failed (carries the gRPC status code)
-        ├── InvalidRequestError     INVALID_ARGUMENT: the service rejected what we sent
+    └── ServiceError                a service call failed (``code`` names the status)
+        ├── InvalidRequestError     INVALID_ARGUMENT, OUT_OF_RANGE: fix what we sent
+        ├── UnauthenticatedError    UNAUTHENTICATED: a required credential was not sent
+        ├── PermissionDeniedError   PERMISSION_DENIED: the credential sent does not allow this
         ├── NotFoundError           NOT_FOUND: key id or catalog version unknown to the service
-        ├── PreconditionError       FAILED_PRECONDITION: e.g. ciphertext for another version
+        ├── DataLossError           DATA_LOSS: data the service stored failed its integrity check
+        ├── PreconditionError       FAILED_PRECONDITION, ALREADY_EXISTS, ABORTED: the service's
+        │                           state does not allow this now (e.g. another catalog version)
         ├── OverloadedError         RESOURCE_EXHAUSTED: too large, or the worker is busy
         │   └── RateLimitedError    RESOURCE_EXHAUSTED: this key id's query budget is spent
-        └── UnavailableError        UNAVAILABLE / DEADLINE_EXCEEDED: retry later
+        ├── UnavailableError        UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED: retry later
+        └── ServerError             INTERNAL, UNKNOWN, UNIMPLEMENTED: a service bug or a version
+                                    mismatch; retrying will not help, report it
 
-The SDK maps every grpc.RpcError into this tree with ``raise ... from exc``. Only
-UnavailableError is retried (inside the call's deadline); a RateLimitedError is raised at once
-with ``retry_after_seconds``, so that a limited client waits instead of hammering.
+``client_sdk.transport`` maps every ``grpc.RpcError`` into this tree with ``raise ... from exc``,
+through ``CLASS_BY_STATUS``, which names every status. Only UnavailableError is retried (inside
+the call's deadline); a RateLimitedError is raised at once with ``retry_after_seconds``, so
+that a limited client waits instead of hammering. Nothing here is a gRPC type: ``code`` is a
+``StatusCode``, a ``str`` enum (``exc.code == "NOT_FOUND"`` holds), so an app need not import
+grpc to act on an error.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import enum
 
-import grpc
+
+class StatusCode(enum.StrEnum):
+    """The status of a failed call, by its gRPC name (OK is never an error)."""
+
+    CANCELLED = "CANCELLED"
+    UNKNOWN = "UNKNOWN"
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    ABORTED = "ABORTED"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    UNIMPLEMENTED = "UNIMPLEMENTED"
+    INTERNAL = "INTERNAL"
+    UNAVAILABLE = "UNAVAILABLE"
+    DATA_LOSS = "DATA_LOSS"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
 
 
 class HushtuneError(Exception):
@@ -41,19 +69,37 @@ class KeyMaterialError(HushtuneError):
 
 
 class ServiceError(HushtuneError):
-    """A call to a hushtune service failed."""
+    """A call to a hushtune service failed; ``code`` is its status, None when none came back.
 
-    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+    Args:
+        message: what failed and the service's own words.
+        code: the status, as a ``StatusCode`` or its name (an unknown name is a ValueError, so
+            that a typo does not pass as a status).
+    """
+
+    def __init__(self, message: str, code: StatusCode | str | None = None) -> None:
         super().__init__(message)
-        self.code = code
+        self.code: StatusCode | None = None if code is None else StatusCode(code)
 
 
 class InvalidRequestError(ServiceError):
-    """The service rejected the request as malformed (INVALID_ARGUMENT)."""
+    """The service rejected the request as malformed or out of range: fix the request."""
+
+
+class UnauthenticatedError(ServiceError):
+    """The call needs a credential (admin token, client secret) that was not sent."""
+
+
+class PermissionDeniedError(ServiceError):
+    """The credential sent does not allow this call (wrong token, or another client's keys)."""
 
 
 class NotFoundError(ServiceError):
     """The key id or catalog version is unknown to the service (NOT_FOUND)."""
+
+
+class DataLossError(ServiceError):
+    """Data the service stored for us failed its integrity check: upload it again."""
 
 
 class PreconditionError(ServiceError):
@@ -68,53 +114,36 @@ class RateLimitedError(OverloadedError):
     """The key id used up its query budget; ``retry_after_seconds`` says when it refills."""
 
     def __init__(
-        self, message: str, code: grpc.StatusCode | None, retry_after_seconds: float
+        self, message: str, code: StatusCode | str | None, retry_after_seconds: float
     ) -> None:
         super().__init__(message, code)
         self.retry_after_seconds = retry_after_seconds
 
 
 class UnavailableError(ServiceError):
-    """The service could not be reached or did not answer in time."""
+    """The service could not be reached, did not answer in time or dropped the call."""
 
 
-_BY_CODE: dict[grpc.StatusCode, type[ServiceError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequestError,
-    grpc.StatusCode.NOT_FOUND: NotFoundError,
-    grpc.StatusCode.DATA_LOSS: NotFoundError,
-    grpc.StatusCode.FAILED_PRECONDITION: PreconditionError,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: OverloadedError,
-    grpc.StatusCode.UNAVAILABLE: UnavailableError,
-    grpc.StatusCode.DEADLINE_EXCEEDED: UnavailableError,
+class ServerError(ServiceError):
+    """The service failed on its side (a bug) or does not know the call (older version)."""
+
+
+CLASS_BY_STATUS: dict[StatusCode, type[ServiceError]] = {
+    StatusCode.INVALID_ARGUMENT: InvalidRequestError,
+    StatusCode.OUT_OF_RANGE: InvalidRequestError,
+    StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    StatusCode.PERMISSION_DENIED: PermissionDeniedError,
+    StatusCode.NOT_FOUND: NotFoundError,
+    StatusCode.DATA_LOSS: DataLossError,
+    StatusCode.FAILED_PRECONDITION: PreconditionError,
+    StatusCode.ALREADY_EXISTS: PreconditionError,
+    StatusCode.ABORTED: PreconditionError,
+    StatusCode.RESOURCE_EXHAUSTED: OverloadedError,
+    StatusCode.UNAVAILABLE: UnavailableError,
+    StatusCode.DEADLINE_EXCEEDED: UnavailableError,
+    StatusCode.CANCELLED: UnavailableError,
+    StatusCode.INTERNAL: ServerError,
+    StatusCode.UNKNOWN: ServerError,
+    StatusCode.UNIMPLEMENTED: ServerError,
 }
-
-
-def from_rpc_error(exc: grpc.RpcError, what: str) -> ServiceError:
-    """Translate a gRPC error into the SDK's tree; ``what`` names the call for the message."""
-    code: grpc.StatusCode | None = exc.code() if isinstance(exc, grpc.Call) else None
-    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-    cls = _BY_CODE.get(code, ServiceError) if code is not None else ServiceError
-    name = code.name if code is not None else "UNKNOWN"
-    message = f"{what} failed ({name}): {details}"
-    retry_after = _retry_after(exc) if code == grpc.StatusCode.RESOURCE_EXHAUSTED else None
-    if retry_after is not None:
-        return RateLimitedError(message, code, retry_after)
-    return cls(message, code)
-
-
-RETRY_AFTER_METADATA = "hushtune-retry-after-seconds"
-"""Trailing metadata a rate-limited answer carries (services.common.errors sets it)."""
-
-
-def _retry_after(exc: grpc.RpcError) -> float | None:
-    """Seconds the service asked us to wait, or None when it did not say."""
-    trailing = getattr(exc, "trailing_metadata", None)  # on grpc.Call errors only
-    trailers: Any = trailing() if callable(trailing) else None
-    for key, value in trailers or ():
-        if key == RETRY_AFTER_METADATA:
-            try:
-                seconds = float(value)
-            except (TypeError, ValueError):
-                return None
-            return seconds if seconds >= 0 and seconds == seconds else None
-    return None
+"""The class of each status: every status is listed, none falls to ServiceError by default."""

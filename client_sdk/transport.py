@@ -15,18 +15,20 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
 from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
 from client_sdk.errors import (
+    CLASS_BY_STATUS,
     CatalogError,
     KeyMaterialError,
+    RateLimitedError,
     ServiceError,
+    StatusCode,
     UnavailableError,
-    from_rpc_error,
 )
 from client_sdk.keys import UploadedKeys
 
@@ -37,6 +39,41 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_METADATA = "hushtune-retry-after-seconds"
+"""Trailing metadata a rate-limited answer carries (services.common.errors sets it)."""
+
+
+def from_rpc_error(exc: grpc.RpcError, what: str) -> ServiceError:
+    """Translate a gRPC error into the SDK's tree; ``what`` names the call for the message.
+
+    An ``RpcError`` that is not a call (a closed channel) carries no status: it becomes a plain
+    ``ServiceError`` whose ``code`` is None.
+    """
+    grpc_code: grpc.StatusCode | None = exc.code() if isinstance(exc, grpc.Call) else None
+    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+    code = StatusCode(grpc_code.name) if grpc_code is not None else None
+    message = f"{what} failed ({code or 'UNKNOWN'}): {details}"
+    if code is None:
+        return ServiceError(message)
+    retry_after = _retry_after(exc) if code == StatusCode.RESOURCE_EXHAUSTED else None
+    if retry_after is not None:
+        return RateLimitedError(message, code, retry_after)
+    return CLASS_BY_STATUS[code](message, code)
+
+
+def _retry_after(exc: grpc.RpcError) -> float | None:
+    """Seconds the service asked us to wait, or None when it did not say."""
+    trailing = getattr(exc, "trailing_metadata", None)  # on grpc.Call errors only
+    trailers: Any = trailing() if callable(trailing) else None
+    for key, value in trailers or ():
+        if key == RETRY_AFTER_METADATA:
+            try:
+                seconds = float(value)
+            except (TypeError, ValueError):
+                return None
+            return seconds if seconds >= 0 and seconds == seconds else None
+    return None
 
 
 def channel_options() -> list[tuple[str, object]]:
@@ -128,8 +165,7 @@ def with_retries(call: Callable[[], T], what: str, deadline: float) -> T:
             if not isinstance(error, UnavailableError) or time.monotonic() + delay > deadline:
                 raise error from exc
             # DEBUG: an app or scripts/soak.py can count retries; the line names no payload.
-            code = error.code.name if error.code is not None else ""
-            log.debug("retrying", extra={"call": what, "code": code})
+            log.debug("retrying", extra={"call": what, "code": str(error.code or "")})
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 2.0)
 
@@ -202,10 +238,10 @@ def upload_keys(
 
 
 KEYS_REFUSED = (
-    grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.DATA_LOSS,
-    grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.UNAUTHENTICATED,
+    StatusCode.NOT_FOUND,
+    StatusCode.DATA_LOSS,
+    StatusCode.PERMISSION_DENIED,
+    StatusCode.UNAUTHENTICATED,
 )
 """Answers that mean our uploaded keys are gone or no longer open with our secret."""
 
@@ -222,7 +258,7 @@ def keys_exist(channel: grpc.Channel, uploaded: UploadedKeys, deadline: float) -
             stub.DescribeKeys(request, timeout=_remaining(deadline))
         except grpc.RpcError as exc:
             code = exc.code() if isinstance(exc, grpc.Call) else None
-            if code in KEYS_REFUSED:
+            if code is not None and StatusCode(code.name) in KEYS_REFUSED:
                 return False
             raise
         return True

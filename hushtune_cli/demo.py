@@ -10,6 +10,7 @@ every call runs over mutual TLS with a throwaway development CA (scripts/make_de
 from __future__ import annotations
 
 import importlib.util
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -53,14 +54,16 @@ def run_demo(*, json_output: bool = False, tls: bool = False) -> int:
     setup_logging("WARNING")
     with tempfile.TemporaryDirectory(prefix="hushtune-demo-") as data_dir:
         tls_settings, client_tls = _dev_tls(Path(data_dir) / "certs") if tls else ({}, None)
+        token = secrets.token_urlsafe(32)  # the featurizer builds only for its admin: us
         settings = load_settings(
             environ={}, data_dir=data_dir, keystore_port=0, inference_port=0, featurizer_port=0,
-            **tls_settings,
+            admin_token=token, source_roots=str(CATALOG_DIR), **tls_settings,
         )
         stack = start_stack(settings)
         try:
             figures = _run(stack.address("featurizer"), stack.address("inference"),
-                           stack.address("keystore"), Path(data_dir) / "client-keys", client_tls)
+                           stack.address("keystore"), Path(data_dir) / "client-keys", client_tls,
+                           admin_token=token)
         finally:
             stack.stop(grace=1.0)
     known, unknown = figures.pop("known_answer"), figures.pop("unknown_answer")
@@ -101,13 +104,15 @@ def _dev_tls(folder: Path) -> tuple[dict[str, Any], TLSConfig]:
 
 
 def _run(
-    featurizer: str, inference: str, keystore: str, key_dir: Path, tls: TLSConfig | None = None
+    featurizer: str, inference: str, keystore: str, key_dir: Path, tls: TLSConfig | None = None,
+    *, admin_token: str = "",
 ) -> dict[str, object]:
     bars = StageBars()
     started = time.perf_counter()
     try:
         summary = build_remote(
-            featurizer, str(CATALOG_DIR), [LEFT_OUT], True, bars.update, tls
+            featurizer, str(CATALOG_DIR), [LEFT_OUT], True, bars.update, tls,
+            admin_token=admin_token,
         )
     finally:
         bars.close()

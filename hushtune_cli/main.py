@@ -4,6 +4,9 @@
     hushtune build FOLDER [--exclude NAME ...] [--engine ckks]  build and publish a catalog version
     hushtune update [--add FOLDER] [--remove SONG_ID ...]    add or remove songs without retraining
     hushtune catalogs                                       list published catalog versions
+    hushtune catalogs promote VERSION                       make a published version current
+    hushtune catalogs rollback                              make the previous current version
+                                                            current again (both: admin token)
     hushtune identify FILE | --listen SECONDS [--json]      identify a song privately
                       [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]   ... over TLS
     hushtune demo [--tls]                                   the whole thing on the demo catalog
@@ -19,12 +22,20 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client_sdk.errors import HushtuneError
 from client_sdk.transport import TLSConfig
 from hushtune_cli.output import as_json, describe
-from services.common.config import Settings, add_flags, load_settings
+from services.common.config import (
+    Settings,
+    add_flags,
+    env_name,
+    flag_name,
+    load_settings,
+    settings_table,
+)
 from services.common.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -87,10 +98,19 @@ def _parser() -> argparse.ArgumentParser:
     add_tls_flags(update)
     add_flags(update)
 
-    catalogs = commands.add_parser("catalogs", help="list published catalog versions")
+    catalogs = commands.add_parser(
+        "catalogs", help="list published catalog versions, promote one or roll back"
+    )
+    catalogs.add_argument(
+        "action", nargs="?", choices=("list", "promote", "rollback"), default="list",
+        help="list (default); promote VERSION: make it current; rollback: make the version "
+        "current before the last switch current again",
+    )
+    catalogs.add_argument("version", nargs="?", default="", help="the version to promote")
     catalogs.add_argument("--featurizer", default="127.0.0.1:50053", help="featurizer host:port")
     catalogs.add_argument("--json", action="store_true", help="print JSON")
     add_tls_flags(catalogs)
+    add_admin_flags(catalogs)
 
     identify = commands.add_parser("identify", help="identify a recording privately")
     source = identify.add_mutually_exclusive_group(required=True)
@@ -127,6 +147,26 @@ def add_tls_flags(parser: argparse.ArgumentParser) -> None:
         "--tls-server-name", default="", metavar="NAME",
         help="name to check the certificates against instead of the address's host",
     )
+
+
+def add_admin_flags(parser: argparse.ArgumentParser) -> None:
+    """The admin token flags of a command that has no service settings flags (build and update
+    have them among those): the same names and environment variables as the featurizer's."""
+    group = parser.add_argument_group("admin token (promote, rollback)")
+    for name in ("admin_token", "admin_token_file"):
+        group.add_argument(
+            flag_name(name), dest=f"setting_{name}", default=None,
+            help=f"{dict((f, h) for f, _, _, h in settings_table())[flag_name(name)]} "
+            f"[env {env_name(name)}]",
+        )
+
+
+def admin_token(args: argparse.Namespace) -> str:
+    """The token this command sends: ``--admin-token``/``--admin-token-file`` or their
+    environment variables; '' when none is set."""
+    from services.common.admin_auth import client_token
+
+    return client_token(load_settings(args))
 
 
 def tls_config(args: argparse.Namespace) -> TLSConfig | None:
@@ -195,6 +235,7 @@ def _build(args: argparse.Namespace) -> int:
         return build_remote(
             args.featurizer, args.folder, args.exclude, not args.no_current, progress,
             tls_config(args), engine=args.engine, trainer=args.trainer,
+            admin_token=admin_token(args),
         )
 
     def local(redis_client: redis.Redis, settings: Settings, progress: Progress) -> BuildResult:
@@ -205,7 +246,7 @@ def _build(args: argparse.Namespace) -> int:
             redis_client, args.folder, exclude=args.exclude, make_current=not args.no_current,
             progress=progress, engine=args.engine, trainer=args.trainer,
             cache_dir=feature_cache_path(settings), workers=settings.build_workers,
-            hidden_units=args.hidden_units,
+            hidden_units=args.hidden_units, source_roots=_roots(settings),
         )
 
     summary = _publish(args, remote, local)
@@ -225,7 +266,9 @@ def _update(args: argparse.Namespace) -> int:
             base_version=args.base, add_dir=args.add, exclude=args.exclude,
             remove_song_ids=args.remove, keep_current=args.no_current,
         )
-        return update_remote(args.featurizer, request, progress, tls_config(args))
+        return update_remote(
+            args.featurizer, request, progress, tls_config(args), admin_token=admin_token(args)
+        )
 
     def local(redis_client: redis.Redis, settings: Settings, progress: Progress) -> BuildResult:
         from services.common.config import feature_cache_path
@@ -235,6 +278,7 @@ def _update(args: argparse.Namespace) -> int:
             redis_client, base_version=args.base, add_dir=args.add, exclude=args.exclude,
             remove=args.remove, make_current=not args.no_current, progress=progress,
             cache_dir=feature_cache_path(settings), workers=settings.build_workers,
+            source_roots=_roots(settings),
         )
 
     summary = _publish(args, remote, local)
@@ -242,6 +286,14 @@ def _update(args: argparse.Namespace) -> int:
           f"published catalog {summary['catalog_version']}: {summary['songs']} songs, from "
           f"{summary['base_version']}, in {float(str(summary['build_seconds'])):.1f} s")
     return 0
+
+
+def _roots(settings: Settings) -> tuple[Path, ...]:
+    """The configured source roots: a local build is not confined to them, but its training
+    state stores paths relative to them, as the featurizer's does."""
+    from services.featurizer.source_roots import SourceRoots
+
+    return SourceRoots.parse(settings.source_roots).roots
 
 
 def _publish(
@@ -257,6 +309,7 @@ def _publish(
     try:
         if args.featurizer:
             return remote(bars.update)
+        from services.common.embedded_redis import EmbeddedRedisError
         from services.common.errors import ServiceError
         from services.common.redis_store import connect_redis
 
@@ -265,15 +318,33 @@ def _publish(
         try:
             client = connect_redis(settings.redis_url, settings.data_dir)
             return local(client, settings, bars.update).summary()
-        except ServiceError as exc:
+        except (ServiceError, EmbeddedRedisError) as exc:
             raise ValueError(str(exc)) from exc
     finally:
         bars.close()
 
 
 def _catalogs(args: argparse.Namespace) -> int:
-    from hushtune_cli.remote import list_remote
+    from hushtune_cli.remote import list_remote, promote_remote, rollback_remote
 
+    if args.action == "promote":
+        if not args.version:
+            raise ValueError("catalogs promote needs the VERSION to make current")
+        switched = promote_remote(
+            args.featurizer, args.version, tls_config(args), admin_token(args)
+        )
+        print(as_json(switched) if args.json else
+              f"current catalog: {switched['catalog_version']} "
+              f"(was {switched['previous_version'] or switched['catalog_version']})")
+        return 0
+    if args.version:
+        raise ValueError(f"catalogs {args.action} takes no VERSION")
+    if args.action == "rollback":
+        switched = rollback_remote(args.featurizer, tls_config(args), admin_token(args))
+        print(as_json(switched) if args.json else
+              f"current catalog: {switched['catalog_version']} "
+              f"(rolled back from {switched['rolled_back_version']})")
+        return 0
     catalogs = list_remote(args.featurizer, tls_config(args))
     if args.json:
         print(as_json(catalogs))

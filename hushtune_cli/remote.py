@@ -1,4 +1,8 @@
-"""CLI calls to a running featurizer (over TLS when given a ``TLSConfig``)."""
+"""CLI calls to a running featurizer (over TLS when given a ``TLSConfig``).
+
+Calls that change catalogs carry the admin token as ``authorization: Bearer <token>``
+metadata when one is given; the featurizer answers UNAUTHENTICATED without it.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
-from client_sdk.errors import ServiceError, from_rpc_error
-from client_sdk.transport import TLSConfig, open_channel
+from client_sdk.errors import ServiceError
+from client_sdk.transport import TLSConfig, from_rpc_error, open_channel
 
 _STAGE_NAMES = {
     featurizer_pb2.BUILD_STAGE_FEATURIZE: "featurize",
@@ -35,6 +39,7 @@ def build_remote(
     tls: TLSConfig | None = None,
     engine: str = "concrete",
     trainer: str = "auto",
+    admin_token: str = "",
 ) -> dict[str, object]:
     """Run BuildCatalog on a featurizer, relaying progress; returns the summary.
 
@@ -47,7 +52,7 @@ def build_remote(
     )
     with open_channel(address, tls) as channel:
         stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
-        return _follow(stub.BuildCatalog, request, "BuildCatalog", progress)
+        return _follow(stub.BuildCatalog, request, "BuildCatalog", progress, admin_token)
 
 
 def update_remote(
@@ -55,20 +60,59 @@ def update_remote(
     request: featurizer_pb2.UpdateCatalogRequest,
     progress: Callable[[str, int, int, str], None],
     tls: TLSConfig | None = None,
+    admin_token: str = "",
 ) -> dict[str, object]:
     """Run UpdateCatalog on a featurizer, relaying progress; returns the summary."""
     with open_channel(address, tls) as channel:
         stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
-        return _follow(stub.UpdateCatalog, request, "UpdateCatalog", progress)
+        return _follow(stub.UpdateCatalog, request, "UpdateCatalog", progress, admin_token)
+
+
+def admin_metadata(admin_token: str) -> tuple[tuple[str, str], ...]:
+    """The metadata that carries ``admin_token`` (none when it is empty)."""
+    return (("authorization", f"Bearer {admin_token}"),) if admin_token else ()
+
+
+def promote_remote(
+    address: str, version: str, tls: TLSConfig | None = None, admin_token: str = ""
+) -> dict[str, object]:
+    """Make ``version`` current; returns its summary and ``previous_version``."""
+    request = featurizer_pb2.PromoteCatalogRequest(catalog_version=version)
+    with open_channel(address, tls) as channel:
+        stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
+        try:
+            response = stub.PromoteCatalog(
+                request, timeout=30, metadata=admin_metadata(admin_token)
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, "PromoteCatalog") from exc
+    return {**_summary(response.catalog), "previous_version": response.previous_version}
+
+
+def rollback_remote(
+    address: str, tls: TLSConfig | None = None, admin_token: str = ""
+) -> dict[str, object]:
+    """Make the previous current version current again; returns its summary and
+    ``rolled_back_version``."""
+    request = featurizer_pb2.RollbackCatalogRequest()
+    with open_channel(address, tls) as channel:
+        stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
+        try:
+            response = stub.RollbackCatalog(
+                request, timeout=30, metadata=admin_metadata(admin_token)
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, "RollbackCatalog") from exc
+    return {**_summary(response.catalog), "rolled_back_version": response.rolled_back_version}
 
 
 def _follow(
     call: Callable[..., Iterator[Any]], request: object, name: str,
-    progress: Callable[[str, int, int, str], None],
+    progress: Callable[[str, int, int, str], None], admin_token: str,
 ) -> dict[str, object]:
     """Relay the progress events of a build-like call; returns its result's summary."""
     try:
-        for event in call(request, timeout=3600):
+        for event in call(request, timeout=3600, metadata=admin_metadata(admin_token)):
             if event.HasField("progress"):
                 p = event.progress
                 progress(_STAGE_NAMES.get(p.stage, "build"), p.done, p.total, p.message)

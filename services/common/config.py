@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,8 +18,8 @@ from typing import Any
 ENV_PREFIX = "HUSHTUNE_"
 
 
-def _setting(default: Any, help_text: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help_text})
+def _setting(default: Any, help_text: str, *, secret: bool = False) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help_text}, repr=not secret)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -37,6 +38,12 @@ class Settings:
     feature_cache_dir: str = _setting(
         "", "Folder of the featurizer's per-track feature cache, which lets rebuilds and "
         "catalog updates skip tracks featurized before. Empty: data_dir/feature-cache."
+    )
+    source_roots: str = _setting(
+        "", "Folders whose audio the featurizer's BuildCatalog and UpdateCatalog may read, "
+        "separated by ':' (os.pathsep). A call's folder must resolve (symlinks followed) inside "
+        "one; a relative folder is taken under the first; '..' is refused. Empty: calls may "
+        "read no folder."
     )
     build_workers: int = _setting(2, "Processes that featurize catalog tracks during a build.")
     host: str = _setting("127.0.0.1", "Address the servers bind to ([::] for all interfaces).")
@@ -106,6 +113,22 @@ class Settings:
     )
     keystore_client_key_file: str = _setting(
         "", "PEM private key of keystore_client_cert_file (keep it 0600)."
+    )
+    admin_token: str = _setting(
+        "", "Admin tokens the featurizer accepts on calls that change catalogs (build, update, "
+        "promote, rollback), comma-separated so that a new one can be added before the old one "
+        "is removed; clients (hushtune build/update/catalogs --featurizer) send the first. "
+        "Prefer admin_token_file. Empty with no file: catalog changes are refused, unless "
+        "allow_unauthenticated_admin.", secret=True,
+    )
+    admin_token_file: str = _setting(
+        "", "File of admin tokens, one per line (keep it 0600), read at start-up; instead of "
+        "admin_token."
+    )
+    allow_unauthenticated_admin: bool = _setting(
+        False, "Let calls that change catalogs run without an admin token when none is "
+        "configured. Only for development: start-up refuses it unless host is a loopback "
+        "address."
     )
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
 
@@ -199,7 +222,24 @@ def validate(settings: Settings) -> None:
         raise ValueError("max_concurrent_fhe and server_threads must be at least 1")
     if settings.build_workers < 1:
         raise ValueError(f"{env_name('build_workers')} must be at least 1")
+    if settings.allow_unauthenticated_admin and not is_loopback(settings.host):
+        raise ValueError(
+            f"{env_name('allow_unauthenticated_admin')} is only allowed when "
+            f"{env_name('host')} is a loopback address, not {settings.host!r}: configure "
+            f"{env_name('admin_token_file')} instead"
+        )
     _validate_tls(settings)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address reaches only this machine (``localhost``, 127.0.0.0/8, ::1)."""
+    name = host.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _validate_tls(settings: Settings) -> None:

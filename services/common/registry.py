@@ -3,13 +3,17 @@
 Layout (all keys under ``hushtune:catalog:``):
     versions        sorted set, version -> creation time
     current         string, the version served by default
+    history         list, the versions that were current before, most recent first (at most
+                    HISTORY_LENGTH): what ``rollback`` goes back to
     v:<version>     hash: summary (JSON), spec (client archive), spec_sha256,
                     server (Concrete-ML server.zip), server_sha256, and for the featurizer
                     only: training (float weights and songs, to grow the catalog later),
                     training_sha256
 
 A version is written in one transaction and never modified or deleted by a build, so a
-failed build cannot lose a published version and workers can keep serving old ones.
+failed build cannot lose a published version and workers can keep serving old ones. Every
+switch of ``current`` (a build or update that makes its version current, a promotion) records
+the version it replaces in ``history`` in the same atomic step.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from typing import cast
 
 import redis
@@ -24,9 +29,34 @@ import redis
 from client_sdk.model_spec import is_valid_catalog_version
 from services.common.errors import Corrupt, InvalidInput, NotFound, Precondition
 
+log = logging.getLogger(__name__)
+
 PREFIX = "hushtune:catalog:"
 VERSIONS = PREFIX + "versions"
 CURRENT = PREFIX + "current"
+HISTORY = PREFIX + "history"
+HISTORY_LENGTH = 100
+"""Earlier current versions remembered for rollbacks."""
+
+_SWITCH = """
+local old = redis.call('GET', KEYS[1])
+if old == ARGV[1] then return old end
+redis.call('SET', KEYS[1], ARGV[1])
+if old then
+  redis.call('LPUSH', KEYS[2], old)
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+end
+return old
+"""
+"""Make ARGV[1] current and remember the version it replaces, in one step (Lua is atomic)."""
+_ROLLBACK = """
+local previous = redis.call('LPOP', KEYS[2])
+if not previous then return false end
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], previous)
+return {previous, old or ''}
+"""
+"""Make the most recent earlier current version current again, without remembering a switch."""
 
 _Fields = list[bytes | None]
 """What ``hmget`` returns: one value per field, None where the field is missing."""
@@ -83,15 +113,48 @@ def publish(client: redis.Redis, catalog: CatalogVersion, *, make_current: bool)
         pipe.hset(_key(catalog.version), mapping=fields)
         pipe.zadd(VERSIONS, {catalog.version: created})
         if make_current:
-            pipe.set(CURRENT, catalog.version)
+            pipe.eval(_SWITCH, 2, CURRENT, HISTORY, catalog.version, str(HISTORY_LENGTH))
         pipe.execute()
+    # An audit trail of what is served: every switch of current is one log line.
+    log.info("catalog published", extra={"catalog_version": catalog.version,
+                                         "current": make_current})
 
 
-def set_current(client: redis.Redis, version: str) -> None:
-    """Make an existing version the one served by default."""
+def set_current(client: redis.Redis, version: str) -> str:
+    """Make an existing version the one served by default; returns the one it replaced
+    ('' when none was current or it is the same), which ``rollback`` can go back to."""
     if not client.exists(_key(check_version_name(version))):
         raise NotFound(f"catalog version {version} is not in the registry")
-    client.set(CURRENT, version)
+    old = client.eval(_SWITCH, 2, CURRENT, HISTORY, version, str(HISTORY_LENGTH))
+    previous = bytes(cast(bytes, old)).decode() if old is not None else ""
+    if previous != version:
+        log.info("catalog promoted", extra={"catalog_version": version, "previous": previous})
+    return "" if previous == version else previous
+
+
+def rollback(client: redis.Redis) -> tuple[str, str]:
+    """Make the version current before the last switch current again.
+
+    Returns:
+        (the version now current, the version that was current until now).
+
+    Raises:
+        Precondition: no earlier current version is remembered.
+    """
+    result = client.eval(_ROLLBACK, 2, CURRENT, HISTORY)
+    if not result:
+        raise Precondition(
+            "no earlier current version to roll back to: the current one is the first "
+            "(list versions with hushtune catalogs, promote one with hushtune catalogs promote)"
+        )
+    restored, replaced = (bytes(v).decode() for v in cast(list[bytes], result))
+    log.info("catalog rolled back", extra={"catalog_version": restored, "previous": replaced})
+    return restored, replaced
+
+
+def history(client: redis.Redis) -> list[str]:
+    """Earlier current versions, most recent first."""
+    return [bytes(v).decode() for v in cast(list[bytes], client.lrange(HISTORY, 0, -1))]
 
 
 def current_version(client: redis.Redis) -> str:

@@ -36,6 +36,7 @@ from services.featurizer.compiler import (
     export_ckks,
 )
 from services.featurizer.feature_cache import catalog_recipe, featurize_tracks, load_windows
+from services.featurizer.song_paths import stored_audio, stored_cache
 from services.featurizer.sources import SongSource, scan_folder
 from services.featurizer.streaming import train_streaming_calibrated
 from services.featurizer.training import TrainedModel, TrainingConfig, train
@@ -120,6 +121,7 @@ def build_catalog(
     workers: int = 1,
     seed: int | None = None,
     hidden_units: int = 0,
+    source_roots: Sequence[Path] = (),
 ) -> BuildResult:
     """Build and publish a catalog version from the audio files of ``source_dir``.
 
@@ -129,6 +131,8 @@ def build_catalog(
         cache_dir: the feature cache (tracks featurized by an earlier build are not decoded
             again); None: a temporary one.
         workers: processes that featurize tracks.
+        source_roots: the featurizer's source roots: the training state stores each song's
+            audio file relative to the one holding it (``song_paths``).
     """
     check_engine(engine)
     check_trainer(trainer)
@@ -140,7 +144,8 @@ def build_catalog(
         cache_files = featurize_songs(songs, folder, config, workers, report)
         per_track = [load_windows(f) for f in cache_files]
     records = [
-        SongRecord(Song(s.song_id, s.title, s.artist), str(s.path.resolve()), str(f))
+        SongRecord(Song(s.song_id, s.title, s.artist), stored_audio(s.path, source_roots),
+                   stored_cache(f, folder))
         for s, f in zip(songs, cache_files, strict=True)
     ]
     built = train_and_compile(

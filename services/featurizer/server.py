@@ -10,8 +10,10 @@ from grpc_health.v1.health import HealthServicer
 from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
 from services.common import server as common_server
+from services.common.admin_auth import guard_from_settings
 from services.common.config import Settings, feature_cache_path
 from services.featurizer.servicer import FeaturizerServicer
+from services.featurizer.source_roots import SourceRoots
 
 SERVICE_NAME = featurizer_pb2.DESCRIPTOR.services_by_name["FeaturizerService"].full_name
 log = logging.getLogger(__name__)
@@ -20,9 +22,16 @@ log = logging.getLogger(__name__)
 def create_server(
     settings: Settings, redis_client: redis.Redis
 ) -> tuple[grpc.Server, int, HealthServicer]:
-    """Build a featurizer server bound to ``settings.featurizer_port`` (not started)."""
+    """Build a featurizer server bound to ``settings.featurizer_port`` (not started).
+
+    Raises:
+        ValueError: the admin token settings are unusable (``admin_auth.configured_tokens``),
+            or a source root is not a folder.
+    """
     servicer = FeaturizerServicer(
-        redis_client, cache_dir=feature_cache_path(settings), workers=settings.build_workers
+        redis_client, admin=guard_from_settings(settings),
+        sources=SourceRoots.parse(settings.source_roots),
+        cache_dir=feature_cache_path(settings), workers=settings.build_workers,
     )
     return common_server.create_server(
         settings,

@@ -1,4 +1,9 @@
-"""gRPC face of the catalog builder: runs a build or an update and streams its progress."""
+"""gRPC face of the catalog builder: builds, updates, promotes and rolls back catalog versions.
+
+Every RPC that changes state first passes the admin guard (``services.common.admin_auth``):
+before any request field is looked at, so a caller without the token learns nothing. Folders
+a call names are confined to the configured source roots (``source_roots``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import redis
 from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
 from services.common import registry
+from services.common.admin_auth import AdminGuard
 from services.common.errors import Busy, ServiceError, grpc_errors
 from services.featurizer.builder import (
     BuildResult,
@@ -21,6 +27,7 @@ from services.featurizer.builder import (
     check_engine,
     check_trainer,
 )
+from services.featurizer.source_roots import SourceRoots
 from services.featurizer.update import update_catalog
 
 _STAGES = {
@@ -49,12 +56,20 @@ def summary_message(summary: dict[str, object]) -> featurizer_pb2.CatalogSummary
 
 
 class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
-    """Builds or updates catalogs one at a time and lists published versions."""
+    """Builds or updates catalogs one at a time, lists, promotes and rolls back versions."""
 
     def __init__(
-        self, redis_client: redis.Redis, *, cache_dir: Path | None = None, workers: int = 1
+        self,
+        redis_client: redis.Redis,
+        *,
+        admin: AdminGuard,
+        sources: SourceRoots,
+        cache_dir: Path | None = None,
+        workers: int = 1,
     ) -> None:
         self._redis = redis_client
+        self._admin = admin
+        self._sources = sources
         self._cache_dir = cache_dir
         self._workers = workers
         self._building = threading.Lock()
@@ -64,15 +79,17 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
     ) -> Iterator[featurizer_pb2.BuildCatalogResponse]:
         """Run the build in a thread; relay its progress; end with the summary."""
         with grpc_errors(context, "BuildCatalog"):  # before taking the builder
+            self._admin.check(context.invocation_metadata())
             engine = check_engine(request.engine or "concrete")
             trainer = check_trainer(request.trainer or "auto")
+            source = self._sources.confine(request.source_dir)
 
         def job(progress: ProgressCallback) -> BuildResult:
             return build_catalog(
-                self._redis, request.source_dir, exclude=list(request.exclude),
+                self._redis, source, exclude=list(request.exclude),
                 make_current=not request.keep_current, seed=request.seed or None,
                 progress=progress, engine=engine, trainer=trainer, cache_dir=self._cache_dir,
-                workers=self._workers,
+                workers=self._workers, source_roots=self._sources.roots,
             )
 
         for progress, result in self._run(context, "BuildCatalog", job, request.keep_current):
@@ -82,13 +99,18 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
         self, request: featurizer_pb2.UpdateCatalogRequest, context: grpc.ServicerContext
     ) -> Iterator[featurizer_pb2.UpdateCatalogResponse]:
         """Add or remove songs of a published version in a thread; relay its progress."""
+        with grpc_errors(context, "UpdateCatalog"):
+            self._admin.check(context.invocation_metadata())
+            adding = request.add_dir.strip()
+            add_dir = self._sources.confine(request.add_dir) if adding else ""
 
         def job(progress: ProgressCallback) -> BuildResult:
             return update_catalog(
-                self._redis, base_version=request.base_version, add_dir=request.add_dir,
+                self._redis, base_version=request.base_version, add_dir=add_dir,
                 exclude=list(request.exclude), remove=list(request.remove_song_ids),
                 make_current=not request.keep_current, progress=progress,
                 cache_dir=self._cache_dir, workers=self._workers,
+                source_roots=self._sources.roots,
             )
 
         for progress, result in self._run(context, "UpdateCatalog", job, request.keep_current):
@@ -147,4 +169,28 @@ class FeaturizerServicer(featurizer_pb2_grpc.FeaturizerServiceServicer):
             summaries = registry.list_versions(self._redis)
         return featurizer_pb2.ListCatalogsResponse(
             catalogs=[summary_message(s) for s in summaries]
+        )
+
+    def PromoteCatalog(  # noqa: N802 (gRPC method name)
+        self, request: featurizer_pb2.PromoteCatalogRequest, context: grpc.ServicerContext
+    ) -> featurizer_pb2.PromoteCatalogResponse:
+        """Make a published version current; the replaced one is remembered for rollbacks."""
+        with grpc_errors(context, "PromoteCatalog"):
+            self._admin.check(context.invocation_metadata())
+            previous = registry.set_current(self._redis, request.catalog_version)
+            summary = registry.load_summary(self._redis, request.catalog_version)
+        return featurizer_pb2.PromoteCatalogResponse(
+            catalog=summary_message({**summary, "current": True}), previous_version=previous
+        )
+
+    def RollbackCatalog(  # noqa: N802 (gRPC method name)
+        self, request: featurizer_pb2.RollbackCatalogRequest, context: grpc.ServicerContext
+    ) -> featurizer_pb2.RollbackCatalogResponse:
+        """Make the version current before the last switch current again."""
+        with grpc_errors(context, "RollbackCatalog"):
+            self._admin.check(context.invocation_metadata())
+            restored, replaced = registry.rollback(self._redis)
+            summary = registry.load_summary(self._redis, restored)
+        return featurizer_pb2.RollbackCatalogResponse(
+            catalog=summary_message({**summary, "current": True}), rolled_back_version=replaced
         )

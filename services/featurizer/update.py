@@ -32,6 +32,7 @@ from services.featurizer.builder import (
 )
 from services.featurizer.catalog_state import CatalogState, SongRecord
 from services.featurizer.feature_cache import load_windows
+from services.featurizer.song_paths import audio_file, cache_file, stored_audio, stored_cache
 from services.featurizer.sources import SongSource, scan_folder
 from services.featurizer.streaming import add_songs, remove_songs
 from services.featurizer.training import TrainingConfig
@@ -51,6 +52,7 @@ def update_catalog(
     progress: ProgressCallback | None = None,
     cache_dir: Path | None = None,
     workers: int = 1,
+    source_roots: Sequence[Path] = (),
 ) -> BuildResult:
     """Publish ``base_version`` (empty: the current one) with the songs of ``add_dir`` added
     and the song ids ``remove`` removed.
@@ -83,7 +85,7 @@ def update_catalog(
     if adding:
         with feature_folder(cache_dir) as folder:
             new_files = featurize_songs(adding, folder, config, workers, report)
-            old_windows = song_windows(kept, folder, config, workers, report)
+            old_windows = song_windows(kept, folder, config, workers, report, source_roots)
             new_windows = [load_windows(f) for f in new_files]
 
         def step(done: int, total: int, message: str) -> None:
@@ -92,7 +94,8 @@ def update_catalog(
         report(Stage.TRAIN, 0, 1, f"training {len(adding)} new rows against {len(kept)} songs")
         model = add_songs(model, old_windows, new_windows, None, config, progress=step)
         records += [
-            SongRecord(Song(s.song_id, s.title, s.artist), str(s.path.resolve()), str(f))
+            SongRecord(Song(s.song_id, s.title, s.artist), stored_audio(s.path, source_roots),
+                       stored_cache(f, folder))
             for s, f in zip(adding, new_files, strict=True)
         ]
     built = package(model, [r.song for r in records], started=started, engine=engine,
@@ -103,16 +106,17 @@ def update_catalog(
 
 def song_windows(
     records: Sequence[SongRecord], cache_dir: Path, config: TrainingConfig, workers: int,
-    report: ProgressCallback,
+    report: ProgressCallback, source_roots: Sequence[Path] = (),
 ) -> list[list[NDArray[np.float32]]]:
     """Training windows of catalog songs: from their cache entries, or featurized again from
-    their audio files where the entry is gone.
+    their audio files where the entry is gone (both found as ``song_paths`` says).
 
     Raises:
         Precondition: a song's cache entry and its audio file are both gone (named).
     """
-    missing = [r for r in records if not Path(r.cache_file).is_file()]
-    gone = [r.song.song_id for r in missing if not Path(r.path).is_file()]
+    missing = [r for r in records if not cache_file(r.cache_file, cache_dir).is_file()]
+    gone = [r.song.song_id for r in missing
+            if not audio_file(r.path, source_roots).is_file()]
     if gone:
         raise Precondition(
             f"{len(gone)} catalog songs have neither cached features nor their audio file any "
@@ -121,11 +125,12 @@ def song_windows(
         )
     again: dict[str, Path] = {}
     if missing:
-        sources = [SongSource(r.song.song_id, r.song.title, r.song.artist, Path(r.path))
-                   for r in missing]
+        sources = [SongSource(r.song.song_id, r.song.title, r.song.artist,
+                              audio_file(r.path, source_roots)) for r in missing]
         files = featurize_songs(sources, cache_dir, config, workers, report)
         again = {r.song.song_id: f for r, f in zip(missing, files, strict=True)}
-    return [load_windows(Path(again.get(r.song.song_id, r.cache_file))) for r in records]
+    return [load_windows(again.get(r.song.song_id, cache_file(r.cache_file, cache_dir)))
+            for r in records]
 
 
 def _classes_to_remove(state: CatalogState, remove: Sequence[str], base: str) -> set[int]:

@@ -4,7 +4,9 @@ Keys change under a key id only by a replacement, so caching is safe; entries ex
 ``max_age`` seconds so that a deleted or replaced key set stops working soon after, and the
 cache is bounded in entries. Each entry keeps the digest of the client secret the keystore
 accepted for it: a cache hit needs the same secret, anything else asks the keystore again, so
-the cache never lets one client compute with another's keys.
+the cache never lets one client compute with another's keys. Callers that miss the same key id
+with the same secret at the same time share one fetch (``SingleFlight``, keyed by key id and
+secret digest, so a caller with another secret never receives keys fetched with this one).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from services.common.errors import (
     Unauthenticated,
     Unavailable,
 )
+from services.common.single_flight import SingleFlight
 
 Fetch = Callable[[str, str], bytes]
 """(key id, client secret) -> serialized evaluation keys."""
@@ -83,8 +86,11 @@ class KeyCache:
         )
         """key id -> (time fetched, keys, digest of the secret the keystore accepted)."""
         self._lock = threading.Lock()
+        self._flights: SingleFlight[tuple[str, str], bytes] = SingleFlight()
         self.hits = 0
         self.misses = 0
+        self.fetches = 0
+        """Calls of the fetcher so far."""
 
     def get(self, key_id: str, secret: str) -> bytes:
         """Keys of ``key_id`` from the cache when fresh and ``secret`` matches, else fetched.
@@ -95,20 +101,40 @@ class KeyCache:
         """
         client_secret.check_format(secret)
         presented = client_secret.digest(secret)
-        now = self._clock()
+        cached = self._fresh(key_id, presented, count=True)
+        if cached is not None:
+            return cached
+        return self._flights.run(
+            (key_id, presented), lambda: self._fill(key_id, secret, presented)
+        )
+
+    def _fresh(self, key_id: str, presented: str, *, count: bool) -> bytes | None:
+        """The cached keys when fresh and opened by the same secret, else None."""
         with self._lock:
             entry = self._entries.get(key_id)
             if (
                 entry is not None
-                and now - entry[0] <= self._max_age
+                and self._clock() - entry[0] <= self._max_age
                 and hmac.compare_digest(entry[2], presented)
             ):
                 self._entries.move_to_end(key_id)
-                self.hits += 1
-                metrics.KEY_CACHE.labels("hit").inc()
+                if count:
+                    self.hits += 1
+                    metrics.KEY_CACHE.labels("hit").inc()
                 return entry[1]
-            self.misses += 1
-            metrics.KEY_CACHE.labels("miss").inc()
+            if count:
+                self.misses += 1
+                metrics.KEY_CACHE.labels("miss").inc()
+        return None
+
+    def _fill(self, key_id: str, secret: str, presented: str) -> bytes:
+        """Fetch and keep; inside the flight, so one fetch at a time per key id and secret."""
+        cached = self._fresh(key_id, presented, count=False)  # a flight that ended after our miss
+        if cached is not None:
+            return cached
+        now = self._clock()
+        with self._lock:
+            self.fetches += 1
         keys = self._fetch(key_id, secret)
         with self._lock:
             self._entries[key_id] = (now, keys, presented)

@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from services.common import logs, metrics, registry
+from services.common.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,21 @@ class LoadedModel:
 
 
 class ModelCache:
-    """Thread-safe, bounded LRU of loaded catalog versions; loads on first use."""
+    """Thread-safe, bounded LRU of loaded catalog versions; loads on first use, once.
+
+    Callers that miss the same version at the same time share one load (``SingleFlight``):
+    each load is a Concrete circuit of hundreds of MB, so a burst of first queries must not
+    load it once per query.
+    """
 
     def __init__(self, redis_client: redis.Redis, max_versions: int = 4) -> None:
         self._redis = redis_client
         self._max = max_versions
         self._loaded: collections.OrderedDict[str, LoadedModel] = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._flights: SingleFlight[str, LoadedModel] = SingleFlight()
+        self.loads = 0
+        """Versions loaded from the registry so far (an eviction and a later use load again)."""
 
     def resolve(self, version: str) -> str:
         """The requested version, or the registry's current one when empty."""
@@ -47,12 +56,23 @@ class ModelCache:
 
     def get(self, version: str) -> LoadedModel:
         """The loaded model of ``version`` (raises NotFound for unknown versions)."""
+        return self._cached(version) or self._flights.run(version, lambda: self._fill(version))
+
+    def _cached(self, version: str) -> LoadedModel | None:
         with self._lock:
             if version in self._loaded:
                 self._loaded.move_to_end(version)
                 return self._loaded[version]
+        return None
+
+    def _fill(self, version: str) -> LoadedModel:
+        """Load ``version`` and keep it; inside the flight, so one caller at a time per version."""
+        cached = self._cached(version)  # stored by a flight that ended after our miss
+        if cached is not None:
+            return cached
         model = self._load(version)
         with self._lock:
+            self.loads += 1
             self._loaded[version] = model
             self._loaded.move_to_end(version)
             metrics.CATALOG_LOADED.labels(version).set(1)

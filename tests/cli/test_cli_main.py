@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.admin_token import TOKEN
+
 REPO = Path(__file__).resolve().parents[2]
 CLIPS = REPO / "demo" / "catalog"
 HUSHTUNE = [sys.executable, "-m", "hushtune_cli.main"]
@@ -74,6 +76,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         "HUSHTUNE_FEATURIZER_PORT": str(ports["featurizer"]),
         "HUSHTUNE_KEYSTORE_ADDRESS": f"127.0.0.1:{ports['keystore']}",
         "HUSHTUNE_KEY_DIR": str(data_dir / "client-keys"),
+        # The server checks the token, the command sends it: one variable, as an operator's.
+        "HUSHTUNE_ADMIN_TOKEN": TOKEN,
+        "HUSHTUNE_SOURCE_ROOTS": str(data_dir),
     }
     env.pop("REDIS_URL", None)
     process = subprocess.Popen(
@@ -142,6 +147,18 @@ def test_build_list_and_identify_through_the_command(served: dict[str, str]) -> 
 def test_build_of_a_missing_folder_is_invalid_argument(served: dict[str, str]) -> None:
     env = served["env"]
     assert isinstance(env, dict)
-    result = run("build", "/no/such/folder", "--featurizer", str(served["featurizer"]), env=env)
+    missing = str(Path(str(served["folder"])).parent / "no-such-folder")
+    result = run("build", missing, "--featurizer", str(served["featurizer"]), env=env)
     assert result.returncode == 2
-    assert "INVALID_ARGUMENT" in result.stderr and "/no/such/folder" in result.stderr, result.stderr
+    assert "INVALID_ARGUMENT" in result.stderr and missing in result.stderr, result.stderr
+    outside = run("build", "/etc", "--featurizer", str(served["featurizer"]), env=env)
+    assert outside.returncode == 2
+    assert "outside the featurizer's source roots" in outside.stderr, outside.stderr
+
+
+def test_a_build_without_the_token_is_refused(served: dict[str, str]) -> None:
+    env = {k: v for k, v in dict(served["env"]).items() if k != "HUSHTUNE_ADMIN_TOKEN"}
+    result = run("build", str(served["folder"]), "--featurizer", str(served["featurizer"]),
+                 env=env)
+    assert result.returncode == 2
+    assert "UNAUTHENTICATED" in result.stderr and "admin token" in result.stderr, result.stderr

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from client_sdk import errors as sdk_errors
+from client_sdk import transport
 from services.common.errors import RETRY_AFTER_METADATA, RateLimited, grpc_errors
 from services.common.ratelimit import KEY_PREFIX, RateLimiter
 
@@ -124,7 +125,7 @@ def test_a_refusal_is_resource_exhausted_with_a_retry_after_trailer(
     trailers = dict(error.trailing_metadata() or ())
     assert 0 < float(trailers[RETRY_AFTER_METADATA]) <= WINDOW, trailers
 
-    mapped = sdk_errors.from_rpc_error(error, "Score")
+    mapped = transport.from_rpc_error(error, "Score")
     assert isinstance(mapped, sdk_errors.RateLimitedError), type(mapped)
     assert isinstance(mapped, sdk_errors.OverloadedError), "callers catching overload miss it"
     assert 0 < mapped.retry_after_seconds <= WINDOW, mapped.retry_after_seconds
@@ -152,5 +153,5 @@ def test_resource_exhausted_without_a_trailer_stays_a_plain_overload(
             channel.unary_unary("/hushtune.test.v1.Busy/Q")(b"", timeout=10)
     finally:
         server.stop(None).wait()
-    mapped = sdk_errors.from_rpc_error(raised.value, "Score")
+    mapped = transport.from_rpc_error(raised.value, "Score")
     assert type(mapped) is sdk_errors.OverloadedError, type(mapped)

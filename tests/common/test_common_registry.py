@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from services.common import registry
-from services.common.errors import Corrupt, InvalidInput, NotFound
+from services.common.errors import Corrupt, InvalidInput, NotFound, Precondition
 
 
 def catalog(version: str, created: float, payload: bytes = b"") -> registry.CatalogVersion:
@@ -111,3 +111,31 @@ def test_bad_version_names_are_invalid_input(redis_client: redis.Redis, name: st
 @pytest.mark.parametrize("name", ["v1", "x" * 64, "20260101T000000Z-abcdef-001", "a.b_c-D"])
 def test_good_version_names_pass(name: str) -> None:
     assert registry.check_version_name(name) == name
+
+
+def test_every_switch_is_remembered_and_rollback_walks_back(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="services.common.registry")
+    registry.publish(redis_client, catalog("a", 1.0), make_current=True)
+    registry.publish(redis_client, catalog("b", 2.0), make_current=True)  # a build switches
+    registry.publish(redis_client, catalog("c", 3.0), make_current=False)  # --no-current
+    assert registry.set_current(redis_client, "c") == "b"  # promoted
+    assert registry.history(redis_client) == ["b", "a"]
+    assert registry.set_current(redis_client, "c") == "", "promoting the current one switched"
+    assert registry.history(redis_client) == ["b", "a"], "a no-op promotion was remembered"
+    assert registry.rollback(redis_client) == ("b", "c")
+    assert registry.current_version(redis_client) == "b"
+    assert registry.rollback(redis_client) == ("a", "b")
+    assert registry.current_version(redis_client) == "a"
+    with pytest.raises(Precondition, match="no earlier current version"):
+        registry.rollback(redis_client)
+    assert registry.current_version(redis_client) == "a", "a refused rollback changed current"
+    audit = [(r.getMessage(), getattr(r, "catalog_version", "")) for r in caplog.records]
+    assert ("catalog promoted", "c") in audit and ("catalog rolled back", "a") in audit, audit
+
+
+def test_the_history_is_bounded(redis_client: redis.Redis) -> None:
+    for number in range(registry.HISTORY_LENGTH + 5):
+        registry.publish(redis_client, catalog(f"v{number}", float(number)), make_current=True)
+    assert len(registry.history(redis_client)) == registry.HISTORY_LENGTH

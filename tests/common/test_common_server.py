@@ -12,10 +12,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
+from services.common.admin_auth import AdminGuard
 from services.common.config import Settings, load_settings
 from services.common.logs import request_id
 from services.common.server import REQUEST_ID_METADATA, create_server, message_options
 from services.featurizer.servicer import FeaturizerServicer
+from services.featurizer.source_roots import SourceRoots
 
 ECHO_SERVICE = "hushtune.test.v1.EchoService"
 FEATURIZER = featurizer_pb2.DESCRIPTOR.services_by_name["FeaturizerService"].full_name
@@ -36,7 +38,7 @@ def register_echo(server: grpc.Server) -> None:
 
 
 def start(settings: Settings, redis_client: redis.Redis) -> Iterator[grpc.Channel]:
-    featurizer = FeaturizerServicer(redis_client)
+    featurizer = FeaturizerServicer(redis_client, admin=AdminGuard(), sources=SourceRoots())
 
     def register_featurizer(server: grpc.Server) -> None:
         featurizer_pb2_grpc.add_FeaturizerServiceServicer_to_server(featurizer, server)

@@ -123,3 +123,14 @@ def test_dockerfile_pins_its_base_and_runs_as_a_user() -> None:
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0"), users
     assert 'ENTRYPOINT ["hushtune"]' in lines
+
+
+def test_the_featurizer_publishes_no_host_port(compose: dict[str, Any]) -> None:
+    """The admin plane is reachable inside the compose network only (docker compose exec)."""
+    featurizer = compose["services"]["featurizer"]
+    assert "ports" not in featurizer, "the featurizer publishes a host port"
+    environment = featurizer["environment"]
+    assert environment["HUSHTUNE_ADMIN_TOKEN"] == "${HUSHTUNE_ADMIN_TOKEN:-}", "a token in the file"
+    assert environment["HUSHTUNE_SOURCE_ROOTS"] == "/catalog"
+    assert "/catalog" in " ".join(featurizer["volumes"]), "the source root is not mounted"
+    assert "HUSHTUNE_ALLOW_UNAUTHENTICATED_ADMIN" not in environment

@@ -92,8 +92,8 @@ def test_services_serve_only_themselves_on_the_default_port(name: str) -> None:
     port = getattr(Settings(), f"{name}_port")
     main = container(deployment)
     assert main["args"] == ["serve", "--only", name]
-    env = {e["name"]: e["value"] for e in main.get("env", [])}
-    assert int(env[f"HUSHTUNE_{name.upper()}_PORT"]) == port
+    env = {e["name"]: e.get("value") for e in main.get("env", [])}
+    assert int(str(env[f"HUSHTUNE_{name.upper()}_PORT"])) == port
     assert {"name": "grpc", "containerPort": port} in main["ports"]
     service = find("Service", name)
     assert service["spec"]["ports"][0]["port"] == port
@@ -162,3 +162,36 @@ def test_redis_is_a_persistent_stateful_set() -> None:
     assert container(redis)["volumeMounts"][0]["name"] == claims[0]["metadata"]["name"]
     redis_url = find("ConfigMap", "hushtune")["data"]["HUSHTUNE_REDIS_URL"]
     assert redis_url == f"redis://{redis['spec']['serviceName']}:6379/0"
+
+
+def test_the_featurizer_is_reachable_only_inside_the_cluster() -> None:
+    """The admin plane gets a ClusterIP Service and nothing that publishes it outside."""
+    assert find("Service", "featurizer")["spec"].get("type", "ClusterIP") == "ClusterIP"
+    for document in manifests():
+        assert document["kind"] not in {"Ingress", "Gateway"}, document["kind"]
+        if document["kind"] == "Service":
+            assert document["spec"].get("type", "ClusterIP") == "ClusterIP", document["metadata"]
+
+
+def test_the_admin_token_comes_from_an_optional_secret() -> None:
+    """No token in the manifests; a missing Secret leaves catalog changes refused, not a crash."""
+    env = {e["name"]: e for e in container(find("Deployment", "featurizer"))["env"]}
+    token = env["HUSHTUNE_ADMIN_TOKEN"]
+    assert "value" not in token, "a token written into the manifest"
+    assert token["valueFrom"]["secretKeyRef"] == {
+        "name": "hushtune-admin", "key": "token", "optional": True
+    }
+    assert "HUSHTUNE_ADMIN_TOKEN" not in find("ConfigMap", "hushtune")["data"]
+    assert "HUSHTUNE_ALLOW_UNAUTHENTICATED_ADMIN" not in env
+    assert env["HUSHTUNE_SOURCE_ROOTS"]["value"] == "/srv/hushtune/sources"
+
+
+def test_a_network_policy_admits_only_metrics_to_the_featurizer() -> None:
+    policy = find("NetworkPolicy", "featurizer-admin-plane")
+    deployment = find("Deployment", "featurizer")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= labels.items(), "the policy selects no featurizer pod"
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    ports = [p for rule in policy["spec"]["ingress"] for p in rule.get("ports", [])]
+    assert ports == [{"port": "metrics", "protocol": "TCP"}], ports

@@ -28,6 +28,7 @@ from services.common import registry
 from services.common.config import load_settings
 from services.featurizer.sources import describe
 from services.stack import RunningStack, start_stack
+from tests.admin_token import TOKEN
 
 DEMO_CATALOG = Path(__file__).resolve().parents[2] / "demo" / "catalog"
 """The 13 committed demo clips (30 s, mono, 22.05 kHz Ogg Vorbis)."""
@@ -101,6 +102,8 @@ def e2e_stack(
         inference_port=0,
         featurizer_port=0,
         key_cache_seconds=KEY_CACHE_SECONDS,
+        admin_token=TOKEN,
+        source_roots=str(demo_catalog),
     )
     stack = start_stack(settings, redis_client=redis_database(E2E_REDIS_DB))
     try:
@@ -111,6 +114,7 @@ def e2e_stack(
             [LEFT_OUT],
             True,
             lambda stage, done, total, message: events.append((stage, done, total, message)),
+            admin_token=TOKEN,
         )
         yield BuiltStack(stack, demo_catalog, summary, events)
     finally:

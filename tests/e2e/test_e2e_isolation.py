@@ -49,7 +49,7 @@ def test_client_b_cannot_score_with_client_a_keys(e2e_stack, client, tmp_path):
                     channel, UploadedKeys(a.key_id, secret), spec.catalog_version, ciphertext,
                     time.monotonic() + 60,
                 )
-            assert refused.value.code == code, f"{what}: {refused.value}"
+            assert refused.value.code == code.name, f"{what}: {refused.value}"
             assert a.client_secret not in str(refused.value), "A's secret in the error"
         # B's own keys still work for B.
         own = transport.score(channel, b, spec.catalog_version, ciphertext, time.monotonic() + 60)

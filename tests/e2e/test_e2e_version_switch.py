@@ -32,6 +32,7 @@ from services.common.config import load_settings
 from services.featurizer.sources import describe
 from services.keystore.store import KEY_PREFIX
 from services.stack import RunningStack, start_stack
+from tests.admin_token import TOKEN
 
 pytestmark = pytest.mark.e2e
 
@@ -130,12 +131,14 @@ def switch_run(
     settings = load_settings(
         environ={}, data_dir=str(tmp_path_factory.mktemp("switch-data")),
         keystore_port=0, inference_port=0, featurizer_port=0,
+        admin_token=TOKEN, source_roots=str(source),
     )
     stack = start_stack(settings, redis_client=redis_database(SWITCH_REDIS_DB))
     featurizer = stack.address("featurizer")
     clients: list[Client] = []
     try:
-        old = str(build_remote(featurizer, str(source), [], True, lambda *_: None)[
+        old = str(build_remote(featurizer, str(source), [], True, lambda *_: None,
+                                admin_token=TOKEN)[
             "catalog_version"])
         excerpts = {name: excerpt(source, name) for name in CLIPS}
         short = Client(stack.address("inference"), stack.address("keystore"),
@@ -173,7 +176,7 @@ def switch_run(
             # The packed CKKS engine: a key profile of its own, so the switch needs new keys
             # whatever parameters Concrete picks for two nearly equal circuits.
             new = str(build_remote(featurizer, str(source), [REMOVED], True, lambda *_: None,
-                                   engine="ckks")["catalog_version"])
+                                   engine="ckks", admin_token=TOKEN)["catalog_version"])
             switched = time.monotonic()
 
             def enough() -> bool:

@@ -20,6 +20,7 @@ from services.common import registry
 from services.common.config import load_settings
 from services.common.server import message_options
 from services.featurizer.server import create_server
+from tests.admin_token import METADATA, TOKEN, authorized
 
 CATALOG = Path(__file__).resolve().parents[2] / "demo" / "catalog"
 CLIPS = (
@@ -35,8 +36,13 @@ Request = featurizer_pb2.BuildCatalogRequest
 @dataclasses.dataclass
 class Served:
     stub: Stub
+    """A stub whose calls carry the admin token."""
     redis: redis.Redis
     address: str
+    bare: Stub
+    """A stub whose calls carry no token."""
+    root: Path
+    """A source root of the featurizer (the other one is the demo catalog)."""
 
 
 @dataclasses.dataclass
@@ -47,19 +53,31 @@ class GrpcBuild:
 
 
 @pytest.fixture(scope="module")
-def served(_redis_server: redis.Redis) -> Iterator[Served]:
+def served(
+    _redis_server: redis.Redis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     _redis_server.flushdb()
     # A featurizer process has usually run Concrete before in another thread (an earlier build,
     # or the inference worker of `hushtune serve` loading a circuit); make that so here too,
     # so the tests do not depend on which test module imported Concrete first.
     import concrete.fhe  # noqa: F401
 
-    settings = load_settings(environ={}, featurizer_port=0)
+    # Every test's tmp_path lies under the base temp folder: builds from them are allowed.
+    root = tmp_path_factory.getbasetemp()
+    settings = load_settings(
+        environ={}, featurizer_port=0, admin_token=TOKEN, source_roots=f"{root}:{CATALOG}"
+    )
     server, port, _ = create_server(settings, _redis_server)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=message_options(settings))
     try:
-        yield Served(Stub(channel), _redis_server, f"127.0.0.1:{port}")
+        # The CLI reads the token from the environment, like an operator's shell.
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("HUSHTUNE_ADMIN_TOKEN", TOKEN)
+            yield Served(
+                Stub(authorized(channel)), _redis_server, f"127.0.0.1:{port}", Stub(channel),
+                root,
+            )
     finally:
         channel.close()
         server.stop(None).wait()
@@ -103,7 +121,8 @@ def grpc_build(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Grpc
     stream, first = when_idle(start)  # type: ignore[misc]
     # The first build now holds the featurizer for seconds (featurize, train, compile).
     with pytest.raises(grpc.RpcError) as raised:
-        list(served.stub.BuildCatalog(Request(source_dir="/no/such/folder"), timeout=10))
+        busy = Request(source_dir=str(served.root / "no-such-folder"))
+        list(served.stub.BuildCatalog(busy, timeout=10))
     responses = [first]
     try:
         responses.extend(stream)
@@ -260,3 +279,154 @@ def test_the_cli_adds_a_song_through_the_featurizer(
     assert registry.current_version(served.redis) == grown["catalog_version"]
     code = main(["update", "--remove", "no-such-song", "--featurizer", served.address])
     assert code == 2 and "no-such-song" in capsys.readouterr().err
+
+
+READS = {"ListCatalogs"}
+"""Featurizer RPCs that change nothing: every other one needs the admin token."""
+METHODS = featurizer_pb2.DESCRIPTOR.services_by_name["FeaturizerService"].methods
+
+
+def call_any(channel_stub: Stub, name: str, metadata: tuple[tuple[str, str], ...] = ()) -> None:
+    """Call RPC ``name`` with an empty request, draining a streamed answer."""
+    method = next(m for m in METHODS if m.name == name)
+    request = getattr(featurizer_pb2, method.input_type.name)()
+    answer = getattr(channel_stub, name)(request, timeout=30, metadata=metadata)
+    if method.server_streaming:
+        list(answer)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(m.name for m in METHODS if m.name not in READS)
+)
+def test_every_state_changing_rpc_needs_the_admin_token(served: Served, name: str) -> None:
+    before = (registry.list_versions(served.redis), served.redis.get(registry.CURRENT))
+    with pytest.raises(grpc.RpcError) as missing:
+        call_any(served.bare, name)
+    assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED, missing.value.details()
+    assert "admin token" in (missing.value.details() or ""), missing.value.details()
+    wrong = (("authorization", "Bearer " + "x" * 40),)
+    with pytest.raises(grpc.RpcError) as refused:
+        call_any(served.bare, name, wrong)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, refused.value.details()
+    assert "x" * 40 not in (refused.value.details() or ""), "the token came back in the error"
+    malformed = (("authorization", "Basic " + TOKEN),)
+    with pytest.raises(grpc.RpcError) as basic:
+        call_any(served.bare, name, malformed)
+    assert basic.value.code() == grpc.StatusCode.UNAUTHENTICATED, basic.value.details()
+    after = (registry.list_versions(served.redis), served.redis.get(registry.CURRENT))
+    assert after == before, f"a refused {name} changed the registry"
+
+
+def test_reads_need_no_token(served: Served) -> None:
+    for name in READS:
+        call_any(served.bare, name)  # raises on any error
+
+
+def test_a_featurizer_with_no_token_refuses_changes_and_says_why(
+    _redis_server: redis.Redis,
+) -> None:
+    server, port, _ = create_server(load_settings(environ={}, featurizer_port=0), _redis_server)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.RpcError) as refused:
+                call_any(Stub(channel), "RollbackCatalog", METADATA)
+            call_any(Stub(channel), "ListCatalogs")
+    finally:
+        server.stop(None).wait()
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, refused.value.details()
+    assert "HUSHTUNE_ADMIN_TOKEN" in (refused.value.details() or ""), refused.value.details()
+
+
+def test_unauthenticated_admin_is_allowed_on_loopback_only(_redis_server: redis.Redis) -> None:
+    with pytest.raises(ValueError, match="ALLOW_UNAUTHENTICATED_ADMIN.*loopback.*0.0.0.0"):
+        load_settings(environ={}, host="0.0.0.0", allow_unauthenticated_admin=True)
+    settings = load_settings(environ={}, featurizer_port=0, allow_unauthenticated_admin=True)
+    server, port, _ = create_server(settings, _redis_server)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel, pytest.raises(
+            grpc.RpcError
+        ) as passed:
+            request = featurizer_pb2.PromoteCatalogRequest(catalog_version="no-such-version")
+            Stub(channel).PromoteCatalog(request, timeout=30)
+    finally:
+        server.stop(None).wait()
+    assert passed.value.code() == grpc.StatusCode.NOT_FOUND, "the call did not pass the guard"
+
+
+def test_a_folder_outside_the_source_roots_is_refused(served: Served, tmp_path: Path) -> None:
+    before = registry.list_versions(served.redis)
+    for folder in ("/etc", str(served.root / ".." / "elsewhere"), "/"):
+        error = build_error(served.stub, Request(source_dir=folder))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (folder, error.code())
+        assert "source roots" in (error.details() or "") or "'..'" in (error.details() or "")
+    link = tmp_path / "link"
+    link.symlink_to("/usr/share")
+    error = build_error(served.stub, Request(source_dir=str(link)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.code()
+    assert "symlink" in (error.details() or ""), error.details()
+    request = featurizer_pb2.UpdateCatalogRequest(add_dir="/etc")
+    with pytest.raises(grpc.RpcError) as raised:
+        when_idle(lambda: list(served.stub.UpdateCatalog(request, timeout=60)))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.details()
+    assert registry.list_versions(served.redis) == before, "a refused build changed the registry"
+
+
+def publish_fake(served: Served, version: str, created: float, *, current: bool) -> None:
+    summary: dict[str, object] = {
+        "catalog_version": version, "songs": 2, "features": 118, "created_unix": created,
+        "build_seconds": 1.0, "threshold": 1.0, "key_profile": "abc",
+    }
+    registry.publish(
+        served.redis, registry.CatalogVersion(version, summary, b"spec", b"server"),
+        make_current=current,
+    )
+
+
+def test_promote_and_rollback_through_the_cli(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version built with --no-current is promoted, then rolled back, by an operator."""
+    from hushtune_cli.main import main
+
+    publish_fake(served, "promo-a", 10.0, current=True)
+    publish_fake(served, "promo-b", 20.0, current=False)  # as built with --no-current
+    assert main(["catalogs", "promote", "promo-b", "--featurizer", served.address, "--json"]) == 0
+    promoted = json.loads(capsys.readouterr().out)
+    assert (promoted["catalog_version"], promoted["previous_version"]) == ("promo-b", "promo-a")
+    assert registry.current_version(served.redis) == "promo-b"
+    assert main(["catalogs", "rollback", "--featurizer", served.address, "--json"]) == 0
+    rolled = json.loads(capsys.readouterr().out)
+    assert (rolled["catalog_version"], rolled["rolled_back_version"]) == ("promo-a", "promo-b")
+    assert registry.current_version(served.redis) == "promo-a"
+    listed = served.stub.ListCatalogs(featurizer_pb2.ListCatalogsRequest(), timeout=10).catalogs
+    assert [c.catalog_version for c in listed if c.current] == ["promo-a"], listed
+
+
+def test_promote_errors_name_what_was_wrong(
+    served: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hushtune_cli.main import main
+
+    request = featurizer_pb2.PromoteCatalogRequest(catalog_version="no-such-version")
+    with pytest.raises(grpc.RpcError) as unknown:
+        served.stub.PromoteCatalog(request, timeout=30)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND, unknown.value.details()
+    assert "no-such-version" in (unknown.value.details() or "")
+    assert main(["catalogs", "promote", "--featurizer", served.address]) == 2
+    assert "needs the VERSION" in capsys.readouterr().err
+    monkeypatch.delenv("HUSHTUNE_ADMIN_TOKEN")
+    assert main(["catalogs", "rollback", "--featurizer", served.address]) == 2
+    assert "UNAUTHENTICATED" in capsys.readouterr().err
+    assert main(["catalogs", "rollback", "--featurizer", served.address,
+                 "--admin-token", "y" * 32]) == 2
+    assert "PERMISSION_DENIED" in capsys.readouterr().err
+
+
+def test_rollback_with_nothing_to_go_back_to_is_failed_precondition(served: Served) -> None:
+    served.redis.delete(registry.HISTORY)
+    with pytest.raises(grpc.RpcError) as raised:
+        served.stub.RollbackCatalog(featurizer_pb2.RollbackCatalogRequest(), timeout=30)
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION, raised.value.details()
+    assert "no earlier current version" in (raised.value.details() or "")

@@ -44,12 +44,14 @@ def grown(_redis_server: redis.Redis, tmp_path_factory: pytest.TempPathFactory) 
     _redis_server.flushdb()
     root = tmp_path_factory.mktemp("update")
     cache = root / "cache"
-    base = build_catalog(_redis_server, copy_clips(root / "clips"), config=SMALL, cache_dir=cache)
+    base = build_catalog(_redis_server, copy_clips(root / "clips"), config=SMALL, cache_dir=cache,
+                         source_roots=(root,))
     added_dir = root / "added"
     added_dir.mkdir()
     for name in ADDED:
         shutil.copy(CATALOG / name, added_dir / name)
-    grown = update_catalog(_redis_server, add_dir=added_dir, cache_dir=cache)
+    grown = update_catalog(_redis_server, add_dir=added_dir, cache_dir=cache,
+                           source_roots=(root,))
     return Grown(_redis_server, cache, base, grown, added_dir)
 
 
@@ -102,14 +104,29 @@ def test_removing_a_song_drops_only_its_row(grown: Grown) -> None:
     assert registry.current_version(grown.redis) == grown.grown.catalog_version  # not switched
 
 
+def test_the_state_stores_no_path_of_the_featurizer_host(grown: Grown) -> None:
+    """Audio relative to the source root, features relative to the cache folder."""
+    for version in (grown.base.catalog_version, grown.grown.catalog_version):
+        songs = state_of(grown.redis, version).songs
+        for record in songs:
+            for stored in (record.path, record.cache_file):
+                assert not stored.startswith("/"), f"{version}: absolute path {stored}"
+                assert str(grown.cache.parent) not in stored, f"{version}: host layout {stored}"
+        assert {r.path.split("/")[0] for r in songs} <= {"clips", "added"}, [r.path for r in songs]
+
+
 def test_features_lost_from_the_cache_are_computed_again(grown: Grown, tmp_path: Path) -> None:
+    """Also: the audio is found again from root-relative paths, under the roots given now."""
     for entry in grown.cache.iterdir():
         entry.unlink()
+    moved = tmp_path / "moved-root"
+    shutil.copytree(grown.cache.parent / "clips", moved / "clips")
     extra = tmp_path / "extra"
     extra.mkdir()
     shutil.copy(CATALOG / "seahorse-adventures__5.ogg", extra / "seahorse-adventures__5.ogg")
     result = update_catalog(grown.redis, base_version=grown.base.catalog_version, add_dir=extra,
-                            cache_dir=grown.cache, make_current=False)
+                            cache_dir=grown.cache, make_current=False,
+                            source_roots=(tmp_path / "elsewhere", moved))
     assert result.songs == 5 and result.base_version == grown.base.catalog_version
     assert len(list(grown.cache.glob("*.npz"))) == 5  # four songs again, one new
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from services.common import client_secret
@@ -143,3 +148,52 @@ def test_a_new_secret_for_a_cached_key_id_is_checked_with_the_keystore() -> None
     assert cache.get("k_r", SECRETS["k_r"]) == b"k_r#3", "the new secret was not fetched"
     assert cache.get("k_r", SECRETS["k_r"]) == b"k_r#3"
     assert fetcher.calls == ["k_r", "k_r", "k_r"], fetcher.calls
+
+
+class SlowFetcher(Fetcher):
+    """A fetcher that takes as long as a keystore round trip, called from many threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def __call__(self, key_id: str, secret: str) -> bytes:
+        time.sleep(0.3)
+        with self._lock:
+            return super().__call__(key_id, secret)
+
+
+def together(calls: int, work: Callable[[int], bytes]) -> list[bytes | Exception]:
+    """``work(i)`` from ``calls`` threads released at once; what each returned or raised."""
+    barrier = threading.Barrier(calls)
+
+    def one(i: int) -> bytes | Exception:
+        barrier.wait()
+        try:
+            return work(i)
+        except Exception as exc:  # the test inspects what each caller got
+            return exc
+
+    with ThreadPoolExecutor(calls) as pool:
+        return list(pool.map(one, range(calls)))
+
+
+def test_simultaneous_misses_fetch_once() -> None:
+    fetcher = SlowFetcher()
+    cache = KeyCache(fetcher, max_entries=4, max_age=60.0)
+    results = together(8, lambda _: cache.get("k_a", secret_of("k_a")))
+    assert fetcher.calls == ["k_a"], f"8 simultaneous misses fetched {len(fetcher.calls)} times"
+    assert results == [b"k_a#1"] * 8, results
+    assert cache.fetches == 1 and cache.hits + cache.misses == 8
+
+
+def test_a_caller_with_another_secret_never_shares_a_fetch() -> None:
+    """The wrong secret is checked by the keystore itself, not answered from a shared fetch."""
+    fetcher = SlowFetcher()
+    cache = KeyCache(fetcher, max_entries=4, max_age=60.0)
+    wrong = client_secret.new_secret()
+    results = together(8, lambda i: cache.get("k_b", wrong if i % 2 else secret_of("k_b")))
+    good, refused = results[0::2], results[1::2]
+    assert good == [b"k_b#1"] * 4 or good == [b"k_b#2"] * 4, good
+    assert all(isinstance(r, PermissionDenied) for r in refused), refused
+    assert sorted(fetcher.calls) == ["k_b", "k_b"], f"one fetch per secret: {fetcher.calls}"

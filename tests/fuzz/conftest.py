@@ -21,6 +21,7 @@ from client_sdk import Client, load_audio
 from services.common.config import load_settings
 from services.featurizer.builder import build_catalog
 from services.stack import start_stack
+from tests.admin_token import TOKEN, authorized
 from tests.fuzz.world import REPORT_ENV, FuzzRecord, FuzzStack, encrypt, make_sandbox, receipt
 from tests.small_catalog import CLIPS, SMALL, copy_clips
 
@@ -41,16 +42,20 @@ def fuzz_stack(
 ) -> Iterator[FuzzStack]:
     root = tmp_path_factory.mktemp("fuzz")
     settings = load_settings(
-        environ={}, keystore_port=0, inference_port=0, featurizer_port=0, data_dir=str(root)
+        environ={}, keystore_port=0, inference_port=0, featurizer_port=0, data_dir=str(root),
+        admin_token=TOKEN, source_roots=str(root),
     )
     source = copy_clips(root / "clips")
     build_catalog(fuzz_redis, source, config=SMALL)
     stack = start_stack(settings, redis_client=fuzz_redis)
     client = Client(stack.address("inference"), stack.address("keystore"), key_dir=root / "keys")
+    # The fuzzer is the featurizer's admin: it attacks what lies behind the token (the token
+    # itself is tested in tests/featurizer/test_featurizer_service.py).
     channels = {
         name: grpc.insecure_channel(stack.address(name))
         for name in ("keystore", "inference", "featurizer")
     }
+    channels["featurizer"] = authorized(channels["featurizer"])
     try:
         spec = client.model_spec()
         key_id, secret = receipt(client.ensure_keys_uploaded(spec))
@@ -79,6 +84,19 @@ def fuzz_stack(
 def fuzz_record() -> Iterator[FuzzRecord]:
     record = FuzzRecord()
     yield record
+    write_report(record)
+
+
+@pytest.fixture(autouse=True)
+def _report_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Rewrite the report after every fuzz test, so a run stopped at a time limit (the long
+    profile on a busy machine) still reports every case it ran."""
+    yield
+    if "fuzz_record" in request.fixturenames:
+        write_report(request.getfixturevalue("fuzz_record"))
+
+
+def write_report(record: FuzzRecord) -> None:
     path = os.environ.get(REPORT_ENV)
     if path:
         Path(path).write_text(json.dumps(record.as_dict(), indent=2) + "\n")

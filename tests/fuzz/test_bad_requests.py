@@ -276,12 +276,14 @@ def test_an_upload_declaring_more_than_the_key_limit_is_refused_at_once(
 @pytest.mark.parametrize(
     ("source_dir", "fragment"),
     [
-        ("", "source_dir is required"),
-        ("/tmp/" + "x" * 5000, "cannot be read"),
-        ("/no/such/folder", "does not exist"),
-        ("/tmp/a\x00b", "does not exist"),
+        ("", "source folder is required"),
+        ("x" * 5000, "cannot be read"),
+        ("no/such/folder", "does not exist"),
+        ("a\x00b", "NUL character"),
+        ("/etc", "outside the featurizer's source roots"),
+        ("../fuzz", "contains '..'"),
     ],
-    ids=["empty", "name-too-long", "missing", "nul-byte"],
+    ids=["empty", "name-too-long", "missing", "nul-byte", "outside-the-roots", "dot-dot"],
 )
 def test_a_build_from_a_folder_that_cannot_be_read_is_invalid_argument(
     fuzz_stack: FuzzStack, source_dir: str, fragment: str

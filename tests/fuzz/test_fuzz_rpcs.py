@@ -1,8 +1,8 @@
 """Every RPC of the three services, driven with random, mutated and garbage requests.
 
-The contract (``rpcs.check_outcome``): no call ends UNKNOWN or without a message, INTERNAL only
-with the services' own "internal error (...)" message, no call hangs, and every service still
-answers its health check after every case. Case counts come from the Hypothesis profile
+The contract (``rpcs.check_outcome``): no call ends UNKNOWN, INTERNAL (a crash, whatever its
+message) or without a message, no call hangs, and every service still answers its health check
+after every case. Case counts come from the Hypothesis profile
 (tests/fuzz/conftest.py): a few hundred in CI, over 10,000 with ``make fuzz``.
 """
 
@@ -101,6 +101,12 @@ VALID: dict[str, Callable[[FuzzStack], list[Any]]] = {
         featurizer_pb2.UpdateCatalogRequest(add_dir=str(w.sandbox), keep_current=True)
     ],
     "FeaturizerService.ListCatalogs": lambda w: [featurizer_pb2.ListCatalogsRequest()],
+    # The fuzz catalog is the only version and was never switched from: promoting it changes
+    # nothing and a rollback has nothing to go back to.
+    "FeaturizerService.PromoteCatalog": lambda w: [
+        featurizer_pb2.PromoteCatalogRequest(catalog_version=w.spec.catalog_version)
+    ],
+    "FeaturizerService.RollbackCatalog": lambda w: [featurizer_pb2.RollbackCatalogRequest()],
 }
 """A valid request of every RPC, for the mutation cases: a new RPC needs an entry here."""
 
@@ -131,6 +137,7 @@ def test_the_valid_requests_work(fuzz_stack: FuzzStack) -> None:
     expected = {
         "FeaturizerService.BuildCatalog": grpc.StatusCode.INVALID_ARGUMENT,  # the sandbox
         "FeaturizerService.UpdateCatalog": grpc.StatusCode.INVALID_ARGUMENT,  # the sandbox
+        "FeaturizerService.RollbackCatalog": grpc.StatusCode.FAILED_PRECONDITION,  # no history
         "KeystoreService.DeleteKeys": grpc.StatusCode.OK,
     }
     for rpc in RPCS:

@@ -112,3 +112,29 @@ class ListCatalogsResponse(_message.Message):
     CATALOGS_FIELD_NUMBER: _ClassVar[int]
     catalogs: _containers.RepeatedCompositeFieldContainer[CatalogSummary]
     def __init__(self, catalogs: _Optional[_Iterable[_Union[CatalogSummary, _Mapping]]] = ...) -> None: ...
+
+class PromoteCatalogRequest(_message.Message):
+    __slots__ = ("catalog_version",)
+    CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    catalog_version: str
+    def __init__(self, catalog_version: _Optional[str] = ...) -> None: ...
+
+class PromoteCatalogResponse(_message.Message):
+    __slots__ = ("catalog", "previous_version")
+    CATALOG_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    catalog: CatalogSummary
+    previous_version: str
+    def __init__(self, catalog: _Optional[_Union[CatalogSummary, _Mapping]] = ..., previous_version: _Optional[str] = ...) -> None: ...
+
+class RollbackCatalogRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RollbackCatalogResponse(_message.Message):
+    __slots__ = ("catalog", "rolled_back_version")
+    CATALOG_FIELD_NUMBER: _ClassVar[int]
+    ROLLED_BACK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    catalog: CatalogSummary
+    rolled_back_version: str
+    def __init__(self, catalog: _Optional[_Union[CatalogSummary, _Mapping]] = ..., rolled_back_version: _Optional[str] = ...) -> None: ...

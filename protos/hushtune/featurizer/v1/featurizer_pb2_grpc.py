@@ -26,7 +26,12 @@ if _version_not_supported:
 
 
 class FeaturizerServiceStub(object):
-    """FeaturizerService builds and lists catalog versions.
+    """FeaturizerService builds, lists, promotes and rolls back catalog versions.
+
+    Every RPC that changes state (BuildCatalog, UpdateCatalog, PromoteCatalog, RollbackCatalog)
+    needs the admin token as the metadata "authorization: Bearer <token>": without it the call
+    is UNAUTHENTICATED, with a token the featurizer does not accept (or when it has none
+    configured) PERMISSION_DENIED. ListCatalogs needs no token. See docs/SECURITY.md.
     """
 
     def __init__(self, channel):
@@ -50,15 +55,31 @@ class FeaturizerServiceStub(object):
                 request_serializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.ListCatalogsRequest.SerializeToString,
                 response_deserializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.ListCatalogsResponse.FromString,
                 _registered_method=True)
+        self.PromoteCatalog = channel.unary_unary(
+                '/hushtune.featurizer.v1.FeaturizerService/PromoteCatalog',
+                request_serializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.PromoteCatalogRequest.SerializeToString,
+                response_deserializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.PromoteCatalogResponse.FromString,
+                _registered_method=True)
+        self.RollbackCatalog = channel.unary_unary(
+                '/hushtune.featurizer.v1.FeaturizerService/RollbackCatalog',
+                request_serializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.RollbackCatalogRequest.SerializeToString,
+                response_deserializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.RollbackCatalogResponse.FromString,
+                _registered_method=True)
 
 
 class FeaturizerServiceServicer(object):
-    """FeaturizerService builds and lists catalog versions.
+    """FeaturizerService builds, lists, promotes and rolls back catalog versions.
+
+    Every RPC that changes state (BuildCatalog, UpdateCatalog, PromoteCatalog, RollbackCatalog)
+    needs the admin token as the metadata "authorization: Bearer <token>": without it the call
+    is UNAUTHENTICATED, with a token the featurizer does not accept (or when it has none
+    configured) PERMISSION_DENIED. ListCatalogs needs no token. See docs/SECURITY.md.
     """
 
     def BuildCatalog(self, request, context):
         """BuildCatalog builds a catalog version from a folder the service can read and streams
-        progress events while it works; the last message carries the result.
+        progress events while it works; the last message carries the result. The folder must lie
+        inside one of the featurizer's configured source roots (INVALID_ARGUMENT otherwise).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -76,6 +97,24 @@ class FeaturizerServiceServicer(object):
 
     def ListCatalogs(self, request, context):
         """ListCatalogs lists the published catalog versions, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PromoteCatalog(self, request, context):
+        """PromoteCatalog makes a published version the current one (the version clients and
+        workers use by default), e.g. one built with keep_current; the version it replaces is
+        remembered for RollbackCatalog. Promoting the current version changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackCatalog(self, request, context):
+        """RollbackCatalog makes the version that was current before the last switch (by a build,
+        an update or a promotion) current again; repeated rollbacks walk further back. It is
+        FAILED_PRECONDITION when there is no earlier current version.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -99,6 +138,16 @@ def add_FeaturizerServiceServicer_to_server(servicer, server):
                     request_deserializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.ListCatalogsRequest.FromString,
                     response_serializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.ListCatalogsResponse.SerializeToString,
             ),
+            'PromoteCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.PromoteCatalog,
+                    request_deserializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.PromoteCatalogRequest.FromString,
+                    response_serializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.PromoteCatalogResponse.SerializeToString,
+            ),
+            'RollbackCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackCatalog,
+                    request_deserializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.RollbackCatalogRequest.FromString,
+                    response_serializer=hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.RollbackCatalogResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'hushtune.featurizer.v1.FeaturizerService', rpc_method_handlers)
@@ -108,7 +157,12 @@ def add_FeaturizerServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class FeaturizerService(object):
-    """FeaturizerService builds and lists catalog versions.
+    """FeaturizerService builds, lists, promotes and rolls back catalog versions.
+
+    Every RPC that changes state (BuildCatalog, UpdateCatalog, PromoteCatalog, RollbackCatalog)
+    needs the admin token as the metadata "authorization: Bearer <token>": without it the call
+    is UNAUTHENTICATED, with a token the featurizer does not accept (or when it has none
+    configured) PERMISSION_DENIED. ListCatalogs needs no token. See docs/SECURITY.md.
     """
 
     @staticmethod
@@ -182,6 +236,60 @@ class FeaturizerService(object):
             '/hushtune.featurizer.v1.FeaturizerService/ListCatalogs',
             hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.ListCatalogsRequest.SerializeToString,
             hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.ListCatalogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PromoteCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hushtune.featurizer.v1.FeaturizerService/PromoteCatalog',
+            hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.PromoteCatalogRequest.SerializeToString,
+            hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.PromoteCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hushtune.featurizer.v1.FeaturizerService/RollbackCatalog',
+            hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.RollbackCatalogRequest.SerializeToString,
+            hushtune_dot_featurizer_dot_v1_dot_featurizer__pb2.RollbackCatalogResponse.FromString,
             options,
             channel_credentials,
             insecure,
