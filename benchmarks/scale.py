@@ -32,6 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from client_sdk import Client
 from client_sdk.audio import SAMPLE_RATE, load_audio
 from client_sdk.engines.ckks_scheme import CkksParameters
+from client_sdk.engines.concrete_runtime import run_main
 from client_sdk.features import FEATURE_VERSION, N_FEATURES, query_vector
 from client_sdk.model_spec import ModelSpec, Song
 from services.common.config import load_settings
@@ -410,4 +411,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

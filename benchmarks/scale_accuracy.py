@@ -32,6 +32,7 @@ from benchmarks.duplicates import DEV_DUPLICATES, load_groups
 from benchmarks.queries import QueryPlan, plan_queries, render
 from benchmarks.render import synthetic_tracks
 from client_sdk.audio import SAMPLE_RATE, check_audio
+from client_sdk.engines.concrete_runtime import run_main
 from client_sdk.errors import AudioError
 from client_sdk.features import FEATURE_VERSION, pool_windows, signal_windows
 from services.featurizer.augment import add_noise
@@ -382,4 +383,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -34,6 +34,7 @@ from benchmarks.corpus import Track, listed_tracks
 from benchmarks.render import synthetic_tracks
 from benchmarks.scale_accuracy import MATRIX, SYNTHETIC_EVAL, Query, plan_scale_queries, top1
 from benchmarks.scale_report import write_report
+from client_sdk.engines.concrete_runtime import run_main
 from client_sdk.features import FEATURE_VERSION
 from services.common import registry
 from services.common.redis_store import close_redis, connect_redis
@@ -155,4 +156,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

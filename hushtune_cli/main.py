@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from client_sdk.engines.concrete_runtime import keep_exit_status
 from client_sdk.errors import HushtuneError
 from client_sdk.transport import TLSConfig
 from hushtune_cli.output import as_json, describe
@@ -188,8 +189,15 @@ def tls_config(args: argparse.Namespace) -> TLSConfig | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``hushtune`` command; returns the exit code."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``hushtune`` command; returns the exit code, which the process
+    keeps even after Concrete ran (``concrete_runtime.keep_exit_status``)."""
+    try:
+        return _run(_parser().parse_args(argv))
+    finally:
+        keep_exit_status()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "serve":
             return _serve(args)

@@ -58,6 +58,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from client_sdk import Client, load_audio, transport
 from client_sdk.audio import SAMPLE_RATE
+from client_sdk.engines.concrete_runtime import run_main
 from client_sdk.features import query_vector
 from client_sdk.keys import UploadedKeys
 from services.common import registry
@@ -766,4 +767,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -66,6 +66,7 @@ from numpy.typing import NDArray
 
 from client_sdk import Client, HushtuneError
 from client_sdk.audio import SAMPLE_RATE, load_audio
+from client_sdk.engines.concrete_runtime import run_main
 from services.common import registry
 from services.featurizer.augment import add_noise
 from services.featurizer.sources import describe
@@ -706,4 +707,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from client_sdk.engines.concrete_runtime import keep_exit_status
+
 # Database number reserved for tests on a REDIS_URL server. It is flushed before and after each
 # test, so REDIS_URL must never point at a server whose db 15 holds anything worth keeping.
 TEST_DB = 15
@@ -83,13 +85,7 @@ def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write the session's exit status to ``$HUSHTUNE_PYTEST_STATUS`` for scripts/test.sh.
-
-    The process's own exit code cannot be trusted: after the mutual-TLS e2e test, something in
-    interpreter shutdown (native code; no Python atexit handler or os._exit) turns a failing
-    run's exit code 1 into 0, so CI would pass with failing tests.
-    """
-    path = os.environ.get("HUSHTUNE_PYTEST_STATUS")
-    if path:
-        Path(path).write_text(f"{int(exitstatus)}\n")
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The session's exit status is the process's, even after tests ran Concrete
+    (``concrete_runtime.keep_exit_status``)."""
+    keep_exit_status()
