@@ -3,7 +3,8 @@
 Design (a) of issue 14 sends the client the stored fingerprints of a shortlist of songs by PIR,
 so the size of one song's fingerprint is the PIR record size, and the store, the hint and the
 server's work all grow with it. This study fingerprints catalog tracks at the fingerprinter's
-own density, then thins the **stored** fingerprints only, to about ``LEVELS`` hashes per second:
+own density, then thins the **stored** fingerprints only, to about ``LEVELS`` hashes per second
+(and to the fixed record sizes ``BUDGETS_BYTES``):
 in each one-second block of anchor frames it keeps the hashes whose weaker peak is loudest
 (``thin``). Queries keep every hash, since the client votes on its own hashes locally and a
 denser query costs the server nothing. The stored hashes are then a subset of what the dense
@@ -12,7 +13,7 @@ fingerprinter makes, so a thinned song loses matches but never gains false ones.
 A stored hash takes ``BYTES_PER_HASH`` bytes: the 24-bit hash (anchor bin, target bin, frame
 difference) and the anchor frame in 16 bits (65,536 frames, 25 minutes at 43 frames a second).
 
-Run (about 10 minutes on one core for 120 tracks)::
+Run (about 3 minutes on one core for 120 tracks, 3 queries per track and condition)::
 
     python -m benchmarks.landmark_thinning --corpus /work/main/data/corpus --tracks 120
 
@@ -55,8 +56,18 @@ QUERY_SECONDS = 5.0
 """Length of every query."""
 LEVELS: tuple[float | None, ...] = (None, 40.0, 20.0, 10.0, 5.0)
 """Stored hashes kept per second of track; None keeps the fingerprinter's full density."""
+BUDGETS_BYTES = (8_000, 16_000, 32_000)
+"""Fixed record sizes (PIR records are all one size): a song longer than the budget allows at
+full density is thinned evenly to fit, a shorter one keeps every hash."""
 BYTES_PER_HASH = 5
 """24-bit hash plus a 16-bit anchor frame."""
+SHARED_BAND_HZ = (300.0, 3400.0)
+"""Narrow-band telephony (ITU-T G.712): the band every capture channel carries. Variants
+marked ``band`` keep hashes with both peaks inside it first. The telephone family is what
+suggested it, so its gain there is optimistic."""
+BAND_BONUS_DB = 10.0
+"""How much louder (dB) a hash inside ``SHARED_BAND_HZ`` counts when thinning ``band``
+variants: a bonus, not a rule, so loud low peaks (which survive speed changes) stay."""
 _FREQ_MASK = (1 << 9) - 1
 _DT_MASK = (1 << 6) - 1
 _KEY_STRIDE = 1 << 10
@@ -134,13 +145,42 @@ def thin(
     return Fingerprint(fingerprint.hashes[keep], fingerprint.times[keep], fingerprint.n_peaks)
 
 
+def thin_to_budget(
+    print_: StrongPrint, max_hashes: int, seconds: float, config: LandmarkConfig
+) -> Fingerprint:
+    """``thin`` to an even rate that fits ``max_hashes`` over ``seconds``; the strongest
+    ``max_hashes`` when rounding per block leaves a few too many."""
+    kept = thin(print_, max_hashes / max(seconds, 1e-9), config)
+    if kept.hashes.size <= max_hashes:
+        return kept
+    strength = dict(zip(zip(print_.fingerprint.hashes.tolist(), print_.fingerprint.times.tolist()),
+                        print_.strength.tolist(), strict=True))
+    level = np.array([strength[(h, t)] for h, t in zip(kept.hashes.tolist(), kept.times.tolist(),
+                                                        strict=True)])
+    keep = np.sort(np.argsort(-level, kind="stable")[:max_hashes])
+    return Fingerprint(kept.hashes[keep], kept.times[keep], kept.n_peaks)
+
+
+def prefer_band(print_: StrongPrint, config: LandmarkConfig) -> StrongPrint:
+    """The same print with hashes that leave ``SHARED_BAND_HZ`` counted ``BAND_BONUS_DB`` weaker."""
+    hz_per_bin = config.sr / config.n_fft
+    low, high = (round(hz / hz_per_bin) for hz in SHARED_BAND_HZ)
+    hashes = print_.fingerprint.hashes
+    inside = np.ones(hashes.size, bool)
+    for shift in (15, 6):
+        bins = (hashes >> shift) & _FREQ_MASK
+        inside &= (bins >= low) & (bins <= high)
+    demoted = np.where(inside, print_.strength, print_.strength - BAND_BONUS_DB).astype(np.float32)
+    return StrongPrint(print_.fingerprint, demoted)
+
+
 def choose_tracks(tracks: Sequence[Track], n: int, seed: int) -> list[Track]:
     """``n`` tracks drawn at random (``seed``), in corpus order."""
     chosen = np.random.default_rng(seed).permutation(len(tracks))[:n]
     return [tracks[i] for i in sorted(chosen.tolist())]
 
 
-def _backgrounds(
+def backgrounds_for(
     tracks: Sequence[Track], in_catalog: NDArray[np.bool_], seed: int
 ) -> Backgrounds:
     """Babble and music from tracks outside the catalog (as ``benchmarks.run`` draws them)."""
@@ -188,14 +228,24 @@ def featurize(
 
 def evaluate_level(
     data: Featurized,
-    per_second: float | None,
+    level: tuple[str, float | None],
     plans: Sequence[QueryPlan],
     labels: NDArray[np.int_],
     correct: NDArray[np.bool_],
     config: LandmarkConfig,
 ) -> dict[str, Any]:
-    """Accuracy per condition and record sizes with stored prints thinned to ``per_second``."""
-    stored = [thin(s, per_second, config) for s in data.songs]
+    """Accuracy per condition and record sizes with stored prints thinned to ``level``:
+    ("rate", hashes per second or None for all) or ("budget", record bytes)."""
+    kind, value = level
+    songs = data.songs
+    if kind.endswith("_band"):
+        songs = [prefer_band(s, config) for s in songs]
+        kind = kind.removesuffix("_band")
+    if kind == "budget" and value is not None:
+        stored = [thin_to_budget(s, int(value) // BYTES_PER_HASH, seconds, config)
+                  for s, seconds in zip(songs, data.song_seconds, strict=True)]
+    else:
+        stored = [thin(s, value, config) for s in songs]
     counts = np.array([p.hashes.size for p in stored], np.float64)
     record_bytes = counts * BYTES_PER_HASH
     baseline = LandmarkBaseline(config)
@@ -205,7 +255,9 @@ def evaluate_level(
     confidence = np.array([r[1] for r in rows])
     hashes_per_second = float(counts.sum() / np.sum(data.song_seconds))
     return {
-        "target_per_second": per_second,
+        "prefer_band": level[0].endswith("_band"),
+        "target_per_second": value if kind == "rate" else None,
+        "record_budget_bytes": value if kind == "budget" else None,
         "hashes_per_second": round(hashes_per_second, 1),
         "bytes_per_second": round(hashes_per_second * BYTES_PER_HASH, 1),
         "record_bytes_median": int(np.median(record_bytes)),
@@ -250,14 +302,23 @@ def plot(levels: Sequence[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    sizes = [level["record_bytes_median"] / 1024 for level in levels]
-    for condition in levels[0]["conditions"]:
+    plain = [level for level in levels if not level["prefer_band"]]
+    rates = [level for level in plain if level["record_budget_bytes"] is None]
+    budgets = [level for level in levels if level["record_budget_bytes"] is not None
+               and level["prefer_band"]]
+    for index, condition in enumerate(levels[0]["conditions"]):
+        colour = f"C{index}"
         for axis, key in zip(axes, ("top1", "tpr_at_fpr1"), strict=True):
-            values = [100 * level["conditions"][condition][key] for level in levels]
-            axis.plot(sizes, values, marker="o", label=condition)
+            for group, style, size_key, label in (
+                (rates, "o-", "record_bytes_median", condition),
+                (budgets, "s--", "record_bytes_max", None),
+            ):
+                values = [100 * level["conditions"][condition][key] for level in group]
+                sizes = [level[size_key] / 1000 for level in group]
+                axis.plot(sizes, values, style, color=colour, label=label)
     for axis, title in zip(axes, ("Top-1 (%)", "TPR at 1 % FPR (%)"), strict=True):
         axis.set_xscale("log")
-        axis.set_xlabel("stored fingerprint per song, median (KB)")
+        axis.set_xlabel("bytes per song (kB): o median at a rate; s fixed record, band first")
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8)
@@ -289,12 +350,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     plans = plan_queries(durations, [(c, QUERY_SECONDS) for c in CONDITIONS],
                          per_track=args.per_track, seed=args.seed)
     needs = any(p.condition in NEEDS_BACKGROUNDS for p in plans)
-    backgrounds = _backgrounds(tracks, in_catalog, args.seed) if needs else None
+    backgrounds = backgrounds_for(tracks, in_catalog, args.seed) if needs else None
     data = featurize(tracks, in_catalog, plans, backgrounds,
                      max_track_seconds=args.max_track_seconds, config=config)
     labels = np.array([int(catalog_index[p.track]) if in_catalog[p.track] else -1 for p in plans])
     correct = correct_songs(plans, ids, groups, catalog_index, in_catalog)
-    levels = [evaluate_level(data, level, plans, labels, correct, config) for level in LEVELS]
+    wanted = [("rate", v) for v in LEVELS] + [("budget", float(b)) for b in BUDGETS_BYTES]
+    wanted += [("rate_band", v) for v in LEVELS[1:]]
+    wanted += [("budget_band", float(b)) for b in BUDGETS_BYTES]
+    levels = [evaluate_level(data, level, plans, labels, correct, config) for level in wanted]
     report = {
         "command": "python -m benchmarks.landmark_thinning " + " ".join(sys.argv[1:]
                                                                         if argv is None else argv),
