@@ -132,33 +132,39 @@ def thin(
     Returns:
         The kept hashes in their original order.
     """
-    fingerprint = print_.fingerprint
+    return _subset(print_.fingerprint, thin_indices(print_, per_second, config))
+
+
+def thin_indices(
+    print_: StrongPrint, per_second: float | None, config: LandmarkConfig
+) -> NDArray[np.intp]:
+    """Indices (ascending) of the hashes ``thin`` keeps."""
+    times = print_.fingerprint.times
     if per_second is None:
-        return fingerprint
+        return np.arange(times.size)
     block_frames = max(1, round(config.frames_per_second))
     per_block = max(1, round(per_second * block_frames / config.frames_per_second))
-    block = fingerprint.times // block_frames
+    block = times // block_frames
     order = np.lexsort((-print_.strength, block))
     sorted_block = block[order]
     rank = np.arange(order.size) - np.searchsorted(sorted_block, sorted_block, side="left")
-    keep = np.sort(order[rank < per_block])
-    return Fingerprint(fingerprint.hashes[keep], fingerprint.times[keep], fingerprint.n_peaks)
+    return np.sort(order[rank < per_block])
 
 
 def thin_to_budget(
     print_: StrongPrint, max_hashes: int, seconds: float, config: LandmarkConfig
 ) -> Fingerprint:
     """``thin`` to an even rate that fits ``max_hashes`` over ``seconds``; the strongest
-    ``max_hashes`` when rounding per block leaves a few too many."""
-    kept = thin(print_, max_hashes / max(seconds, 1e-9), config)
-    if kept.hashes.size <= max_hashes:
-        return kept
-    strength = dict(zip(zip(print_.fingerprint.hashes.tolist(), print_.fingerprint.times.tolist()),
-                        print_.strength.tolist(), strict=True))
-    level = np.array([strength[(h, t)] for h, t in zip(kept.hashes.tolist(), kept.times.tolist(),
-                                                        strict=True)])
-    keep = np.sort(np.argsort(-level, kind="stable")[:max_hashes])
-    return Fingerprint(kept.hashes[keep], kept.times[keep], kept.n_peaks)
+    ``max_hashes`` of those when rounding per block leaves a few too many."""
+    kept = thin_indices(print_, max_hashes / max(seconds, 1e-9), config)
+    if kept.size > max_hashes:
+        strongest = np.argsort(-print_.strength[kept], kind="stable")[:max_hashes]
+        kept = np.sort(kept[strongest])
+    return _subset(print_.fingerprint, kept)
+
+
+def _subset(fingerprint: Fingerprint, keep: NDArray[np.intp]) -> Fingerprint:
+    return Fingerprint(fingerprint.hashes[keep], fingerprint.times[keep], fingerprint.n_peaks)
 
 
 def prefer_band(print_: StrongPrint, config: LandmarkConfig) -> StrongPrint:
