@@ -110,3 +110,18 @@ def test_bag_bins_are_distinct_and_in_range() -> None:
     assert np.all(np.diff(bins) > 0) and bins.min() >= 0 and bins.max() < 2**16
     z = shortlist.bag_scores([bins, np.array([5], np.int64)], bins, 16)
     assert z[0] > z[1]
+
+
+def test_fused_decisions_prefer_landmarks_then_the_dense_margin() -> None:
+    # Query 0: landmarks align enough (song 1, right). Query 1: too few aligned, the dense
+    # margin passes (song 0, right). Query 2: neither (unknown). Query 3: an unknown song the
+    # landmarks accept (a false accept).
+    best = np.array([1, 2, 2, 0])
+    count = np.array([9.0, 2.0, 2.0, 9.0])
+    logits = np.array([[0.0, 1.0, 0.0], [5.0, 1.0, 0.0], [1.0, 1.1, 0.0], [0.0, 0.0, 0.0]])
+    right_of = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 0, 0]], bool)
+    known = np.array([True, True, True, False])
+    out = shortlist.fused_decisions((best, count), (logits, 2.0), known, right_of, 5)
+    assert out["right_match"] == pytest.approx(2 / 3, abs=1e-4)
+    assert out["said_unknown"] == pytest.approx(1 / 3, abs=1e-4)
+    assert out["wrong_match"] == 0.0 and out["false_accept"] == 1.0
