@@ -110,11 +110,17 @@ def plaintext_modulus(cols: int) -> int:
     return PAPER_P[key]
 
 
-def failure_probability(*, p: int, cols: int, sigma: float = SIGMA, q: int = Q) -> float:
+def failure_probability(
+    *, p: int, cols: int, sigma: float = SIGMA, q: int = Q, max_entry: float | None = None
+) -> float:
     """Upper bound on the chance that one recovered entry is wrong: the Gaussian tail
-    2 exp(-t^2 / (2 s_E^2)) at t = floor(q / p) / 2, s_E = sigma * (p / 2) * sqrt(cols)."""
+    2 exp(-t^2 / (2 s_E^2)) at t = floor(q / p) / 2, s_E = sigma * max_entry * sqrt(cols).
+
+    Args:
+        max_entry: largest |d| of the database; p / 2 (centred entries) when None.
+    """
     t = (q // p) / 2.0
-    s_e = sigma * (p / 2.0) * math.sqrt(cols)
+    s_e = sigma * (p / 2.0 if max_entry is None else max_entry) * math.sqrt(cols)
     return min(1.0, 2.0 * math.exp(-(t * t) / (2.0 * s_e * s_e)))
 
 
@@ -328,6 +334,46 @@ def _client_seconds(layout: Layout, rng: np.random.Generator, k: int) -> float:
     return _median_seconds(lambda: matmul_mod_q(hint_matrix, secret), 3)
 
 
+BAG_BITS = (16, 18)
+"""Bins of the landmark-hash bag of design (b): 2^16 or 2^18."""
+BAG_HASHES_PER_SONG = 3_200
+"""Occupied bins per song: the 16 KB record's 3,200 hashes (fewer after collisions)."""
+BAG_QUERY_BINS = 1_024
+"""Largest score a query can reach (its distinct bins): p must exceed it."""
+
+
+def measure_bag(bits: int, songs: int, repeats: int) -> dict[str, Any]:
+    """Design (b): the server's M q for a 0/1 song x bin matrix (scipy CSR, uint32 wraps).
+
+    Upload is one LWE vector over the bins, download one uint32 per song, and the hint
+    M A is songs x n; p = 2 * BAG_QUERY_BINS holds any score, and the error of a score sums
+    only its song's occupied bins, so its bound uses that count instead of the width.
+    """
+    from scipy import sparse
+
+    rng = np.random.default_rng(secrets.randbits(128))
+    bins = rng.integers(0, 1 << bits, size=songs * BAG_HASHES_PER_SONG)
+    indptr = np.arange(0, bins.size + 1, BAG_HASHES_PER_SONG)
+    matrix = sparse.csr_matrix((np.ones(bins.size, np.uint32), bins, indptr),
+                               shape=(songs, 1 << bits))
+    matrix.sum_duplicates()
+    vector = rng.integers(0, Q, size=1 << bits, dtype=np.uint32)
+    p = 2 * BAG_QUERY_BINS
+    del bins
+    return {
+        "bits": bits,
+        "songs": songs,
+        "nonzeros": int(matrix.nnz),
+        "server_s": round(_median_seconds(partial(matrix.dot, vector), repeats), 4),
+        "upload_bytes": (1 << bits) * 4,
+        "download_bytes": songs * 4,
+        "hint_bytes": songs * N_LWE * 4,
+        "p": p,
+        "failure_bound_per_score": failure_probability(p=p, cols=BAG_HASHES_PER_SONG,
+                                                       max_entry=1.0),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Time the server's answer for each store and K on one core; write docs/pir_cost.json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -344,6 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for store_mb in args.stores_mb:
             print(f"store {store_mb} MB", file=sys.stderr, flush=True)
             stores.append(measure_store(store_mb, args.songs, args.ks, args.repeats))
+        bags = [measure_bag(bits, args.songs, args.repeats) for bits in BAG_BITS]
     report = {
         "command": " ".join(["python -m benchmarks.pir_cost",
                              *(sys.argv[1:] if argv is None else argv)]),
@@ -353,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batching": "K queries with K fresh secrets under one A, answered in one pass (D Q)",
         "hint_bytes_by_rows": {str(r): r * N_LWE * 4 for r in (2**12, 2**13, 2**14, 2**15)},
         "stores": stores,
+        "bag": bags,
     }
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))

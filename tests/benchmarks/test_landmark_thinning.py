@@ -125,3 +125,10 @@ def test_fused_decisions_prefer_landmarks_then_the_dense_margin() -> None:
     assert out["right_match"] == pytest.approx(2 / 3, abs=1e-4)
     assert out["said_unknown"] == pytest.approx(1 / 3, abs=1e-4)
     assert out["wrong_match"] == 0.0 and out["false_accept"] == 1.0
+
+
+def test_interleaving_alternates_two_rankings_without_repeats() -> None:
+    first = np.array([[5.0, 4.0, 3.0, 2.0, 1.0]])
+    second = np.array([[5.0, 1.0, 2.0, 3.0, 4.0]])
+    order = np.argsort(-shortlist.interleave(first, second)[0], kind="stable")
+    assert order.tolist() == [0, 1, 4, 2, 3]  # 0 (both lists), then 1, 4, 2, 3 alternately
