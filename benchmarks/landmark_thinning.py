@@ -324,7 +324,7 @@ def plot(levels: Sequence[dict[str, Any]], path: Path) -> None:
                 axis.plot(sizes, values, style, color=colour, label=label)
     for axis, title in zip(axes, ("Top-1 (%)", "TPR at 1 % FPR (%)"), strict=True):
         axis.set_xscale("log")
-        axis.set_xlabel("bytes per song (kB): o median at a rate; s fixed record, band first")
+        axis.set_xlabel("bytes per song (kB): o median at a rate; s fixed record, band bonus")
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8)

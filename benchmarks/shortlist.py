@@ -68,6 +68,8 @@ RECORD_BYTES = 16_000
 """Fixed size of a stored (PIR-fetched, and bag-matrix) fingerprint, thinned with the band
 bonus (``landmark_thinning.prefer_band``): the record the thinning study chose."""
 BAG_BITS = (16, 18)
+IDF_SCALE = 4.0
+"""Weighted bags (``bagNNw``) count a bin round(IDF_SCALE * ln(songs / df)) times."""
 MIN_ALIGNED = (5, 8, 12, 16, 20)
 """Aligned hashes at which stage 2's answer is taken (below it, the dense answer if its
 margin passes the catalog threshold); chosen here on the evaluation queries themselves."""
@@ -95,6 +97,34 @@ def bag_scores(
     return out
 
 
+def bin_weights(song_bins: Sequence[NDArray[np.int64]], bits: int) -> NDArray[np.int64]:
+    """Integer inverse-document-frequency weight of each bin (the server's matrix entries):
+    round(IDF_SCALE * ln(songs / songs holding the bin)), at least 1."""
+    df = np.bincount(np.concatenate(list(song_bins)), minlength=1 << bits)
+    idf = np.log(len(song_bins) / np.maximum(df, 1))
+    out: NDArray[np.int64] = np.maximum(1, np.rint(IDF_SCALE * idf)).astype(np.int64)
+    return out
+
+
+def weighted_bag_scores(
+    song_bins: Sequence[NDArray[np.int64]],
+    query_bins: NDArray[np.int64],
+    weights: NDArray[np.int64],
+    bits: int,
+) -> NDArray[np.float64]:
+    """``bag_scores`` with each bin counted ``weights[bin]`` times: the weighted match minus
+    its chance expectation, over the chance deviation (both from the song's occupancy)."""
+    query_weights = weights[query_bins].astype(np.float64)
+    total, total_sq = float(query_weights.sum()), float(np.square(query_weights).sum())
+    out = np.zeros(len(song_bins))
+    for i, bins in enumerate(song_bins):
+        matched = np.intersect1d(bins, query_bins, assume_unique=True)
+        occupancy = bins.size / float(1 << bits)
+        spread = np.sqrt(max(total_sq * occupancy, 1e-9))
+        out[i] = (float(weights[matched].sum()) - total * occupancy) / spread
+    return out
+
+
 def standardize(scores: NDArray[np.float64], correct: NDArray[np.bool_]) -> NDArray[np.float64]:
     """Each row minus the mean of its wrong songs, over their standard deviation."""
     wrong = np.where(correct, np.nan, scores)
@@ -115,6 +145,33 @@ def extrapolated_recall(
     right = np.max(np.where(correct, z, -np.inf), axis=1)
     beaten_by = 1.0 - np.searchsorted(impostors, right, side="left") / impostors.size
     return float(np.mean(binom.cdf(k - 1, songs - 1, beaten_by)))
+
+
+def reference(
+    prints: Sequence[Fingerprint],
+    queries: Sequence[Fingerprint],
+    plans: Sequence[Any],
+    labels: NDArray[np.int_],
+    correct: NDArray[np.bool_],
+    config: LandmarkConfig,
+) -> dict[str, dict[str, float]]:
+    """The fingerprinter over the whole catalog (no shortlist): top-1 and TPR at 1 % FPR."""
+    baseline = LandmarkBaseline(config)
+    baseline.fit(prints)
+    rows = [baseline.score(q) for q in queries]
+    scores = np.array([r[0] for r in rows])
+    confidence = np.array([r[1] for r in rows])
+    out = {}
+    for condition in dict.fromkeys(p.condition for p in plans):
+        idx = np.array([i for i, p in enumerate(plans) if p.condition == condition])
+        known, unknown = idx[labels[idx] >= 0], idx[labels[idx] < 0]
+        right = correct[known, np.argmax(scores[known], axis=1)]
+        positive = np.where(right, confidence[known], -np.inf)
+        out[condition] = {
+            "top1": round(float(np.mean(right)), 4),
+            "tpr_at_fpr1": round(metrics.tpr_at_fpr(positive, confidence[unknown], 0.01), 4),
+        }
+    return out
 
 
 def interleave(first: NDArray[np.float64], second: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -144,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-track-seconds", type=float, default=600.0)
     parser.add_argument("--out", type=Path, default=DOCS / "shortlist.json")
+    parser.add_argument("--no-dense", action="store_true",
+                        help="bags only (no dense model to train): for larger catalogs")
+    parser.add_argument("--target-songs", type=int, nargs="+", default=[TARGET_SONGS],
+                        help="catalog sizes to extrapolate recall at K to")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     config = LandmarkConfig()
@@ -157,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          per_track=args.per_track, seed=args.seed)
     needs = any(p.condition in NEEDS_BACKGROUNDS for p in plans)
     backgrounds = backgrounds_for(tracks, in_catalog, args.seed) if needs else None
-    dense = HushtuneSystem()
+    dense = None if args.no_dense else HushtuneSystem()
     by_track: dict[int, list[int]] = defaultdict(list)
     for row, plan in enumerate(plans):
         by_track[plan.track].append(row)
@@ -171,25 +232,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         if in_catalog[index]:
             stored.append(fingerprint_with_strength(y, config))
             seconds.append(y.size / SAMPLE_RATE)
-            dense_tracks.append(dense.track_features(y))
+            if dense is not None:
+                dense_tracks.append(dense.track_features(y))
         for row in by_track[index]:
             audio = render(y, plans[row], backgrounds)
             query_prints[row] = fingerprint_with_strength(audio, config).fingerprint
-            dense_queries[row] = dense.query_features(audio)
+            if dense is not None:
+                dense_queries[row] = dense.query_features(audio)
         print(f"featurized {index + 1}/{len(tracks)}", file=sys.stderr, flush=True)
     featurize_s = time.perf_counter() - started
-    dense.fit(dense_tracks)
-    dense_threshold = float(dense.threshold if dense.threshold is not None else np.inf)
+    stage1: dict[str, NDArray[np.float64]] = {}
+    dense_threshold = np.inf
+    if dense is not None:
+        dense.fit(dense_tracks)
+        dense_threshold = float(dense.threshold if dense.threshold is not None else np.inf)
+        stage1["dense"] = dense.score_many(dense_queries)[0]
     queries = [q for q in query_prints if q is not None]
     thinned = [thin_to_budget(prefer_band(s, config), RECORD_BYTES // BYTES_PER_HASH, t, config)
                for s, t in zip(stored, seconds, strict=True)]
-    stage1: dict[str, NDArray[np.float64]] = {"dense": dense.score_many(dense_queries)[0]}
     for bits in BAG_BITS:
         song_bins = [bag_bins(p.hashes, bits) for p in thinned]
-        stage1[f"bag{bits}"] = np.stack(
-            [bag_scores(song_bins, bag_bins(q.hashes, bits), bits) for q in queries])
-    for bits in BAG_BITS:
-        stage1[f"bag{bits}+dense"] = interleave(stage1[f"bag{bits}"], stage1["dense"])
+        query_bins = [bag_bins(q.hashes, bits) for q in queries]
+        weights = bin_weights(song_bins, bits)
+        stage1[f"bag{bits}"] = np.stack([bag_scores(song_bins, q, bits) for q in query_bins])
+        stage1[f"bag{bits}w"] = np.stack(
+            [weighted_bag_scores(song_bins, q, weights, bits) for q in query_bins])
+    for name in [n for n in stage1 if n.startswith("bag")] if dense is not None else []:
+        stage1[f"{name}+dense"] = interleave(stage1[name], stage1["dense"])
     labels = np.array([int(catalog_index[p.track]) if in_catalog[p.track] else -1 for p in plans])
     correct = correct_songs(plans, ids, groups, catalog_index, in_catalog)
     verifier = LandmarkBaseline(config)
@@ -202,12 +271,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "record_bytes": RECORD_BYTES,
         "dense_threshold": dense_threshold,
         "featurize_s": round(featurize_s, 1),
-        "target_songs": TARGET_SONGS,
+        "target_songs": args.target_songs,
         "stage1": {},
     }
+    fallback = stage1.get("dense", np.zeros((len(plans), len(thinned))))
     for name, scores in stage1.items():
         report["stage1"][name] = evaluate(name, scores, queries, plans, labels, correct,
-                                          verifier, (stage1["dense"], dense_threshold))
+                                          verifier, (fallback, dense_threshold),
+                                          args.target_songs)
+    report["no_shortlist"] = {
+        name: reference(prints, queries, plans, labels, correct, config)
+        for name, prints in (("landmarks_full", [s.fingerprint for s in stored]),
+                             ("landmarks_records", thinned))
+    }
     report["wall_s"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
@@ -255,9 +331,11 @@ def evaluate(
     correct: NDArray[np.bool_],
     verifier: LandmarkBaseline,
     dense: tuple[NDArray[np.float64], float],
+    target_songs: Sequence[int] = (TARGET_SONGS,),
 ) -> dict[str, Any]:
-    """Recall at K (measured, extrapolated), the two-stage answer and the SDK's fused
-    decisions (``fused_decisions``, with ``dense`` = (all logits, threshold)), per condition."""
+    """Recall at K (measured, extrapolated to each of ``target_songs``), the two-stage
+    answer and the SDK's fused decisions (``fused_decisions``, with ``dense`` = (all logits,
+    threshold)), per condition."""
     out: dict[str, Any] = {}
     for condition in dict.fromkeys(p.condition for p in plans):
         rows = np.array([i for i, p in enumerate(plans) if p.condition == condition])
@@ -266,9 +344,9 @@ def evaluate(
         for k in KS:
             cell[f"recall@{k}"] = round(metrics.top_k_accuracy(scores[known], correct[known], k),
                                         4)
-            if "+" not in name:  # an interleaved ranking has no score to extrapolate
-                cell[f"recall@{k}_at_{TARGET_SONGS}_est"] = round(
-                    extrapolated_recall(scores[known], correct[known], k, TARGET_SONGS), 4)
+            for songs in target_songs if "+" not in name else ():  # interleaved: no score
+                cell[f"recall@{k}_at_{songs}_est"] = round(
+                    extrapolated_recall(scores[known], correct[known], k, songs), 4)
         for k in (10, 20):
             best, confidence = zip(*(
                 restricted_vote(verifier, queries[r], np.argsort(-scores[r])[:k]) for r in rows),

@@ -132,3 +132,14 @@ def test_interleaving_alternates_two_rankings_without_repeats() -> None:
     second = np.array([[5.0, 1.0, 2.0, 3.0, 4.0]])
     order = np.argsort(-shortlist.interleave(first, second)[0], kind="stable")
     assert order.tolist() == [0, 1, 4, 2, 3]  # 0 (both lists), then 1, 4, 2, 3 alternately
+
+
+def test_rare_bins_weigh_more_and_rank_their_song_first() -> None:
+    common = np.arange(0, 50, dtype=np.int64)
+    songs = [np.concatenate([common, np.arange(100, 110)]),  # holds the query's rare bins
+             np.concatenate([common, np.arange(200, 210)])] + [common.copy() for _ in range(8)]
+    weights = shortlist.bin_weights(songs, 16)
+    assert weights[100] > weights[0] == 1
+    query = np.concatenate([common[:20], np.arange(100, 105)])
+    z = shortlist.weighted_bag_scores(songs, query, weights, 16)
+    assert int(np.argmax(z)) == 0 and z[0] > z[1]
