@@ -1,27 +1,32 @@
 """Stage 1 of design (a): how often the right song is in a shortlist of K, and what stage 2
 (landmark offset voting over the shortlist's thinned fingerprints) then answers.
 
-On the queries of ``benchmarks.landmark_thinning`` (same tracks, split and plans), three
-stage-1 scorers rank the catalog in the clear, each as its private version would:
+On the queries of ``benchmarks.landmark_thinning`` (same tracks, split and plans), stage-1
+scorers rank the catalog in the clear, each as its private version would:
 
 - ``dense``: today's encrypted scorer (``HushtuneSystem`` in clear mode: its integer logits
   equal the FHE circuit's);
 - ``bag16`` and ``bag18``: design (b), the query's landmark hashes folded into 2^16 or 2^18
-  bins as a 0/1 indicator, times a 0/1 song x bin matrix built from the thinned stored prints;
+  bins as a 0/1 indicator, times a 0/1 song x bin matrix built from the stored 16 KB records;
   the client turns the match count c of a song with b occupied bins into the chance-corrected
-  z = (c - m b / B) / sqrt(m b / B) (m query bins, B bins), b being public.
+  z = (c - m b / B) / sqrt(m b / B) (m query bins, B bins), b being public;
+- ``bag16w`` and ``bag18w``: the same with integer rarity (IDF) weights in the matrix;
+- ``<bag>+dense``: a bag's ranking interleaved with the dense one (``interleave``).
 
-Recall at K is measured on this catalog and **extrapolated to ``TARGET_SONGS``**: each query's
-scores are standardized by its own impostors' mean and deviation, the impostor z-scores of all
-queries are pooled, and the right song of a query stays in the top K of ``TARGET_SONGS`` songs
-when fewer than K of ``TARGET_SONGS - 1`` impostors drawn from that pool beat it (binomial).
-That assumes the 10,000 songs' impostors look like this corpus's: an estimate, not a
-measurement.
+Recall at K is measured on this catalog and **extrapolated to each ``--target-songs``**: each
+query's scores are standardized by its own impostors' mean and deviation, the impostor
+z-scores of all queries are pooled, and the right song of a query stays in the top K of N
+songs when fewer than K of N - 1 impostors drawn from that pool beat it (binomial). That
+assumes a large catalog's impostors look like this corpus's: an estimate, not a measurement
+(and a pessimistic one for the dense scorer: docs/DESIGN.md).
 
-Stage 2 votes on time offsets against the K shortlisted songs' thinned prints (what PIR would
-fetch) and answers with the best of them; its confidence is the aligned count.
+Stage 2 votes on time offsets against the K shortlisted songs' records (what PIR would
+fetch) and answers with the best of them; its confidence is the aligned count. The SDK's
+decisions follow ``fused_decisions``. ``no_shortlist`` in the output is the fingerprinter over
+the whole catalog, at full density and on the records, for reference.
 
-Run (about 6 minutes on one core)::
+Run (about 8 minutes on one core; ``--no-dense`` skips the dense model, for larger
+catalogs)::
 
     python -m benchmarks.shortlist --corpus /work/main/data/corpus --tracks 120
 """
