@@ -94,10 +94,22 @@ def spectral_peaks(
     Returns:
         (frames, bins), each of shape (n_peaks,).
     """
+    frames, bins, _ = spectral_peaks_db(y, config)
+    return frames, bins
+
+
+def spectral_peaks_db(
+    y: NDArray[np.float32], config: LandmarkConfig
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float32]]:
+    """``spectral_peaks`` with the level of each peak, for thinning by strength.
+
+    Returns:
+        (frames, bins, level in dB re full scale of the STFT magnitude), each (n_peaks,).
+    """
     factor = SAMPLE_RATE // config.sr
     y_low = signal.resample_poly(y, 1, factor) if factor > 1 else y
     if y_low.size < config.n_fft:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
     _, _, stft = signal.stft(
         y_low, nperseg=config.n_fft, noverlap=config.n_fft - config.hop_length,
         boundary=None, padded=False,
@@ -115,6 +127,7 @@ def spectral_peaks(
     return (
         frames[keep][order].astype(np.int32),
         (bins[keep][order] + config.min_bin).astype(np.int32),
+        strength[keep][order].astype(np.float32),
     )
 
 
