@@ -38,7 +38,9 @@ of ``failure_probability``. Figures for the chosen store are in docs/DESIGN.md.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import itertools
 import math
 import secrets
 from collections.abc import Callable, Sequence
@@ -228,15 +230,20 @@ def uniform_secret(params: LweParameters, count: int, source: ByteSource) -> U32
     return np.frombuffer(data, dtype="<u4").astype(np.uint32).reshape(params.n, count)
 
 
+@functools.lru_cache(maxsize=8)
 def _cumulative_table(sigma: float) -> tuple[int, NDArray[np.int64]]:
-    """Support bound T and the cumulative table of D_{Z, sigma} on -T..T, in units of 2^-63."""
+    """Support bound T and the cumulative table of D_{Z, sigma} on -T..T, in units of 2^-63.
+
+    Each point's probability is rounded on its own (relative precision 2^-53, so the tails
+    stay accurate) and summed in exact integers.
+    """
     bound = math.ceil(TAIL_SIGMAS * sigma)
-    support = np.arange(-bound, bound + 1, dtype=np.float64)
-    weights = np.exp(-(support**2) / (2.0 * sigma * sigma))
-    cdf = np.cumsum(weights) / weights.sum()
-    table = np.minimum(np.rint(cdf * 2.0**CDT_BITS), 2.0**CDT_BITS - 1).astype(np.int64)
-    table[-1] = (1 << CDT_BITS) - 1
-    return bound, table
+    weights = [math.exp(-(x * x) / (2.0 * sigma * sigma)) for x in range(-bound, bound + 1)]
+    total = math.fsum(weights)
+    cumulative = itertools.accumulate(round(w / total * 2**CDT_BITS) for w in weights)
+    table = [min(c, 2**CDT_BITS - 1) for c in cumulative]
+    table[-1] = 2**CDT_BITS - 1
+    return bound, np.array(table, dtype=np.int64)
 
 
 def gaussian_errors(params: LweParameters, shape: tuple[int, ...], source: ByteSource) -> (
@@ -270,9 +277,11 @@ def exact_product(signed: NDArray[np.float64], right: U32, max_entry: float) -> 
         right: cols x k uint32.
 
     Raises:
-        ValueError: cols * max_entry * (2^16 - 1) reaches 2^53.
+        ValueError: the shapes do not match, or cols * max_entry * (2^16 - 1) reaches 2^53.
     """
     cols = signed.shape[1]
+    if signed.ndim != 2 or right.ndim != 2 or right.shape[0] != cols:
+        raise ValueError(f"cannot multiply {signed.shape} by {right.shape}")
     if cols * max_entry * ((1 << HALF_BITS) - 1) >= BLAS_EXACT:
         raise ValueError(f"{cols} columns of entries up to {max_entry} overflow float64 sums")
     k = right.shape[1]
