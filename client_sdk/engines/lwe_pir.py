@@ -246,15 +246,21 @@ def _cumulative_table(sigma: float) -> tuple[int, NDArray[np.int64]]:
     return bound, np.array(table, dtype=np.int64)
 
 
-def gaussian_errors(params: LweParameters, shape: tuple[int, ...], source: ByteSource) -> (
-    NDArray[np.int64]
-):
+def gaussian_errors(
+    params: LweParameters, shape: tuple[int, ...], source: ByteSource
+) -> NDArray[np.int64]:
     """Discrete Gaussian errors of deviation sigma, by a cumulative-table (CDT) sampler.
 
     Why a table: it draws the discrete Gaussian the security estimate assumes, from integers
     only (one 63-bit CSPRNG draw per sample, no float log or cosine of secret data), and
     vectorizes to one ``searchsorted``. The support is cut at 12 sigma, where the missing
-    mass (below 2^-100) is under the table's 2^-63 resolution.
+    mass (below 2^-100) is under the table's 2^-63 resolution. Box-Muller would need floating
+    logarithms of secret-derived values and gives a rounded continuous Gaussian instead.
+    The table is small (about 155 entries) and stays in cache; the binary search is not
+    constant-time, which matters only against an attacker timing the client's own CPU.
+
+    Returns:
+        Integers of ``shape``, |e| <= ceil(12 sigma).
     """
     bound, table = _cumulative_table(params.sigma)
     count = math.prod(shape)
@@ -387,7 +393,11 @@ class StoreLayout:
 
 @dataclasses.dataclass(frozen=True)
 class Store:
-    """The server's store: centred entries (byte - p // 2) as float64, rows x cols."""
+    """The server's store: centred entries (byte - p // 2) as float64, rows x cols.
+
+    Held as float64 (8 bytes an entry) because that is the exact kernel's operand: converting
+    on every answer would cost more than the product. ``layout`` says where each record is.
+    """
 
     params: LweParameters
     layout: StoreLayout
@@ -488,6 +498,7 @@ def recover(params: LweParameters, h: U32, answers: U32, state: ClientState) -> 
     k = len(state.columns)
     h = _check_u32("H", h, (None, params.n))
     answers = _check_u32("answers", answers, (h.shape[0], k))
+    _check_u32("the client state's secret", state.secret, (params.n, k))
     noisy = answers - np.matmul(h, state.secret, dtype=np.uint32)
     plain = (_decode(params, noisy) + params.p // 2) % params.p
     if np.any(plain > 255):
