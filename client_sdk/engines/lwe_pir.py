@@ -52,7 +52,7 @@ from numpy.typing import NDArray
 from client_sdk.errors import CatalogError
 
 if TYPE_CHECKING:
-    from scipy import sparse
+    from scipy import sparse  # imported at run time only by the bag's server side
 
 U32 = NDArray[np.uint32]
 ByteSource = Callable[[int], bytes]
@@ -528,23 +528,62 @@ def records_from_columns(
 # ----- stage 1: the landmark-hash bag ------------------------------------------------------
 
 
-def bag_hint(
-    params: LweParameters, matrix: sparse.spmatrix | sparse.sparray, a: U32
-) -> U32:
-    """M A mod q (songs x n) for the 0/1 song x bin matrix M: the bag's public hint.
+@dataclasses.dataclass(frozen=True)
+class BagMatrix:
+    """The server's 0/1 song x bin matrix M, checked once: CSR with uint32 entries.
+
+    Built by ``bag_matrix`` when a catalog version loads, so a query pays only the product.
+    """
+
+    csr: Any
+    """scipy.sparse CSR matrix, songs x bins, entries 0 or 1, dtype uint32."""
+
+    @property
+    def songs(self) -> int:
+        """Rows of M: one count per song comes back."""
+        return int(self.csr.shape[0])
+
+    @property
+    def bins(self) -> int:
+        """Columns of M: the width of a bag query."""
+        return int(self.csr.shape[1])
+
+    @property
+    def fullest_row(self) -> int:
+        """Most occupied bins of one song: the width in the failure bound of a count."""
+        return max(1, int(np.diff(self.csr.indptr).max(initial=0)))
+
+
+def bag_matrix(matrix: sparse.spmatrix | sparse.sparray) -> BagMatrix:
+    """M checked and converted for ``bag_hint`` and ``answer_sparse``.
+
+    Raises:
+        ValueError: not a scipy.sparse matrix, or an entry other than 0 and 1.
+    """
+    from scipy import sparse
+
+    if not sparse.issparse(matrix):
+        raise ValueError("the bag matrix must be a scipy.sparse matrix")
+    csr = sparse.csr_matrix(matrix, copy=True)
+    csr.sum_duplicates()
+    if csr.nnz and not np.all((csr.data == 0) | (csr.data == 1)):
+        raise ValueError("the bag matrix must hold only 0 and 1")
+    return BagMatrix(csr.astype(np.uint32))
+
+
+def bag_hint(params: LweParameters, bag: BagMatrix, a: U32) -> U32:
+    """M A mod q (songs x n): the bag's public hint, once per catalog version.
 
     The error of a count sums only its song's occupied bins, so the failure bound uses the
     fullest row as the width and 1 as the largest entry.
 
     Raises:
-        ValueError: M not 0/1, A not bins x n uint32, or M too full for p.
+        ValueError: A not bins x n uint32, or M too full for p.
     """
     params.check()
-    csr = _check_bag_matrix(matrix)
-    _check_public_matrix(params, a, csr.shape[1])
-    fullest = max(1, int(np.diff(csr.indptr).max(initial=0)))
-    check_failure(params, csr.shape[0], fullest, 1, max_entry=1.0)
-    out: U32 = np.asarray(csr @ a, dtype=np.uint32)
+    _check_public_matrix(params, a, bag.bins)
+    check_failure(params, bag.songs, bag.fullest_row, 1, max_entry=1.0)
+    out: U32 = np.asarray(bag.csr @ a, dtype=np.uint32)
     return out
 
 
@@ -579,17 +618,17 @@ def encrypt_indicator(
     return query[:, 0].copy(), secret
 
 
-def answer_sparse(matrix: sparse.spmatrix | sparse.sparray, query: U32) -> U32:
-    """The server's bag product M x mod q (one uint32 per song) for a 0/1 CSR-able matrix.
+def answer_sparse(bag: BagMatrix, query: U32) -> U32:
+    """The server's bag product M x mod q: one uint32 per song, over every non-zero of M.
 
-    scipy multiplies uint32 by uint32 in uint32, so the sums wrap mod 2^32 exactly.
+    The same algebra as ``answer`` with a sparse 0/1 matrix for D; scipy multiplies uint32 by
+    uint32 in uint32, so the sums wrap mod 2^32 exactly.
 
     Raises:
-        ValueError: M not 0/1, or the query not a uint32 vector of M's width.
+        ValueError: the query is not a uint32 vector as wide as M.
     """
-    csr = _check_bag_matrix(matrix)
-    _check_u32("query", query, (csr.shape[1],))
-    out: U32 = np.asarray(csr @ query, dtype=np.uint32)
+    _check_u32("query", query, (bag.bins,))
+    out: U32 = np.asarray(bag.csr @ query, dtype=np.uint32)
     return out
 
 
@@ -606,16 +645,3 @@ def decrypt_counts(
     secret = _check_u32("secret", secret, (params.n, 1))
     noisy = answers - np.matmul(h, secret, dtype=np.uint32)[:, 0]
     return _decode(params, noisy)
-
-
-def _check_bag_matrix(matrix: object) -> Any:
-    """M as CSR with uint32 0/1 entries; ValueError if it is not sparse 0/1."""
-    from scipy import sparse
-
-    if not sparse.issparse(matrix):
-        raise ValueError("the bag matrix must be a scipy.sparse matrix")
-    csr = sparse.csr_matrix(matrix)
-    csr.sum_duplicates()
-    if csr.nnz and not np.all((csr.data == 0) | (csr.data == 1)):
-        raise ValueError("the bag matrix must hold only 0 and 1")
-    return csr.astype(np.uint32)

@@ -176,12 +176,13 @@ def test_bag_counts_equal_the_plain_product() -> None:
     rng = np.random.default_rng(7)
     matrix = sparse.random(songs, width, density=0.05, format="csr", random_state=rng)
     matrix.data[:] = 1
+    bag = lwe_pir.bag_matrix(matrix)
     a = lwe_pir.public_matrix(params, SEED, width)
     bins = [int(b) for b in rng.choice(width, size=300, replace=False)] + [5, 5]
     query, secret = lwe_pir.encrypt_indicator(params, a, bins, width)
     assert query.shape == (width,) and query.dtype == np.uint32
-    answers = lwe_pir.answer_sparse(matrix, query)
-    counts = lwe_pir.decrypt_counts(params, lwe_pir.bag_hint(params, matrix, a), answers, secret)
+    answers = lwe_pir.answer_sparse(bag, query)
+    counts = lwe_pir.decrypt_counts(params, lwe_pir.bag_hint(params, bag, a), answers, secret)
     indicator = np.zeros(width, np.int64)
     indicator[bins] = 1
     assert np.array_equal(counts, matrix.astype(np.int64) @ indicator)
@@ -194,7 +195,8 @@ def test_answer_sparse_is_the_product_mod_q() -> None:
     matrix.data[:] = 1
     vector = rng.integers(2**31, 2**32, size=500, dtype=np.uint32)
     exact = (matrix.toarray().astype(object) @ vector.astype(object)) % 2**32
-    assert np.array_equal(lwe_pir.answer_sparse(matrix, vector), exact.astype(np.uint32))
+    got = lwe_pir.answer_sparse(lwe_pir.bag_matrix(matrix), vector)
+    assert np.array_equal(got, exact.astype(np.uint32))
 
 
 @pytest.mark.parametrize("columns", [[0, 0, 0, 0, 0], [4095, 17, 2048, 1, 3000]])
@@ -257,7 +259,16 @@ def test_bad_input_is_refused_with_a_reason() -> None:
     with pytest.raises(ValueError, match="bin 20 is out of range"):
         lwe_pir.encrypt_indicator(lwe_pir.BAG_PARAMETERS, a[:20], [20], 20)
     with pytest.raises(ValueError, match="only 0 and 1"):
-        lwe_pir.answer_sparse(sparse.csr_matrix(np.full((2, 50), 2)), queries[:, 0].copy())
+        lwe_pir.bag_matrix(sparse.csr_matrix(np.full((2, 50), 2)))
+    with pytest.raises(ValueError, match="scipy.sparse"):
+        lwe_pir.bag_matrix(np.ones((2, 50)))
+    bag = lwe_pir.bag_matrix(sparse.csr_matrix(np.ones((2, 50))))
+    with pytest.raises(ValueError, match="query has shape"):
+        lwe_pir.answer_sparse(bag, queries[:49, 0].copy())
+    with pytest.raises(ValueError, match="query must be a numpy uint32"):
+        lwe_pir.answer_sparse(bag, queries[:, 0].astype(np.int64))
+    with pytest.raises(ValueError, match="counts must stay below p"):
+        lwe_pir.encrypt_indicator(LweParameters(p=40), a, list(range(50)), 50)
 
 
 def test_a_wrong_hint_is_detected_or_decodes_wrong() -> None:
