@@ -231,19 +231,22 @@ def uniform_secret(params: LweParameters, count: int, source: ByteSource) -> U32
 
 
 @functools.lru_cache(maxsize=8)
-def _cumulative_table(sigma: float) -> tuple[int, NDArray[np.int64]]:
-    """Support bound T and the cumulative table of D_{Z, sigma} on -T..T, in units of 2^-63.
+def _cumulative_table(sigma: float) -> tuple[int, NDArray[np.uint64]]:
+    """Support bound T and the thresholds of D_{Z, sigma} on -T..T, in units of 2^-63.
 
-    Each point's probability is rounded on its own (relative precision 2^-53, so the tails
-    stay accurate) and summed in exact integers.
+    Entry i is the probability of -T..-T+i (2T entries: the last value takes what is left).
+    Probabilities are exact integer shares of 2^63 of the float weights (the rounding
+    deficit, under 2^-55, goes to 0, the mode), so the table is symmetric up to that.
     """
     bound = math.ceil(TAIL_SIGMAS * sigma)
-    weights = [math.exp(-(x * x) / (2.0 * sigma * sigma)) for x in range(-bound, bound + 1)]
-    total = math.fsum(weights)
-    cumulative = itertools.accumulate(round(w / total * 2**CDT_BITS) for w in weights)
-    table = [min(c, 2**CDT_BITS - 1) for c in cumulative]
-    table[-1] = 2**CDT_BITS - 1
-    return bound, np.array(table, dtype=np.int64)
+    weights = [
+        round(math.exp(-(x * x) / (2.0 * sigma * sigma)) * 2.0**80)
+        for x in range(-bound, bound + 1)
+    ]
+    total = sum(weights)
+    shares = [w * 2**CDT_BITS // total for w in weights]
+    shares[bound] += 2**CDT_BITS - sum(shares)
+    return bound, np.array(list(itertools.accumulate(shares[:-1])), dtype=np.uint64)
 
 
 def gaussian_errors(
@@ -265,7 +268,7 @@ def gaussian_errors(
     bound, table = _cumulative_table(params.sigma)
     count = math.prod(shape)
     draws = np.frombuffer(source(8 * count), dtype="<u8") >> np.uint64(64 - CDT_BITS)
-    index = np.searchsorted(table, draws.astype(np.int64), side="right")
+    index = np.searchsorted(table, draws.astype(np.uint64), side="right")
     return (index.astype(np.int64) - bound).reshape(shape)
 
 
@@ -328,8 +331,11 @@ def _check_u32(name: str, array: object, shape: tuple[int | None, ...]) -> U32:
 
 
 def _check_public_matrix(params: LweParameters, a: object, cols: int | None) -> U32:
-    """A checked against n and, when given, the width it must have."""
-    return _check_u32("A", a, (cols, params.n))
+    """A checked against n, the paper's sample range and, when given, the width it must have."""
+    checked = _check_u32("A", a, (cols, params.n))
+    if not 1 <= checked.shape[0] <= MAX_SAMPLES:
+        raise ValueError(f"A has {checked.shape[0]} rows; the estimate covers 1 to {MAX_SAMPLES}")
+    return checked
 
 
 # ----- stage 2: records packed into the columns of a store ---------------------------------

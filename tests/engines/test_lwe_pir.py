@@ -157,6 +157,15 @@ def test_gaussian_errors_from_the_csprng_match_sigma() -> None:
     assert np.abs(e).max() <= math.ceil(12 * sigma)
 
 
+def test_gaussian_sampler_known_answers_and_edges() -> None:
+    assert lwe_pir.gaussian_errors(PARAMS, (12,), seeded(1)).tolist() == [
+        1, 5, -10, -8, 5, 0, -2, -5, 0, 8, -2, 2]
+    # The smallest and largest draws give the extreme values of non-zero probability (the
+    # table's 2^-63 resolution ends near 9 sigma), symmetric about 0.
+    assert lwe_pir.gaussian_errors(PARAMS, (2,), lambda k: b"\xff" * k).tolist() == [57, 57]
+    assert lwe_pir.gaussian_errors(PARAMS, (2,), lambda k: bytes(k)).tolist() == [-57, -57]
+
+
 def test_library_defaults_draw_from_secrets_not_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     assert lwe_pir.make_queries.__kwdefaults__["source"] is secrets.token_bytes
     assert lwe_pir.encrypt_indicator.__kwdefaults__["source"] is secrets.token_bytes
