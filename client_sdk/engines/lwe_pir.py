@@ -257,7 +257,8 @@ def gaussian_errors(
     Why a table: it draws the discrete Gaussian the security estimate assumes, from integers
     only (one 63-bit CSPRNG draw per sample, no float log or cosine of secret data), and
     vectorizes to one ``searchsorted``. The support is cut at 12 sigma, where the missing
-    mass (below 2^-100) is under the table's 2^-63 resolution. Box-Muller would need floating
+    mass (below 2^-100) is under the table's 2^-63 resolution (values whose probability
+    rounds to 0 are never drawn). Box-Muller would need floating
     logarithms of secret-derived values and gives a rounded continuous Gaussian instead.
     The table is small (about 155 entries) and stays in cache; the binary search is not
     constant-time, which matters only against an attacker timing the client's own CPU.
