@@ -3,52 +3,22 @@
 Design (a) of issue 14 lets the client fetch the landmark fingerprints of its K shortlisted
 songs without the server learning which: SimplePIR (Henzinger, Hong, Corrigan-Gibbs,
 Meiklejohn, Vaikuntanathan, "One Server for the Price of Two: Simple and Fast Single-Server
-Private Information Retrieval", USENIX Security 2023). This module holds a small, complete
-implementation of the scheme (for the tests and the figures, not for production) and a ``main``
-that times the server's answer on this CPU.
+Private Information Retrieval", USENIX Security 2023). The scheme itself (parameters, the
+public matrix from a seed, CSPRNG secrets and errors, the store layout, the exact float64
+kernel, the failure bound, the bag of design (b)) lives in ``client_sdk.engines.lwe_pir``,
+shared by the SDK and the servers; this module times it on this CPU and writes the figures.
 
-The scheme, all arithmetic mod q = 2**32 (uint32 wraparound):
-
-- **Database.** ``D``, ``rows`` x ``cols`` entries of Z_p, one byte of a record per entry
-  (p >= 256), stored centred (d - p//2) so |d| <= p/2. Records of R bytes are packed **whole
-  into columns**: ``records_per_column = max(1, round(sqrt(songs / R)))`` records per column,
-  so ``rows = records_per_column * R`` and ``cols = ceil(songs / records_per_column)``: close
-  to square, and one column holds whole records, so fetching a record is fetching one column.
-- **Public matrix.** ``A`` (cols x n), uniform mod q, expanded from a public seed.
-- **Hint** (once per catalog version): ``H = D A`` (rows x n), ``rows * n * 4`` bytes.
-- **Query** for column j: ``qu = A s + e + Delta * u_j`` with a fresh secret ``s`` (n), error
-  ``e`` (cols, rounded Gaussian of standard deviation sigma), Delta = floor(q / p) and ``u_j``
-  the j-th unit vector. ``cols * 4`` bytes up.
-- **Answer:** ``ans = D qu`` (rows), ``rows * 4`` bytes down.
-- **Recover:** ``ans - H s = Delta * D[:, j] + D e``; rounding to the nearest multiple of Delta
-  gives the column back when every |(D e)_i| < Delta / 2.
-
-K records are fetched **batched**: K queries, each with its own fresh secret under the same
-``A`` (K independent LWE instances sharing A, as SimplePIR's batch mode), go up as one
-cols x K matrix, and the server makes **one pass** over D computing D Q, a (rows x cols) by
-(cols x K) product. Upload K * cols * 4 bytes, download K * rows * 4 bytes; the hint is shared.
-
-**Decryption failure** (the paper's Gaussian tail bound). The error of entry i is
-E_i = sum_j d_ij e_j over the cols entries of row i, with |d_ij| <= p/2 and e_j Gaussian of
-standard deviation sigma, so E_i is subgaussian with parameter at most
-s_E = sigma * (p / 2) * sqrt(cols), and
-
-    Pr[|E_i| >= t] <= 2 exp(-t^2 / (2 s_E^2)),
-
-which at t = Delta / 2 ~ q / (2 p) is
-
-    delta(p, cols) = 2 exp(-q^2 / (2 sigma^2 cols p^4)).
-
-Per entry; a query recovers rows * K entries, so by the union bound it fails with probability
-at most rows * K * delta. The paper picks, for each width, the largest p with delta <= 2^-40:
-p^2 = q / (sqrt(2) sigma sqrt(cols) sqrt(ln(2 / delta))), giving ``PAPER_P``.
+What it measures: records of R bytes packed **whole into columns** of a near-square store
+(``lwe_pir.StoreLayout.near_square``), K queries batched into **one pass** ``D Q`` (upload
+K * cols * 4 bytes, download K * rows * 4 bytes, hint rows * n * 4 bytes), answered by two
+exact kernels: numpy's uint32 product (wraps mod 2^32) and ``lwe_pir.exact_product`` (float64
+BLAS). The plaintext modulus of a store is the paper's p for its width (``PAPER_P``; the
+paper's rule, per-entry failure at most 2^-40, reproduces it: ``p_for_failure``), and the
+failure figures are ``lwe_pir.failure_probability``.
 
 **Security** (as the paper states it, not re-estimated here): n = 1024, q = 2^32 and a
 discrete Gaussian of sigma = 6.4 give 128-bit security by the lattice estimator of Albrecht,
-Player and Scott, for the numbers of LWE samples (database widths) of its parameter table,
-2^13 to 2^20. ``recover`` uses a rounded continuous Gaussian for ``e`` and numpy's PCG64 for
-secrets: fine for measuring, not for production, which needs a CSPRNG (and ``A`` expanded from
-a seed with AES or SHAKE, as SimplePIR does).
+Player and Scott, for database widths up to 2^20.
 
 Run (about 3 minutes, one core)::
 
@@ -74,15 +44,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from client_sdk.engines import lwe_pir
+
 U32 = NDArray[np.uint32]
 
-N_LWE = 1024
+PARAMS = lwe_pir.DEFAULT_PARAMETERS
+N_LWE = PARAMS.n
 """LWE secret dimension n (SimplePIR)."""
-LOG_Q = 32
-"""Ciphertext modulus q = 2**32: uint32 arithmetic wraps around for free."""
-Q = 1 << LOG_Q
-SIGMA = 6.4
-"""Standard deviation of the LWE error (SimplePIR)."""
+LOG_Q = PARAMS.log_q
+Q = PARAMS.q
+SIGMA = PARAMS.sigma
 PAPER_P = {13: 991, 14: 833, 15: 701, 16: 589, 17: 495, 18: 416, 19: 350, 20: 294}
 """SimplePIR's plaintext modulus p for n = 1024, q = 2^32, sigma = 6.4 and a database of
 width up to 2^k (key k): the largest p with per-entry failure at most 2^-40."""
@@ -110,18 +81,9 @@ def plaintext_modulus(cols: int) -> int:
     return PAPER_P[key]
 
 
-def failure_probability(
-    *, p: int, cols: int, sigma: float = SIGMA, q: int = Q, max_entry: float | None = None
-) -> float:
-    """Upper bound on the chance that one recovered entry is wrong: the Gaussian tail
-    2 exp(-t^2 / (2 s_E^2)) at t = floor(q / p) / 2, s_E = sigma * max_entry * sqrt(cols).
-
-    Args:
-        max_entry: largest |d| of the database; p / 2 (centred entries) when None.
-    """
-    t = (q // p) / 2.0
-    s_e = sigma * (p / 2.0 if max_entry is None else max_entry) * math.sqrt(cols)
-    return min(1.0, 2.0 * math.exp(-(t * t) / (2.0 * s_e * s_e)))
+def params_for(cols: int) -> lwe_pir.LweParameters:
+    """The LWE parameters of a store ``cols`` wide: the defaults with the paper's p."""
+    return dataclasses.replace(PARAMS, p=plaintext_modulus(cols))
 
 
 def p_for_failure(*, cols: int, delta: float = 2.0**-40, sigma: float = SIGMA, q: int = Q) -> int:
@@ -130,144 +92,47 @@ def p_for_failure(*, cols: int, delta: float = 2.0**-40, sigma: float = SIGMA, q
     return math.floor(math.sqrt(p_squared))
 
 
-@dataclasses.dataclass(frozen=True)
-class Layout:
-    """How records of ``record_bytes`` sit in a rows x cols database, whole ones per column."""
-
-    songs: int
-    record_bytes: int
-    records_per_column: int
-    rows: int
-    cols: int
-
-    @classmethod
-    def near_square(cls, songs: int, record_bytes: int) -> Layout:
-        """``records_per_column`` near sqrt(songs / record_bytes), so rows ~ cols."""
-        per_column = max(1, round(math.sqrt(songs / record_bytes)))
-        return cls(songs, record_bytes, per_column, per_column * record_bytes,
-                   -(-songs // per_column))
-
-    def column_of(self, song: int) -> int:
-        """The column holding ``song``'s record."""
-        return song // self.records_per_column
-
-    def hint_bytes(self, n: int = N_LWE) -> int:
-        """Size of H = D A, downloaded once per catalog version."""
-        return self.rows * n * 4
-
-    def upload_bytes(self, k: int) -> int:
-        """K query vectors of ``cols`` uint32."""
-        return k * self.cols * 4
-
-    def download_bytes(self, k: int) -> int:
-        """K answers of ``rows`` uint32."""
-        return k * self.rows * 4
+def hint_bytes(layout: lwe_pir.StoreLayout, n: int = N_LWE) -> int:
+    """Size of H = D A, downloaded once per catalog version."""
+    return layout.rows * n * 4
 
 
-def public_matrix(cols: int, seed: int, n: int = N_LWE) -> U32:
-    """A (cols x n), uniform mod 2^32, from a public seed."""
-    return np.random.default_rng(seed).integers(0, Q, size=(cols, n), dtype=np.uint32)
+def upload_bytes(layout: lwe_pir.StoreLayout, k: int) -> int:
+    """K query vectors of ``cols`` uint32."""
+    return k * layout.cols * 4
 
 
-def encode(records: Sequence[bytes], layout: Layout, p: int) -> U32:
-    """The centred database D (rows x cols): record i at rows (i % per column) * R of column
-    i // per column, one byte per entry, minus p // 2, mod 2^32; zero padding.
-
-    Raises:
-        ValueError: more records than songs, or one longer than ``layout.record_bytes``.
-    """
-    if len(records) > layout.songs or any(len(r) > layout.record_bytes for r in records):
-        raise ValueError("too many records, or one longer than the layout's record size")
-    plain = np.zeros((layout.rows, layout.cols), np.int64)
-    for i, record in enumerate(records):
-        top = (i % layout.records_per_column) * layout.record_bytes
-        column = np.frombuffer(record, np.uint8)
-        plain[top : top + column.size, layout.column_of(i)] = column
-    return ((plain - p // 2) % Q).astype(np.uint32)
+def download_bytes(layout: lwe_pir.StoreLayout, k: int) -> int:
+    """K answers of ``rows`` uint32."""
+    return k * layout.rows * 4
 
 
-def hint(database: U32, a: U32) -> U32:
-    """H = D A mod 2^32 (rows x n): the server's preprocessing, once per catalog version."""
-    return matmul_mod_q(database, a)
-
-
-def matmul_mod_q(left: U32, right: U32) -> U32:
-    """left @ right mod 2^32, exactly (numpy's integer product wraps around in uint32)."""
-    out: U32 = np.matmul(left, right, dtype=np.uint32)
-    return out
-
-
-def query(
-    columns: Sequence[int], a: U32, p: int, rng: np.random.Generator
-) -> tuple[U32, U32]:
-    """Queries for ``columns``: (secrets, n x K; query matrix, cols x K).
-
-    Each column gets its own fresh secret s and error e: qu = A s + e + Delta u_j mod 2^32.
-    """
-    cols, n = a.shape
-    k = len(columns)
-    secret = rng.integers(0, Q, size=(n, k), dtype=np.uint32)
-    error = np.rint(rng.normal(0.0, SIGMA, size=(cols, k))).astype(np.int64)
-    unit = np.zeros((cols, k), np.int64)
-    unit[list(columns), np.arange(k)] = Q // p
-    return secret, matmul_mod_q(a, secret) + ((error + unit) % Q).astype(np.uint32)
-
-
-def answer(database: U32, queries: U32) -> U32:
-    """The server's whole work: D Q mod 2^32 (rows x K), one pass over the database."""
-    return matmul_mod_q(database, queries)
-
-
-def recover(answers: U32, hint_matrix: U32, secret: U32, p: int) -> NDArray[np.uint8]:
-    """The fetched columns (rows x K) as bytes: round (ans - H s) to multiples of Delta.
-
-    Raises:
-        ValueError: an entry decodes outside 0..255 (a decryption failure or a wrong key).
-    """
-    delta = Q // p
-    noisy = (answers - matmul_mod_q(hint_matrix, secret)).astype(np.int64)
-    signed = np.where(noisy >= Q // 2, noisy - Q, noisy)
-    centred = np.rint(signed / delta).astype(np.int64)
-    plain = centred + p // 2
-    if np.any((plain < 0) | (plain > 255)):
-        raise ValueError("a recovered entry is outside a byte: decryption failed")
-    out: NDArray[np.uint8] = plain.astype(np.uint8)
+def answer_u32(database: U32, queries: U32) -> U32:
+    """The reference kernel: D Q mod 2^32 with numpy's integer product (it wraps in uint32)."""
+    out: U32 = np.matmul(database, queries, dtype=np.uint32)
     return out
 
 
 def fetch_records(
-    songs: Sequence[int], records: Sequence[bytes], layout: Layout, *, seed: int | None = None
+    songs: Sequence[int],
+    records: Sequence[bytes],
+    record_bytes: int,
+    *,
+    source: lwe_pir.ByteSource = secrets.token_bytes,
 ) -> list[bytes]:
-    """The whole protocol on one machine: encode, hint, query, answer, recover ``songs``.
+    """The whole protocol on one machine: pack, hint, query, answer, recover ``songs``.
 
     Args:
-        seed: fixes A and the secrets, for known-answer tests; None draws them securely.
+        source: where the client's secrets and errors come from (seeded for known answers).
     """
-    p = plaintext_modulus(layout.cols)
-    rng = np.random.default_rng(secrets.randbits(128) if seed is None else seed)
-    database = encode(records, layout, p)
-    a = public_matrix(layout.cols, int(rng.integers(2**63)))
-    secret, queries = query([layout.column_of(s) for s in songs], a, p, rng)
-    columns = recover(answer(database, queries), hint(database, a), secret, p)
-    out = []
-    for k, song in enumerate(songs):
-        top = (song % layout.records_per_column) * layout.record_bytes
-        out.append(columns[top : top + layout.record_bytes, k].tobytes())
-    return out
-
-
-def answer_f64(database: NDArray[np.float64], queries: U32) -> U32:
-    """``answer`` through float64 BLAS, exactly: the query splits into 16-bit halves, so each
-    product is below 2^9 * 2^16 and a sum over up to 2^20 columns below 2^45 < 2^53.
-
-    Args:
-        database: the centred entries as signed floats (-p/2 .. p/2), rows x cols.
-    """
-    halves = np.concatenate([queries & 0xFFFF, queries >> 16], axis=1).astype(np.float64)
-    both = (database @ halves).astype(np.int64)
-    k = queries.shape[1]
-    out: U32 = ((both[:, :k] + (both[:, k:] << 16)) & 0xFFFFFFFF).astype(np.uint32)
-    return out
+    layout = lwe_pir.StoreLayout.near_square(len(records), record_bytes)
+    store = lwe_pir.pack_store(records, record_bytes, params=params_for(layout.cols))
+    a = lwe_pir.public_matrix(store.params, lwe_pir.new_seed(), store.layout.cols)
+    columns = [store.layout.column_of(song) for song in songs]
+    queries, state = lwe_pir.make_queries(store.params, a, columns, source=source)
+    got = lwe_pir.recover(store.params, lwe_pir.hint(store, a), lwe_pir.answer(store, queries),
+                          state)
+    return lwe_pir.records_from_columns(store.layout, songs, got)
 
 
 def _median_seconds(run: Callable[[], object], repeats: int) -> float:
@@ -279,59 +144,71 @@ def _median_seconds(run: Callable[[], object], repeats: int) -> float:
     return float(np.median(times))
 
 
+def random_store(store_mb: int, songs: int, rng: np.random.Generator) -> lwe_pir.Store:
+    """A store of ``songs`` random records of store_mb / songs bytes (contents do not matter
+    to the timing), packed by ``lwe_pir.pack_store`` with the paper's p for its width."""
+    record_bytes = store_mb * 1_000_000 // songs
+    layout = lwe_pir.StoreLayout.near_square(songs, record_bytes)
+    data = rng.bytes(songs * record_bytes)
+    records = [data[i * record_bytes : (i + 1) * record_bytes] for i in range(songs)]
+    return lwe_pir.pack_store(records, record_bytes, params=params_for(layout.cols))
+
+
 def measure_store(store_mb: int, songs: int, ks: Sequence[int], repeats: int) -> dict[str, Any]:
     """Server seconds (both kernels), bytes and failure bounds for one store size."""
-    layout = Layout.near_square(songs, store_mb * 1_000_000 // songs)
-    p = plaintext_modulus(layout.cols)
     rng = np.random.default_rng(secrets.randbits(128))
-    signed = rng.integers(-(p // 2), p - p // 2, size=(layout.rows, layout.cols), dtype=np.int16)
-    database: U32 = signed.astype(np.int32).view(np.uint32)  # two's complement = mod 2^32
-    as_float = signed.astype(np.float64)
-    del signed
+    store = random_store(store_mb, songs, rng)
+    layout, params = store.layout, store.params
+    database: U32 = store.entries.astype(np.int32).view(np.uint32)  # two's complement = mod q
+    a = lwe_pir.public_matrix(params, lwe_pir.new_seed(), layout.cols)
     rows: list[dict[str, Any]] = []
     for k in ks:
-        queries = rng.integers(0, Q, size=(layout.cols, k), dtype=np.uint32)
-        exact = answer(database, queries)
-        if not np.array_equal(exact, answer_f64(as_float, queries)):
+        wanted = [int(c) for c in rng.integers(0, layout.cols, size=k)]
+        queries, _ = lwe_pir.make_queries(params, a, wanted)
+        exact = answer_u32(database, queries)
+        if not np.array_equal(exact, lwe_pir.answer(store, queries)):
             raise AssertionError("the float64 kernel disagrees with uint32 arithmetic")
         slow = repeats if k == 1 else max(1, repeats // 2)
         rows.append({
             "k": k,
-            "server_s_uint32": round(_median_seconds(partial(answer, database, queries), slow), 4),
+            "server_s_uint32": round(
+                _median_seconds(partial(answer_u32, database, queries), slow), 4),
             "server_s_float64": round(
-                _median_seconds(partial(answer_f64, as_float, queries), repeats), 4),
-            "upload_bytes": layout.upload_bytes(k),
-            "download_bytes": layout.download_bytes(k),
-            "failure_bound_per_query": layout.rows * k * failure_probability(p=p,
-                                                                             cols=layout.cols),
+                _median_seconds(partial(lwe_pir.answer, store, queries), repeats), 4),
+            "upload_bytes": upload_bytes(layout, k),
+            "download_bytes": download_bytes(layout, k),
+            "failure_bound_per_query": lwe_pir.failure_probability(
+                params, layout.rows, layout.cols, k),
         })
     return {
         "store_mb": store_mb,
         "songs": songs,
-        "layout": dataclasses.asdict(layout),
-        "p": p,
+        "layout": {"songs" if key == "records" else key: value
+                   for key, value in layout.to_dict().items()},
+        "p": params.p,
         "bits_per_entry_used": BYTE_BITS,
-        "failure_bound_per_entry": failure_probability(p=p, cols=layout.cols),
-        "hint_bytes": layout.hint_bytes(),
-        "hint_compute_s_extrapolated": round(_hint_seconds(as_float, rng), 1),
+        "failure_bound_per_entry": lwe_pir.failure_probability(params, 1, layout.cols, 1),
+        "hint_bytes": hint_bytes(layout),
+        "hint_compute_s_extrapolated": round(_hint_seconds(store, a), 1),
         "client_recover_s_k20": round(_client_seconds(layout, rng, 20), 4),
         "per_k": rows,
     }
 
 
-def _hint_seconds(as_float: NDArray[np.float64], rng: np.random.Generator) -> float:
-    """H = D A timed on 256 rows and scaled to all rows (float64 kernel, A split in halves)."""
-    slice_rows = min(256, as_float.shape[0])
-    a = rng.integers(0, Q, size=(as_float.shape[1], N_LWE), dtype=np.uint32)
-    seconds = _median_seconds(lambda: answer_f64(as_float[:slice_rows], a), 3)
-    return seconds * as_float.shape[0] / slice_rows
+def _hint_seconds(store: lwe_pir.Store, a: U32) -> float:
+    """H = D A timed on 256 rows and scaled to all rows (the float64 kernel of ``hint``)."""
+    slice_rows = min(256, store.layout.rows)
+    top = store.entries[:slice_rows]
+    seconds = _median_seconds(lambda: lwe_pir.exact_product(top, a, store.max_entry), 3)
+    return seconds * store.layout.rows / slice_rows
 
 
-def _client_seconds(layout: Layout, rng: np.random.Generator, k: int) -> float:
-    """The client's H s for K secrets (rows x n by n x K), the bulk of its per-query work."""
+def _client_seconds(layout: lwe_pir.StoreLayout, rng: np.random.Generator, k: int) -> float:
+    """The client's H S for K secrets (rows x n by n x K, as ``lwe_pir.recover`` computes
+    it), the bulk of its per-query work."""
     hint_matrix = rng.integers(0, Q, size=(layout.rows, N_LWE), dtype=np.uint32)
-    secret = rng.integers(0, Q, size=(N_LWE, k), dtype=np.uint32)
-    return _median_seconds(lambda: matmul_mod_q(hint_matrix, secret), 3)
+    secret = lwe_pir.uniform_secret(PARAMS, k, secrets.token_bytes)
+    return _median_seconds(lambda: answer_u32(hint_matrix, secret), 3)
 
 
 BAG_BITS = (16, 18)
@@ -357,20 +234,24 @@ def measure_bag(bits: int, songs: int, repeats: int) -> dict[str, Any]:
     matrix = sparse.csr_matrix((np.ones(bins.size, np.uint32), bins, indptr),
                                shape=(songs, 1 << bits))
     matrix.sum_duplicates()
+    matrix.data[:] = 1  # 0/1: a bin two of a song's hashes fall in counts once
+    bag = lwe_pir.bag_matrix(matrix)
+    params = lwe_pir.BAG_PARAMETERS
+    # A real query (lwe_pir.encrypt_indicator) is uniform-looking: time a uniform vector.
     vector = rng.integers(0, Q, size=1 << bits, dtype=np.uint32)
-    p = 2 * BAG_QUERY_BINS
-    del bins
+    del bins, matrix
     return {
         "bits": bits,
         "songs": songs,
-        "nonzeros": int(matrix.nnz),
-        "server_s": round(_median_seconds(partial(matrix.dot, vector), repeats), 4),
+        "nonzeros": int(bag.csr.nnz),
+        "server_s": round(_median_seconds(partial(lwe_pir.answer_sparse, bag, vector), repeats),
+                          4),
         "upload_bytes": (1 << bits) * 4,
         "download_bytes": songs * 4,
         "hint_bytes": songs * N_LWE * 4,
-        "p": p,
-        "failure_bound_per_score": failure_probability(p=p, cols=BAG_HASHES_PER_SONG,
-                                                       max_entry=1.0),
+        "p": params.p,
+        "failure_bound_per_score": lwe_pir.failure_probability(
+            params, 1, BAG_HASHES_PER_SONG, 1, max_entry=1.0),
     }
 
 

@@ -3,6 +3,9 @@
 ``concrete`` (the default) runs Concrete-ML's quantized circuit: one LWE ciphertext per song
 comes back. ``ckks`` packs the query in one CKKS ciphertext and gets 8,192 scores per
 ciphertext back (``ckks_scheme``). Both give the client one logit per song.
+
+``lwe_pir`` is not a catalog engine but the LWE core of issue 14's private stages (SimplePIR
+retrieval of landmark records and the landmark-hash bag), imported by the SDK and the servers.
 """
 
 from __future__ import annotations

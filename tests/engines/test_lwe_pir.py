@@ -1,0 +1,289 @@
+"""The LWE core of issue 14 (client_sdk.engines.lwe_pir): round trips, exactness, the failure
+bound, the public matrix's known answer, the error sampler, the bag, and what the server sees."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import secrets
+import struct
+
+import numpy as np
+import pytest
+from scipy import sparse, stats
+
+from client_sdk.engines import lwe_pir
+from client_sdk.engines.lwe_pir import LweParameters, StoreLayout
+from client_sdk.errors import CatalogError
+
+PARAMS = LweParameters()
+SEED = bytes(range(32))
+PAPER_P = {13: 991, 14: 833, 15: 701, 16: 589, 17: 495, 18: 416, 19: 350, 20: 294}
+"""SimplePIR's table: p for n 1024, q 2^32, sigma 6.4 and widths up to 2^k."""
+
+
+def seeded(seed: int) -> lwe_pir.ByteSource:
+    """A reproducible byte source, for known answers only."""
+    return random.Random(seed).randbytes
+
+
+def _records(count: int, size: int, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, size=int(rng.integers(1, size + 1)), dtype=np.uint8).tobytes()
+            for _ in range(count)]
+
+
+def _fetch(store: lwe_pir.Store, wanted: list[int], source: lwe_pir.ByteSource) -> list[bytes]:
+    """The whole protocol on one machine for ``wanted`` records."""
+    a = lwe_pir.public_matrix(store.params, SEED, store.layout.cols)
+    columns = [store.layout.column_of(i) for i in wanted]
+    queries, state = lwe_pir.make_queries(store.params, a, columns, source=source)
+    got = lwe_pir.recover(store.params, lwe_pir.hint(store, a), lwe_pir.answer(store, queries),
+                          state)
+    return lwe_pir.records_from_columns(store.layout, wanted, got)
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_every_record_of_a_small_store_comes_back(k: int) -> None:
+    records = _records(50, 64, seed=1)
+    store = lwe_pir.pack_store(records, 64)
+    assert (store.layout.rows, store.layout.cols) == (64, 50)
+    fetched: list[bytes] = []
+    for start in range(0, 50, k):
+        fetched += _fetch(store, list(range(start, start + k)), secrets.token_bytes)
+    assert fetched == [r + bytes(64 - len(r)) for r in records]
+
+
+def test_several_records_per_column() -> None:
+    records = _records(400, 4, seed=3)
+    store = lwe_pir.pack_store(records, 4)
+    layout = store.layout
+    assert (layout.records_per_column, layout.rows, layout.cols) == (10, 40, 40)
+    assert (layout.column_of(255), layout.rows_of(255)) == (25, (20, 24))
+    wanted = [0, 9, 10, 255, 399, 9]
+    got = _fetch(store, wanted, seeded(4))
+    assert got == [records[i] + bytes(4 - len(records[i])) for i in wanted]
+    assert StoreLayout.from_dict(layout.to_dict()) == layout
+
+
+def test_float64_kernel_is_exact_at_the_extremes() -> None:
+    rng = np.random.default_rng(5)
+    m = PARAMS.p // 2
+    signed = rng.choice([-m, m, 0, 1, -1], size=(24, 4096)).astype(np.int64)
+    signed[0] = m
+    signed[1] = -m
+    right = rng.choice(np.array([0, 1, 0xFFFF, 0x10000, 2**31, 2**32 - 1], np.uint32),
+                       size=(4096, 6))
+    right[:, 0] = 2**32 - 1
+    right[:, 1] = rng.integers(0, 2**32, size=4096, dtype=np.uint32)
+    plain = np.matmul(signed.astype(np.int32).view(np.uint32), right, dtype=np.uint32)
+    assert np.array_equal(lwe_pir.exact_product(signed.astype(np.float64), right, m), plain)
+
+
+def test_float64_kernel_refuses_sums_past_2_53() -> None:
+    with pytest.raises(ValueError, match="overflow"):
+        wide = np.broadcast_to(np.zeros(1), (1, 2**28))  # no memory behind it
+        lwe_pir.exact_product(wide, np.broadcast_to(np.zeros(1, np.uint32), (2**28, 1)), 2**10)
+
+
+def test_the_bound_holds_the_papers_table_and_no_more() -> None:
+    for log_cols, p in PAPER_P.items():
+        assert lwe_pir.failure_probability(LweParameters(p=p), 1, 2**log_cols, 1) <= 2.0**-40
+        wider = LweParameters(p=math.ceil(p * 1.02))
+        assert lwe_pir.failure_probability(wider, 1, 2**log_cols, 1) > 2.0**-40
+    # The chosen store (docs/DESIGN.md): 16,000 x 10,000, K = 10.
+    assert 1e-15 < lwe_pir.failure_probability(PARAMS, 16_000, 10_000, 10) < 2e-15
+
+
+def test_the_bound_holds_against_the_exact_gaussian_tail() -> None:
+    # Worst row (every |d| = p/2): E is Gaussian of deviation sigma p/2 sqrt(cols).
+    for p, cols in ((991, 2**13), (294, 2**20), (4000, 2**14)):
+        params = LweParameters(p=p)
+        t = params.q / (2 * p) - 2 * p
+        exact = math.erfc(t / (params.sigma * p / 2 * math.sqrt(cols) * math.sqrt(2)))
+        assert exact <= lwe_pir.failure_probability(params, 1, cols, 1)
+
+
+def test_the_bound_holds_against_decoding_where_failures_are_common() -> None:
+    # p = 8192 over 14 columns of worst entries: failures are frequent enough to count.
+    params, cols, trials = LweParameters(p=8192), 14, 40_000
+    rng = np.random.default_rng(6)
+    m = params.p // 2
+    d = rng.choice([-m, m], size=(trials, cols))
+    e = lwe_pir.gaussian_errors(params, (trials, cols), seeded(6))
+    target = rng.integers(0, params.p, size=trials)
+    noisy = ((params.delta * target + np.sum(d * e, axis=1)) % params.q).astype(np.uint32)
+    failed = lwe_pir._decode(params, noisy) != target
+    bound = lwe_pir.failure_probability(params, 1, cols, 1)
+    assert 0.001 < failed.mean() <= bound
+
+
+def test_a_store_too_wide_for_p_is_refused() -> None:
+    with pytest.raises(ValueError, match="smaller p or a narrower store"):
+        lwe_pir.check_failure(PARAMS, 16_000, 2**15, 1)
+    lwe_pir.check_failure(PARAMS, 16_000, 10_000, 10)
+    with pytest.raises(ValueError, match="p = 8192"):
+        lwe_pir.pack_store(_records(50, 64, seed=1), 64, params=LweParameters(p=8192))
+
+
+def test_public_matrix_known_answer() -> None:
+    a = lwe_pir.public_matrix(PARAMS, SEED, 3)
+    assert a.shape == (3, 1024) and a.dtype == np.uint32
+    assert a[0, :4].tolist() == [4107810707, 2537301324, 3114964336, 576384629]
+    assert a[1, :2].tolist() == [4065365435, 2328025876]
+    assert int(a[2, -1]) == 2174268250
+    # Re-derived from the SHAKE-128 stream itself.
+    for j in range(3):
+        stream = hashlib.shake_128(b"hushtune/lwe-pir/A/v1" + SEED + struct.pack("<I", j))
+        assert list(struct.unpack("<1024I", stream.digest(4096))) == a[j].tolist()
+    assert np.array_equal(lwe_pir.public_matrix(PARAMS, SEED, 5)[:3], a)
+    assert not np.array_equal(lwe_pir.public_matrix(PARAMS, bytes(32), 3), a)
+
+
+def test_gaussian_errors_from_the_csprng_match_sigma() -> None:
+    count, sigma = 100_000, PARAMS.sigma
+    e = lwe_pir.gaussian_errors(PARAMS, (count,), secrets.token_bytes)
+    assert e.dtype == np.int64
+    assert abs(e.mean()) < 5 * sigma / math.sqrt(count)
+    assert abs(e.std() - sigma) < 5 * sigma / math.sqrt(2 * count)
+    support = np.arange(-100, 101)
+    pmf = np.exp(-(support**2) / (2 * sigma**2))
+    pmf /= pmf.sum()
+    for cut in (13, 20):  # about 2 and 3 sigma
+        expected = pmf[np.abs(support) >= cut].sum()
+        seen = np.mean(np.abs(e) >= cut)
+        assert abs(seen - expected) < 5 * math.sqrt(expected / count)
+    assert np.abs(e).max() <= math.ceil(12 * sigma)
+
+
+def test_gaussian_sampler_known_answers_and_edges() -> None:
+    assert lwe_pir.gaussian_errors(PARAMS, (12,), seeded(1)).tolist() == [
+        1, 5, -10, -8, 5, 0, -2, -5, 0, 8, -2, 2]
+    # The smallest and largest draws give the extreme values of non-zero probability (the
+    # table's 2^-63 resolution ends near 9 sigma), symmetric about 0.
+    assert lwe_pir.gaussian_errors(PARAMS, (2,), lambda k: b"\xff" * k).tolist() == [57, 57]
+    assert lwe_pir.gaussian_errors(PARAMS, (2,), lambda k: bytes(k)).tolist() == [-57, -57]
+
+
+def test_library_defaults_draw_from_secrets_not_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert lwe_pir.make_queries.__kwdefaults__["source"] is secrets.token_bytes
+    assert lwe_pir.encrypt_indicator.__kwdefaults__["source"] is secrets.token_bytes
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("numpy's generator was used")
+
+    monkeypatch.setattr(np.random, "default_rng", refuse)
+    monkeypatch.setattr(np.random, "Generator", refuse)
+    a = lwe_pir.public_matrix(PARAMS, SEED, 20)
+    lwe_pir.make_queries(PARAMS, a, [3])
+    lwe_pir.encrypt_indicator(lwe_pir.BAG_PARAMETERS, a, [1, 2], 20)
+
+
+def test_bag_counts_equal_the_plain_product() -> None:
+    params, width, songs = lwe_pir.BAG_PARAMETERS, 2**12, 40
+    rng = np.random.default_rng(7)
+    matrix = sparse.random(songs, width, density=0.05, format="csr", random_state=rng)
+    matrix.data[:] = 1
+    bag = lwe_pir.bag_matrix(matrix)
+    a = lwe_pir.public_matrix(params, SEED, width)
+    bins = [int(b) for b in rng.choice(width, size=300, replace=False)] + [5, 5]
+    query, secret = lwe_pir.encrypt_indicator(params, a, bins, width)
+    assert query.shape == (width,) and query.dtype == np.uint32
+    answers = lwe_pir.answer_sparse(bag, query)
+    counts = lwe_pir.decrypt_counts(params, lwe_pir.bag_hint(params, bag, a), answers, secret)
+    indicator = np.zeros(width, np.int64)
+    indicator[bins] = 1
+    assert np.array_equal(counts, matrix.astype(np.int64) @ indicator)
+    assert counts.max() > 5
+
+
+def test_answer_sparse_is_the_product_mod_q() -> None:
+    rng = np.random.default_rng(8)
+    matrix = sparse.random(30, 500, density=0.5, format="csr", random_state=rng)
+    matrix.data[:] = 1
+    vector = rng.integers(2**31, 2**32, size=500, dtype=np.uint32)
+    exact = (matrix.toarray().astype(object) @ vector.astype(object)) % 2**32
+    got = lwe_pir.answer_sparse(lwe_pir.bag_matrix(matrix), vector)
+    assert np.array_equal(got, exact.astype(np.uint32))
+
+
+@pytest.mark.parametrize("columns", [[0, 0, 0, 0, 0], [4095, 17, 2048, 1, 3000]])
+def test_what_the_server_receives_does_not_depend_on_the_columns(columns: list[int]) -> None:
+    a = lwe_pir.public_matrix(PARAMS, SEED, 4096)
+    queries, _ = lwe_pir.make_queries(PARAMS, a, columns)
+    assert queries.shape == (4096, 5) and queries.dtype == np.uint32
+    assert queries.flags["C_CONTIGUOUS"]
+    top = np.bincount((queries >> 24).ravel(), minlength=256)
+    chi2 = float(np.sum((top - top.mean()) ** 2 / top.mean()))
+    assert stats.chi2.sf(chi2, 255) > 1e-6
+
+
+def test_parameters_round_trip_and_refuse_bad_fields() -> None:
+    assert LweParameters.from_dict(PARAMS.to_dict()) == PARAMS
+    assert PARAMS.to_dict() == {"n": 1024, "log_q": 32, "sigma": 6.4, "p": 833}
+    with pytest.raises(CatalogError, match="'sigma'"):
+        LweParameters.from_dict({"n": 1024, "log_q": 32, "p": 833})
+    with pytest.raises(CatalogError, match="'n'"):
+        LweParameters.from_dict({**PARAMS.to_dict(), "n": "1024"})
+    with pytest.raises(CatalogError, match="object"):
+        LweParameters.from_dict([1024])
+    for field, value in (("n", 512), ("log_q", 64), ("sigma", 3.2), ("sigma", math.nan),
+                         ("p", 1), ("p", 2**17)):
+        with pytest.raises(CatalogError, match=f"lwe {field}"):
+            LweParameters.from_dict({**PARAMS.to_dict(), field: value})
+
+
+def test_bad_input_is_refused_with_a_reason() -> None:
+    store = lwe_pir.pack_store(_records(50, 64, seed=1), 64)
+    a = lwe_pir.public_matrix(PARAMS, SEED, 50)
+    with pytest.raises(ValueError, match="column 50 is out of range"):
+        lwe_pir.make_queries(PARAMS, a, [1, 50])
+    with pytest.raises(ValueError, match="column -1"):
+        lwe_pir.make_queries(PARAMS, a, [-1])
+    with pytest.raises(ValueError, match="K must be at least 1"):
+        lwe_pir.make_queries(PARAMS, a, [])
+    with pytest.raises(ValueError, match="A must be a numpy uint32"):
+        lwe_pir.make_queries(PARAMS, a.astype(np.int64), [1])
+    with pytest.raises(ValueError, match="A has shape"):
+        lwe_pir.hint(store, a[:49])
+    queries, state = lwe_pir.make_queries(PARAMS, a, [1, 2])
+    with pytest.raises(ValueError, match="queries has shape"):
+        lwe_pir.answer(store, queries[:49])
+    with pytest.raises(ValueError, match="K = 0"):
+        lwe_pir.answer(store, queries[:, :0])
+    with pytest.raises(ValueError, match="answers has shape"):
+        lwe_pir.recover(PARAMS, lwe_pir.hint(store, a), lwe_pir.answer(store, queries[:, :1]),
+                        state)
+    with pytest.raises(ValueError, match="record 1 is not bytes of at most 64"):
+        lwe_pir.pack_store([b"", bytes(65)], 64)
+    with pytest.raises(ValueError, match="below 256"):
+        lwe_pir.pack_store([b"x"], 1, params=LweParameters(p=255))
+    with pytest.raises(ValueError, match="record 50 is out of range"):
+        lwe_pir.records_from_columns(store.layout, [50], [bytes(64)])
+    with pytest.raises(ValueError, match="32 bytes"):
+        lwe_pir.public_matrix(PARAMS, bytes(16), 4)
+    with pytest.raises(ValueError, match="security estimate covers"):
+        lwe_pir.public_matrix(PARAMS, SEED, 2**20 + 1)
+    with pytest.raises(ValueError, match="bin 20 is out of range"):
+        lwe_pir.encrypt_indicator(lwe_pir.BAG_PARAMETERS, a[:20], [20], 20)
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        lwe_pir.bag_matrix(sparse.csr_matrix(np.full((2, 50), 2)))
+    with pytest.raises(ValueError, match="scipy.sparse"):
+        lwe_pir.bag_matrix(np.ones((2, 50)))
+    bag = lwe_pir.bag_matrix(sparse.csr_matrix(np.ones((2, 50))))
+    with pytest.raises(ValueError, match="query has shape"):
+        lwe_pir.answer_sparse(bag, queries[:49, 0].copy())
+    with pytest.raises(ValueError, match="query must be a numpy uint32"):
+        lwe_pir.answer_sparse(bag, queries[:, 0].astype(np.int64))
+    with pytest.raises(ValueError, match="counts must stay below p"):
+        lwe_pir.encrypt_indicator(LweParameters(p=40), a, list(range(50)), 50)
+
+
+def test_a_wrong_hint_is_detected_or_decodes_wrong() -> None:
+    store = lwe_pir.pack_store(_records(50, 64, seed=1), 64)
+    a = lwe_pir.public_matrix(PARAMS, SEED, 50)
+    other = lwe_pir.public_matrix(PARAMS, bytes(32), 50)
+    queries, state = lwe_pir.make_queries(PARAMS, a, [3])
+    with pytest.raises(ValueError, match="not a byte"):
+        lwe_pir.recover(PARAMS, lwe_pir.hint(store, other), lwe_pir.answer(store, queries), state)
