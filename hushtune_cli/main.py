@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 from client_sdk.engines.concrete_runtime import keep_exit_status
 from client_sdk.errors import HushtuneError
 from client_sdk.transport import TLSConfig
-from hushtune_cli.output import as_json, describe
+from hushtune_cli.output import as_json, describe, error_json
 from services.common.config import (
     Settings,
     add_flags,
@@ -40,6 +41,7 @@ from services.common.config import (
 from services.common.logs import setup_logging
 
 if TYPE_CHECKING:
+    import grpc
     import redis
 
     from services.featurizer.builder import BuildResult
@@ -122,6 +124,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     identify.add_argument("--keystore", default="127.0.0.1:50051", help="keystore host:port")
     identify.add_argument("--key-dir", help="folder of the client's keys")
+    identify.add_argument(
+        "--connect-timeout", type=float, default=5.0, metavar="SECONDS",
+        help="give up when the services cannot be reached within this many seconds",
+    )
     identify.add_argument("--json", action="store_true", help="print the answer as JSON")
     add_tls_flags(identify)
 
@@ -219,7 +225,10 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_demo(json_output=args.json, tls=args.tls)
     except (HushtuneError, ValueError) as exc:
-        print(f"hushtune {args.command}: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(error_json(args.command, exc, 2), file=sys.stderr)
+        else:
+            print(f"hushtune {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -365,12 +374,16 @@ def _catalogs(args: argparse.Namespace) -> int:
 
 def _identify(args: argparse.Namespace) -> int:
     from client_sdk import Client, UnavailableError
+    from client_sdk.audio import check_file
 
     if args.listen is not None:
         from hushtune_cli.microphone import record
 
         samples, rate = record(args.listen)  # before any network call: no device, no query
+    else:
+        check_file(args.file)  # a missing file or a folder fails before any network call
     tls = tls_config(args)
+    wait_for_services(args.inference, args.keystore, tls, args.connect_timeout)
     try:
         with Client(args.inference, args.keystore, key_dir=args.key_dir, tls=tls) as client:
             if args.listen is not None:
@@ -379,10 +392,56 @@ def _identify(args: argparse.Namespace) -> int:
                 answer = client.identify(args.file)
     except UnavailableError as exc:
         raise UnavailableError(
-            f"{exc}\n(is `hushtune serve` running at {args.inference} and {args.keystore}?)"
+            f"{exc}\n(is `hushtune serve` running at {args.inference} and {args.keystore}?)",
+            exc.code,
         ) from exc
     print(as_json(answer.as_dict()) if args.json else describe(args.file or "microphone", answer))
     return 0
+
+
+def wait_for_services(
+    inference: str, keystore: str, tls: TLSConfig | None, seconds: float
+) -> None:
+    """Return once the keystore and at least one inference address accept connections.
+
+    Without this check a query to services that are down waits out the SDK's whole timeout
+    (a minute) in silence; with it, the command fails within ``seconds``.
+
+    Raises:
+        UnavailableError: an address could not be reached in time; the message names it.
+    """
+    import grpc
+
+    from client_sdk import UnavailableError
+    from client_sdk.transport import open_channel
+
+    deadline = time.monotonic() + seconds
+    roles = {"keystore": [keystore.strip()],
+             "inference": [a.strip() for a in inference.split(",") if a.strip()]}
+    channels = {a: open_channel(a, tls) for addresses in roles.values() for a in addresses}
+    ready = {a: grpc.channel_ready_future(c) for a, c in channels.items()}
+    try:
+        for role, addresses in roles.items():
+            if not any(_ready_by(ready[a], deadline) for a in addresses):
+                raise UnavailableError(
+                    f"cannot reach the {role} at {', '.join(addresses)} within {seconds:g} s "
+                    "(is `hushtune serve` running there?)",
+                    "UNAVAILABLE",
+                )
+    finally:
+        for channel in channels.values():
+            channel.close()
+
+
+def _ready_by(future: grpc.Future[None], deadline: float) -> bool:
+    """Whether a channel's readiness ``future`` resolves before ``deadline``."""
+    import grpc
+
+    try:
+        future.result(timeout=max(0.0, deadline - time.monotonic()))
+    except grpc.FutureTimeoutError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

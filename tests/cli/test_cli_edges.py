@@ -1,0 +1,73 @@
+"""The edges of the ``hushtune`` command (issue 16): services down, errors under ``--json``,
+folders given as files, ``--version``, busy ports and help, run in this process."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from hushtune_cli.main import main
+
+CLIP = Path(__file__).resolve().parents[2] / "demo" / "catalog" / "seahorse-adventures__3.ogg"
+
+
+def unused_port() -> int:
+    """A loopback port where nothing listens (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def identify_down(*flags: str) -> tuple[int, float, str]:
+    """``identify`` of a real clip against addresses where nothing listens."""
+    inference, keystore = f"127.0.0.1:{unused_port()}", f"127.0.0.1:{unused_port()}"
+    started = time.monotonic()
+    code = main(["identify", str(CLIP), "--inference", inference, "--keystore", keystore,
+                 "--connect-timeout", "2", *flags])
+    return code, time.monotonic() - started, keystore
+
+
+def test_identify_with_services_down_fails_fast_naming_the_address(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, seconds, keystore = identify_down()
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert seconds < 15, seconds  # the SDK alone would wait its 60 s timeout
+    assert f"cannot reach the keystore at {keystore}" in stderr, stderr
+
+
+def test_identify_json_with_services_down_prints_a_json_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, keystore = identify_down("--json")
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    error = json.loads(captured.err)["error"]
+    assert error["command"] == "identify" and error["code"] == "UNAVAILABLE"
+    assert keystore in error["message"] and error["exit_code"] == 2
+
+
+def test_identify_json_of_a_missing_file_prints_a_json_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-clip.ogg"
+    code = main(["identify", str(missing), "--json", "--inference", "127.0.0.1:1"])
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert code == 2
+    assert error == {"command": "identify", "code": "INVALID_ARGUMENT", "exit_code": 2,
+                     "message": f"{missing}: no such file"}
+
+
+def test_identify_of_a_folder_says_it_is_a_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = main(["identify", str(tmp_path), "--inference", "127.0.0.1:1"])
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert f"{tmp_path}: is a directory, not an audio file" in stderr, stderr
+    assert "no such file" not in stderr
