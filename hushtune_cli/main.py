@@ -54,6 +54,7 @@ log = logging.getLogger("hushtune")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hushtune", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"hushtune {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the services until SIGTERM")
@@ -142,6 +143,17 @@ def _parser() -> argparse.ArgumentParser:
         help="run every call over mutual TLS with a throwaway development CA",
     )
     return parser
+
+
+def package_version() -> str:
+    """The installed ``hushtune`` distribution's version, or a note that it is not installed
+    (run from a source tree without ``pip install``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hushtune")
+    except PackageNotFoundError:
+        return "(version unknown: the hushtune package is not installed)"
 
 
 def add_tls_flags(parser: argparse.ArgumentParser) -> None:

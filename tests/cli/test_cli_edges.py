@@ -71,3 +71,14 @@ def test_identify_of_a_folder_says_it_is_a_folder(
     assert code == 2
     assert f"{tmp_path}: is a directory, not an audio file" in stderr, stderr
     assert "no such file" not in stderr
+
+
+def test_version_prints_the_installed_package_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hushtune {version('hushtune')}"
