@@ -250,7 +250,11 @@ def _serve(args: argparse.Namespace) -> int:
     from services.stack import serve
 
     only = tuple(s.strip() for s in args.only.split(",") if s.strip())
-    return serve(load_settings(args), only)
+    try:
+        return serve(load_settings(args), only)
+    except OSError as exc:  # a port in use or not ours to bind: one line, not a traceback
+        print(f"hushtune serve: {exc}", file=sys.stderr)
+        return 2
 
 
 def _build(args: argparse.Namespace) -> int:

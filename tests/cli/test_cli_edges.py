@@ -4,7 +4,10 @@ folders given as files, ``--version``, busy ports and help, run in this process.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +15,8 @@ import pytest
 
 from hushtune_cli.main import main
 
-CLIP = Path(__file__).resolve().parents[2] / "demo" / "catalog" / "seahorse-adventures__3.ogg"
+REPO = Path(__file__).resolve().parents[2]
+CLIP = REPO / "demo" / "catalog" / "seahorse-adventures__3.ogg"
 
 
 def unused_port() -> int:
@@ -82,3 +86,23 @@ def test_version_prints_the_installed_package_version(
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"hushtune {version('hushtune')}"
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = int(held.getsockname()[1])
+        env = {**os.environ, "HOME": str(tmp_path), "HUSHTUNE_DATA_DIR": str(tmp_path / "data")}
+        env.pop("REDIS_URL", None)
+        result = subprocess.run(  # its own process, with a timeout: a serve that binds never ends
+            [sys.executable, "-m", "hushtune_cli.main", "serve", "--only", "keystore",
+             "--host", "127.0.0.1", "--keystore-port", str(port)],
+            capture_output=True, text=True, timeout=120, env=env, cwd=REPO,
+        )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("hushtune serve:")]
+    assert ours == [f"hushtune serve: could not bind 127.0.0.1:{port}: is it in use?"], (
+        result.stderr
+    )
