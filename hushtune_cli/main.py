@@ -120,15 +120,16 @@ def _parser() -> argparse.ArgumentParser:
     source = identify.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="audio file to identify")
     source.add_argument("--listen", type=float, metavar="SECONDS", help="record the microphone")
-    identify.add_argument(
+    services = identify.add_argument_group("services to query")
+    services.add_argument(
         "--inference", default="127.0.0.1:50052", help="inference host:port[,...]"
     )
-    identify.add_argument("--keystore", default="127.0.0.1:50051", help="keystore host:port")
-    identify.add_argument("--key-dir", help="folder of the client's keys")
-    identify.add_argument(
+    services.add_argument("--keystore", default="127.0.0.1:50051", help="keystore host:port")
+    services.add_argument(
         "--connect-timeout", type=float, default=5.0, metavar="SECONDS",
         help="give up when the services cannot be reached within this many seconds",
     )
+    identify.add_argument("--key-dir", help="folder of the client's keys")
     identify.add_argument("--json", action="store_true", help="print the answer as JSON")
     add_tls_flags(identify)
 
@@ -142,7 +143,20 @@ def _parser() -> argparse.ArgumentParser:
         "--tls", action="store_true",
         help="run every call over mutual TLS with a throwaway development CA",
     )
+    for command in commands.choices.values():
+        command.formatter_class = _DefaultsHelpFormatter
     return parser
+
+
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows each option's default, unless it has none worth showing (unset, off,
+    empty) or its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, "", []) or "default" in text:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def package_version() -> str:

@@ -106,3 +106,22 @@ def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
     assert ours == [f"hushtune serve: could not bind 127.0.0.1:{port}: is it in use?"], (
         result.stderr
     )
+
+
+def test_identify_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["identify", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(default: 127.0.0.1:50052)" in text and "(default: 5.0)" in text, text
+    assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_serve_help_groups_the_service_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = capsys.readouterr().out
+    options, settings = text.split("\nservice settings (each also an environment variable):\n")
+    options = options.split("\noptions:\n")[1]  # not the usage line, which names every flag
+    assert "--only" in options and "--keystore-port" not in options
+    assert "--keystore-port KEYSTORE_PORT" in settings
+    assert "(default: 50051)" in " ".join(settings.split()), settings
