@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -125,3 +126,38 @@ def test_serve_help_groups_the_service_settings(capsys: pytest.CaptureFixture[st
     assert "--only" in options and "--keystore-port" not in options
     assert "--keystore-port KEYSTORE_PORT" in settings
     assert "(default: 50051)" in " ".join(settings.split()), settings
+
+
+def hushtune_folders(home: Path) -> dict[str, tuple[int, int]]:
+    """Every path under a home's hushtune folders, with its size and modification time."""
+    found: dict[str, tuple[int, int]] = {}
+    for root in (home / ".local" / "share" / "hushtune", home / ".cache" / "hushtune"):
+        for path in [root, *root.rglob("*")] if root.exists() else []:
+            stat = path.stat()
+            found[str(path)] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def test_a_cli_call_with_default_folders_leaves_the_real_home_alone(
+    monkeypatch: pytest.MonkeyPatch, real_home: Path
+) -> None:
+    test_home = Path.home()
+    assert test_home != real_home
+    for name in ("REDIS_URL", "HUSHTUNE_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)  # the embedded Redis, in the default data dir
+    before = hushtune_folders(real_home)
+    codes: list[int] = []
+    with socket.socket() as held:  # a busy port: serve starts Redis, then stops at once
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = str(held.getsockname()[1])
+        serving = threading.Thread(
+            target=lambda: codes.append(main(["serve", "--only", "keystore", "--host",
+                                              "127.0.0.1", "--keystore-port", port])),
+            daemon=True,  # a serve that bound after all must not keep the session alive
+        )
+        serving.start()
+        serving.join(timeout=120)
+    assert codes == [2], codes
+    assert (test_home / ".local" / "share" / "hushtune").is_dir()  # it did write its data dir
+    assert hushtune_folders(real_home) == before
