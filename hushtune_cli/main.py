@@ -8,12 +8,16 @@
     hushtune catalogs rollback                              make the previous current version
                                                             current again (both: admin token)
     hushtune identify FILE | --listen SECONDS [--json]      identify a song privately
+                      [--connect-timeout 5]             ... giving up when services are down
                       [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]   ... over TLS
     hushtune demo [--tls]                                   the whole thing on the demo catalog
     hushtune corpus fetch                                   fetch the development corpus
     hushtune corpus render --count N [--seconds 30]         render music21 scores to songs
     hushtune bench [--quick]                                run the benchmark, write docs/
     hushtune bench scale [--sizes 1000,3000,10000]          the cost of a query by catalog size
+    hushtune --version                                      the installed package's version
+
+Errors exit with code 2 and one line on stderr; under ``--json``, a JSON object instead.
 """
 
 from __future__ import annotations
