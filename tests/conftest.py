@@ -13,10 +13,13 @@ from pathlib import Path
 # any project module is imported (``Settings`` computes its default data dir at import):
 # defaults such as ``~/.local/share/hushtune`` and ``~/.cache/hushtune/keys`` land there. The
 # variables make a second import of this module (``from tests.conftest import ...``) keep them.
+# Sessions started by a test (tests/test_exit_codes.py) share it; only the process that made
+# it removes it.
 REAL_HOME = Path(os.environ.setdefault("HUSHTUNE_TESTS_REAL_HOME", str(Path.home())))
-TEST_HOME = Path(os.environ.setdefault(
-    "HUSHTUNE_TESTS_HOME", tempfile.mkdtemp(prefix="hushtune-tests-home-")
-))
+if "HUSHTUNE_TESTS_HOME" not in os.environ:
+    os.environ["HUSHTUNE_TESTS_HOME"] = tempfile.mkdtemp(prefix="hushtune-tests-home-")
+    os.environ["HUSHTUNE_TESTS_HOME_OWNER"] = str(os.getpid())
+TEST_HOME = Path(os.environ["HUSHTUNE_TESTS_HOME"])
 os.environ["HOME"] = str(TEST_HOME)
 for _name in ("HUSHTUNE_DATA_DIR", "HUSHTUNE_KEY_DIR", "HUSHTUNE_FEATURE_CACHE_DIR"):
     os.environ.pop(_name, None)  # a user's own settings would point the defaults back home
@@ -108,6 +111,6 @@ def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The session's exit status is the process's, even after tests ran Concrete
     (``concrete_runtime.keep_exit_status``)."""
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:  # workers share the controller's
+    if os.environ.get("HUSHTUNE_TESTS_HOME_OWNER") == str(os.getpid()):
         shutil.rmtree(TEST_HOME, ignore_errors=True)
     keep_exit_status()
