@@ -416,6 +416,10 @@ def _identify(args: argparse.Namespace) -> int:
         samples, rate = record(args.listen)  # before any network call: no device, no query
     else:
         check_file(args.file)  # a missing file or a folder fails before any network call
+    if not args.connect_timeout > 0:
+        raise ValueError(
+            f"--connect-timeout must be more than 0 seconds, got {args.connect_timeout:g}"
+        )
     tls = tls_config(args)
     wait_for_services(args.inference, args.keystore, tls, args.connect_timeout)
     try:

@@ -161,3 +161,9 @@ def test_a_cli_call_with_default_folders_leaves_the_real_home_alone(
     assert codes == [2], codes
     assert (test_home / ".local" / "share" / "hushtune").is_dir()  # it did write its data dir
     assert hushtune_folders(real_home) == before
+
+
+def test_identify_refuses_a_connect_timeout_of_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["identify", str(CLIP), "--connect-timeout", "0"])
+    assert code == 2
+    assert "--connect-timeout must be more than 0 seconds, got 0" in capsys.readouterr().err
