@@ -121,6 +121,20 @@ def to_sample_rate(y: NDArray[np.float32], sr: int) -> NDArray[np.float32]:
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
+def check_file(source: str | Path) -> Path:
+    """The path of an audio file that exists, before anything is decoded or sent.
+
+    Raises:
+        AudioError: ``source`` is a directory, or no file at all.
+    """
+    path = Path(source)
+    if path.is_dir():
+        raise AudioError(f"{source}: is a directory, not an audio file")
+    if not path.is_file():
+        raise AudioError(f"{source}: no such file")
+    return path
+
+
 def _decode(
     source: str | Path | bytes, max_seconds: float | None
 ) -> tuple[NDArray[np.float32], int]:
@@ -130,10 +144,7 @@ def _decode(
             raise AudioError("audio is empty (0 bytes)")
         handle: io.BytesIO | str = io.BytesIO(source)
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise AudioError(f"{name}: no such file")
-        handle = str(path)
+        handle = str(check_file(source))
     try:
         with soundfile.SoundFile(handle) as f:
             if max_seconds is not None and f.frames > (max_seconds + 1) * f.samplerate:

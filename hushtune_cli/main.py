@@ -8,12 +8,16 @@
     hushtune catalogs rollback                              make the previous current version
                                                             current again (both: admin token)
     hushtune identify FILE | --listen SECONDS [--json]      identify a song privately
+                      [--connect-timeout 5]             ... giving up when services are down
                       [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]   ... over TLS
     hushtune demo [--tls]                                   the whole thing on the demo catalog
     hushtune corpus fetch                                   fetch the development corpus
     hushtune corpus render --count N [--seconds 30]         render music21 scores to songs
     hushtune bench [--quick]                                run the benchmark, write docs/
     hushtune bench scale [--sizes 1000,3000,10000]          the cost of a query by catalog size
+    hushtune --version                                      the installed package's version
+
+Errors exit with code 2 and one line on stderr; under ``--json``, a JSON object instead.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +33,7 @@ from typing import TYPE_CHECKING
 from client_sdk.engines.concrete_runtime import keep_exit_status
 from client_sdk.errors import HushtuneError
 from client_sdk.transport import TLSConfig
-from hushtune_cli.output import as_json, describe
+from hushtune_cli.output import as_json, describe, error_json
 from services.common.config import (
     Settings,
     add_flags,
@@ -40,6 +45,7 @@ from services.common.config import (
 from services.common.logs import setup_logging
 
 if TYPE_CHECKING:
+    import grpc
     import redis
 
     from services.featurizer.builder import BuildResult
@@ -52,6 +58,7 @@ log = logging.getLogger("hushtune")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hushtune", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"hushtune {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the services until SIGTERM")
@@ -117,10 +124,15 @@ def _parser() -> argparse.ArgumentParser:
     source = identify.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="audio file to identify")
     source.add_argument("--listen", type=float, metavar="SECONDS", help="record the microphone")
-    identify.add_argument(
+    services = identify.add_argument_group("services to query")
+    services.add_argument(
         "--inference", default="127.0.0.1:50052", help="inference host:port[,...]"
     )
-    identify.add_argument("--keystore", default="127.0.0.1:50051", help="keystore host:port")
+    services.add_argument("--keystore", default="127.0.0.1:50051", help="keystore host:port")
+    services.add_argument(
+        "--connect-timeout", type=float, default=5.0, metavar="SECONDS",
+        help="give up when the services cannot be reached within this many seconds",
+    )
     identify.add_argument("--key-dir", help="folder of the client's keys")
     identify.add_argument("--json", action="store_true", help="print the answer as JSON")
     add_tls_flags(identify)
@@ -135,7 +147,31 @@ def _parser() -> argparse.ArgumentParser:
         "--tls", action="store_true",
         help="run every call over mutual TLS with a throwaway development CA",
     )
+    for command in commands.choices.values():
+        command.formatter_class = _DefaultsHelpFormatter
     return parser
+
+
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows each option's default, unless it has none worth showing (unset, off,
+    empty) or its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, "", []) or "default" in text:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def package_version() -> str:
+    """The installed ``hushtune`` distribution's version, or a note that it is not installed
+    (run from a source tree without ``pip install``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hushtune")
+    except PackageNotFoundError:
+        return "(version unknown: the hushtune package is not installed)"
 
 
 def add_tls_flags(parser: argparse.ArgumentParser) -> None:
@@ -219,7 +255,10 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_demo(json_output=args.json, tls=args.tls)
     except (HushtuneError, ValueError) as exc:
-        print(f"hushtune {args.command}: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(error_json(args.command, exc, 2), file=sys.stderr)
+        else:
+            print(f"hushtune {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -229,7 +268,11 @@ def _serve(args: argparse.Namespace) -> int:
     from services.stack import serve
 
     only = tuple(s.strip() for s in args.only.split(",") if s.strip())
-    return serve(load_settings(args), only)
+    try:
+        return serve(load_settings(args), only)
+    except OSError as exc:  # a port in use or not ours to bind: one line, not a traceback
+        print(f"hushtune serve: {exc}", file=sys.stderr)
+        return 2
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -365,12 +408,20 @@ def _catalogs(args: argparse.Namespace) -> int:
 
 def _identify(args: argparse.Namespace) -> int:
     from client_sdk import Client, UnavailableError
+    from client_sdk.audio import check_file
 
     if args.listen is not None:
         from hushtune_cli.microphone import record
 
         samples, rate = record(args.listen)  # before any network call: no device, no query
+    else:
+        check_file(args.file)  # a missing file or a folder fails before any network call
+    if not args.connect_timeout > 0:
+        raise ValueError(
+            f"--connect-timeout must be more than 0 seconds, got {args.connect_timeout:g}"
+        )
     tls = tls_config(args)
+    wait_for_services(args.inference, args.keystore, tls, args.connect_timeout)
     try:
         with Client(args.inference, args.keystore, key_dir=args.key_dir, tls=tls) as client:
             if args.listen is not None:
@@ -379,10 +430,56 @@ def _identify(args: argparse.Namespace) -> int:
                 answer = client.identify(args.file)
     except UnavailableError as exc:
         raise UnavailableError(
-            f"{exc}\n(is `hushtune serve` running at {args.inference} and {args.keystore}?)"
+            f"{exc}\n(is `hushtune serve` running at {args.inference} and {args.keystore}?)",
+            exc.code,
         ) from exc
     print(as_json(answer.as_dict()) if args.json else describe(args.file or "microphone", answer))
     return 0
+
+
+def wait_for_services(
+    inference: str, keystore: str, tls: TLSConfig | None, seconds: float
+) -> None:
+    """Return once the keystore and at least one inference address accept connections.
+
+    Without this check a query to services that are down waits out the SDK's whole timeout
+    (a minute) in silence; with it, the command fails within ``seconds``.
+
+    Raises:
+        UnavailableError: an address could not be reached in time; the message names it.
+    """
+    import grpc
+
+    from client_sdk import UnavailableError
+    from client_sdk.transport import open_channel
+
+    deadline = time.monotonic() + seconds
+    roles = {"keystore": [keystore.strip()],
+             "inference": [a.strip() for a in inference.split(",") if a.strip()]}
+    channels = {a: open_channel(a, tls) for addresses in roles.values() for a in addresses}
+    ready = {a: grpc.channel_ready_future(c) for a, c in channels.items()}
+    try:
+        for role, addresses in roles.items():
+            if not any(_ready_by(ready[a], deadline) for a in addresses):
+                raise UnavailableError(
+                    f"cannot reach the {role} at {', '.join(addresses)} within {seconds:g} s "
+                    "(is `hushtune serve` running there?)",
+                    "UNAVAILABLE",
+                )
+    finally:
+        for channel in channels.values():
+            channel.close()
+
+
+def _ready_by(future: grpc.Future[None], deadline: float) -> bool:
+    """Whether a channel's readiness ``future`` resolves before ``deadline``."""
+    import grpc
+
+    try:
+        future.result(timeout=max(0.0, deadline - time.monotonic()))
+    except grpc.FutureTimeoutError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

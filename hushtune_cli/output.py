@@ -29,3 +29,18 @@ def describe(label: str, answer: Identification) -> str:
 def as_json(payload: object) -> str:
     """Stable JSON for scripts."""
     return json.dumps(payload, indent=2, sort_keys=True)
+
+
+def error_json(command: str, error: Exception, exit_code: int) -> str:
+    """The JSON object a ``--json`` command prints on stderr when it fails.
+
+    ``code`` is the service's status name for service errors, ``INVALID_ARGUMENT`` for bad
+    input (a missing file, a wrong flag value).
+    """
+    code = getattr(error, "code", None)
+    return as_json({"error": {
+        "command": command,
+        "message": str(error),
+        "code": str(code) if code is not None else "INVALID_ARGUMENT",
+        "exit_code": exit_code,
+    }})

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-import redis
+# The user's home, which no test may write to, and the HOME of the whole session, set before
+# any project module is imported (``Settings`` computes its default data dir at import):
+# defaults such as ``~/.local/share/hushtune`` and ``~/.cache/hushtune/keys`` land there. The
+# variables make a second import of this module (``from tests.conftest import ...``) keep them.
+# Sessions started by a test (tests/test_exit_codes.py) share it; only the process that made
+# it removes it.
+REAL_HOME = Path(os.environ.setdefault("HUSHTUNE_TESTS_REAL_HOME", str(Path.home())))
+if "HUSHTUNE_TESTS_HOME" not in os.environ:
+    os.environ["HUSHTUNE_TESTS_HOME"] = tempfile.mkdtemp(prefix="hushtune-tests-home-")
+    os.environ["HUSHTUNE_TESTS_HOME_OWNER"] = str(os.getpid())
+TEST_HOME = Path(os.environ["HUSHTUNE_TESTS_HOME"])
+os.environ["HOME"] = str(TEST_HOME)
+for _name in ("HUSHTUNE_DATA_DIR", "HUSHTUNE_KEY_DIR", "HUSHTUNE_FEATURE_CACHE_DIR"):
+    os.environ.pop(_name, None)  # a user's own settings would point the defaults back home
 
-from client_sdk.engines.concrete_runtime import keep_exit_status
+import pytest  # noqa: E402
+import redis  # noqa: E402
+
+from client_sdk.engines.concrete_runtime import keep_exit_status  # noqa: E402
 
 # Database number reserved for tests on a REDIS_URL server. It is flushed before and after each
 # test, so REDIS_URL must never point at a server whose db 15 holds anything worth keeping.
@@ -72,6 +89,12 @@ def redis_client(_redis_server: redis.Redis) -> redis.Redis:
 
 
 @pytest.fixture(scope="session")
+def real_home() -> Path:
+    """The user's home folder, which the session's HOME (a temporary folder) stands in for."""
+    return REAL_HOME
+
+
+@pytest.fixture(scope="session")
 def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A development CA with a server and a client certificate (scripts/make_dev_ca.py).
 
@@ -88,4 +111,6 @@ def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The session's exit status is the process's, even after tests ran Concrete
     (``concrete_runtime.keep_exit_status``)."""
+    if os.environ.get("HUSHTUNE_TESTS_HOME_OWNER") == str(os.getpid()):
+        shutil.rmtree(TEST_HOME, ignore_errors=True)
     keep_exit_status()

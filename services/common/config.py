@@ -168,8 +168,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("service settings (each also an environment variable)")
     for field in dataclasses.fields(Settings):
         help_text = f"{field.metadata['help']} [env {env_name(field.name)}]"
+        if field.default not in ("", None, dataclasses.MISSING):
+            help_text += f" (default: {field.default})"
         group.add_argument(
-            flag_name(field.name), dest=f"setting_{field.name}", default=None, help=help_text
+            flag_name(field.name), dest=f"setting_{field.name}", default=None,
+            metavar=field.name.upper(), help=help_text,
         )
 
 
