@@ -4,17 +4,30 @@ folders given as files, ``--version``, busy ports and help, run in this process.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hushtune_cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def root_logging_restored() -> Iterator[None]:
+    """``main`` sets up the service logs on the root logger; later tests expect it as it was."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 REPO = Path(__file__).resolve().parents[2]
 CLIP = REPO / "demo" / "catalog" / "seahorse-adventures__3.ogg"

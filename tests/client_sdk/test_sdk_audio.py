@@ -130,7 +130,7 @@ def test_a_nonexistent_path_is_refused_naming_it(tmp_path: Path) -> None:
 
 
 def test_a_folder_is_not_a_file(tmp_path: Path) -> None:
-    refused("no such file", tmp_path)
+    refused("is a directory", tmp_path)
 
 
 def test_non_numeric_samples_are_refused() -> None:
