@@ -46,8 +46,8 @@ from benchmarks.landmarks import (
     spectral_peaks_db,
 )
 from benchmarks.queries import NEEDS_BACKGROUNDS, QueryPlan, plan_queries, render
-from benchmarks.run import MUSIC_UNDERNEATH_TRACKS, correct_songs, split_catalog
-from benchmarks.unseen import Backgrounds, load_backgrounds
+from benchmarks.run import backgrounds_for, correct_songs, split_catalog
+from benchmarks.unseen import Backgrounds
 from client_sdk.audio import SAMPLE_RATE, load_audio
 
 CONDITIONS = ("clean", "babble_10dB", "music_10dB", "telephone", "speed+2%")
@@ -186,13 +186,42 @@ def choose_tracks(tracks: Sequence[Track], n: int, seed: int) -> list[Track]:
     return [tracks[i] for i in sorted(chosen.tolist())]
 
 
-def backgrounds_for(
-    tracks: Sequence[Track], in_catalog: NDArray[np.bool_], seed: int
-) -> Backgrounds:
-    """Babble and music from tracks outside the catalog (as ``benchmarks.run`` draws them)."""
-    outside = [t.path for t, known in zip(tracks, in_catalog, strict=True) if not known]
-    chosen = np.random.default_rng(seed + 2).permutation(len(outside))[:MUSIC_UNDERNEATH_TRACKS]
-    return load_backgrounds([outside[i] for i in sorted(chosen)])
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """The tracks, catalog split and queries the study scripts share (``shortlist`` too)."""
+
+    tracks: list[Track]
+    in_catalog: NDArray[np.bool_]
+    catalog_index: NDArray[np.int_]
+    plans: list[QueryPlan]
+    backgrounds: Backgrounds | None
+    labels: NDArray[np.int_]
+    """Song index of each query's track, -1 for unknown songs."""
+    correct: NDArray[np.bool_]
+    """(queries, songs): the right answers (``run.correct_songs``)."""
+
+    @classmethod
+    def draw(
+        cls, corpus: Path, n_tracks: int, per_track: int, seed: int, max_track_seconds: float
+    ) -> Study:
+        """``n_tracks`` dev tracks, a fifth kept out as unknown, ``per_track`` queries of
+        ``QUERY_SECONDS`` per track and condition, all drawn from ``seed``."""
+        tracks = choose_tracks(fetch_dev_corpus(corpus), n_tracks, seed)
+        ids = [t.track_id for t in tracks]
+        groups = [g for g in load_groups(DEV_DUPLICATES) if sum(t in ids for t in g) > 1]
+        in_catalog = split_catalog(ids, groups, 0.2, seed)
+        catalog_index = np.cumsum(in_catalog) - 1
+        durations = [min(t.duration_s, max_track_seconds) for t in tracks]
+        plans = plan_queries(durations, [(c, QUERY_SECONDS) for c in CONDITIONS],
+                             per_track=per_track, seed=seed)
+        needs = any(p.condition in NEEDS_BACKGROUNDS for p in plans)
+        labels = np.array([int(catalog_index[p.track]) if in_catalog[p.track] else -1
+                           for p in plans])
+        return cls(
+            tracks, in_catalog, catalog_index, plans,
+            backgrounds_for(tracks, in_catalog, seed) if needs else None, labels,
+            correct_songs(plans, ids, groups, catalog_index, in_catalog),
+        )
 
 
 @dataclasses.dataclass
@@ -347,20 +376,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     config = LandmarkConfig()
-    tracks = choose_tracks(fetch_dev_corpus(args.corpus), args.tracks, args.seed)
-    ids = [t.track_id for t in tracks]
-    groups = [g for g in load_groups(DEV_DUPLICATES) if sum(t in ids for t in g) > 1]
-    in_catalog = split_catalog(ids, groups, 0.2, args.seed)
-    catalog_index = np.cumsum(in_catalog) - 1
-    durations = [min(t.duration_s, args.max_track_seconds) for t in tracks]
-    plans = plan_queries(durations, [(c, QUERY_SECONDS) for c in CONDITIONS],
-                         per_track=args.per_track, seed=args.seed)
-    needs = any(p.condition in NEEDS_BACKGROUNDS for p in plans)
-    backgrounds = backgrounds_for(tracks, in_catalog, args.seed) if needs else None
-    data = featurize(tracks, in_catalog, plans, backgrounds,
+    study = Study.draw(args.corpus, args.tracks, args.per_track, args.seed,
+                       args.max_track_seconds)
+    tracks, in_catalog, plans = study.tracks, study.in_catalog, study.plans
+    labels, correct = study.labels, study.correct
+    data = featurize(tracks, in_catalog, plans, study.backgrounds,
                      max_track_seconds=args.max_track_seconds, config=config)
-    labels = np.array([int(catalog_index[p.track]) if in_catalog[p.track] else -1 for p in plans])
-    correct = correct_songs(plans, ids, groups, catalog_index, in_catalog)
     wanted = [("rate", v) for v in LEVELS] + [("budget", float(b)) for b in BUDGETS_BYTES]
     wanted += [("rate_band", v) for v in LEVELS[1:]]
     wanted += [("budget_band", float(b)) for b in BUDGETS_BYTES]

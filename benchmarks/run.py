@@ -264,9 +264,16 @@ def _backgrounds(
     """Babble and music outside the catalog, when a planned condition mixes them in."""
     if not any(p.condition in NEEDS_BACKGROUNDS for p in plans):
         return None
+    return backgrounds_for(tracks, in_catalog, config.seed)
+
+
+def backgrounds_for(
+    tracks: Sequence[Track], in_catalog: NDArray[np.bool_], seed: int
+) -> Backgrounds:
+    """Babble, and music from ``MUSIC_UNDERNEATH_TRACKS`` tracks outside the catalog drawn
+    with ``seed``: a catalog song underneath would make two right answers."""
     outside = [t.path for t, known in zip(tracks, in_catalog, strict=True) if not known]
-    rng = np.random.default_rng(config.seed + 2)
-    chosen = rng.permutation(len(outside))[:MUSIC_UNDERNEATH_TRACKS]
+    chosen = np.random.default_rng(seed + 2).permutation(len(outside))[:MUSIC_UNDERNEATH_TRACKS]
     return load_backgrounds([outside[i] for i in sorted(chosen)])
 
 

@@ -46,22 +46,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks import metrics
-from benchmarks.corpus import fetch_dev_corpus
-from benchmarks.duplicates import DEV_DUPLICATES, load_groups
 from benchmarks.landmark_thinning import (
     BYTES_PER_HASH,
-    CONDITIONS,
-    QUERY_SECONDS,
     StrongPrint,
-    backgrounds_for,
-    choose_tracks,
+    Study,
     fingerprint_with_strength,
     prefer_band,
     thin_to_budget,
 )
 from benchmarks.landmarks import Fingerprint, LandmarkBaseline, LandmarkConfig
-from benchmarks.queries import NEEDS_BACKGROUNDS, plan_queries, render
-from benchmarks.run import correct_songs, split_catalog
+from benchmarks.queries import render
 from benchmarks.systems import HushtuneSystem
 from client_sdk.audio import SAMPLE_RATE, load_audio
 from client_sdk.ranking import open_set_score
@@ -213,16 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     config = LandmarkConfig()
-    tracks = choose_tracks(fetch_dev_corpus(args.corpus), args.tracks, args.seed)
-    ids = [t.track_id for t in tracks]
-    groups = [g for g in load_groups(DEV_DUPLICATES) if sum(t in ids for t in g) > 1]
-    in_catalog = split_catalog(ids, groups, 0.2, args.seed)
-    catalog_index = np.cumsum(in_catalog) - 1
-    durations = [min(t.duration_s, args.max_track_seconds) for t in tracks]
-    plans = plan_queries(durations, [(c, QUERY_SECONDS) for c in CONDITIONS],
-                         per_track=args.per_track, seed=args.seed)
-    needs = any(p.condition in NEEDS_BACKGROUNDS for p in plans)
-    backgrounds = backgrounds_for(tracks, in_catalog, args.seed) if needs else None
+    study = Study.draw(args.corpus, args.tracks, args.per_track, args.seed,
+                       args.max_track_seconds)
+    tracks, in_catalog, plans = study.tracks, study.in_catalog, study.plans
+    backgrounds = study.backgrounds
     dense = None if args.no_dense else HushtuneSystem()
     by_track: dict[int, list[int]] = defaultdict(list)
     for row, plan in enumerate(plans):
@@ -264,8 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [weighted_bag_scores(song_bins, q, weights, bits) for q in query_bins])
     for name in [n for n in stage1 if n.startswith("bag")] if dense is not None else []:
         stage1[f"{name}+dense"] = interleave(stage1[name], stage1["dense"])
-    labels = np.array([int(catalog_index[p.track]) if in_catalog[p.track] else -1 for p in plans])
-    correct = correct_songs(plans, ids, groups, catalog_index, in_catalog)
+    labels, correct = study.labels, study.correct
     verifier = LandmarkBaseline(config)
     verifier.fit(thinned)
     report: dict[str, Any] = {
