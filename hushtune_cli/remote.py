@@ -78,14 +78,7 @@ def promote_remote(
 ) -> dict[str, object]:
     """Make ``version`` current; returns its summary and ``previous_version``."""
     request = featurizer_pb2.PromoteCatalogRequest(catalog_version=version)
-    with open_channel(address, tls) as channel:
-        stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
-        try:
-            response = stub.PromoteCatalog(
-                request, timeout=30, metadata=admin_metadata(admin_token)
-            )
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc, "PromoteCatalog") from exc
+    response = _admin_call(address, tls, admin_token, "PromoteCatalog", request)
     return {**_summary(response.catalog), "previous_version": response.previous_version}
 
 
@@ -95,15 +88,20 @@ def rollback_remote(
     """Make the previous current version current again; returns its summary and
     ``rolled_back_version``."""
     request = featurizer_pb2.RollbackCatalogRequest()
+    response = _admin_call(address, tls, admin_token, "RollbackCatalog", request)
+    return {**_summary(response.catalog), "rolled_back_version": response.rolled_back_version}
+
+
+def _admin_call(
+    address: str, tls: TLSConfig | None, admin_token: str, name: str, request: object
+) -> Any:
+    """One unary featurizer RPC ``name`` with the admin token; errors become the SDK's."""
     with open_channel(address, tls) as channel:
         stub = featurizer_pb2_grpc.FeaturizerServiceStub(channel)
         try:
-            response = stub.RollbackCatalog(
-                request, timeout=30, metadata=admin_metadata(admin_token)
-            )
+            return getattr(stub, name)(request, timeout=30, metadata=admin_metadata(admin_token))
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, "RollbackCatalog") from exc
-    return {**_summary(response.catalog), "rolled_back_version": response.rolled_back_version}
+            raise from_rpc_error(exc, name) from exc
 
 
 def _follow(
