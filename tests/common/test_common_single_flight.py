@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from services.common.single_flight import SingleFlight
+from tests.threads import together
 
 CALLERS = 8
 
@@ -31,25 +30,10 @@ class SlowLoad:
         return self._value
 
 
-def together(calls: int, work: Callable[[], object]) -> list[object]:
-    """Run ``work()`` from ``calls`` threads released at the same instant; results or errors."""
-    barrier = threading.Barrier(calls)
-
-    def one() -> object:
-        barrier.wait()
-        try:
-            return work()
-        except Exception as exc:  # the test inspects what each caller got
-            return exc
-
-    with ThreadPoolExecutor(calls) as pool:
-        return list(pool.map(lambda _: one(), range(calls)))
-
-
 def test_overlapping_callers_share_one_load() -> None:
     flights: SingleFlight[str, str] = SingleFlight()
     load = SlowLoad()
-    results = together(CALLERS, lambda: flights.run("v1", load))
+    results = together(CALLERS, lambda _: flights.run("v1", load))
     assert load.runs == 1, f"{CALLERS} simultaneous misses ran {load.runs} loads"
     assert results == ["loaded"] * CALLERS, results
     assert flights.in_flight() == 0
@@ -58,7 +42,7 @@ def test_overlapping_callers_share_one_load() -> None:
 def test_different_keys_load_separately() -> None:
     flights: SingleFlight[str, str] = SingleFlight()
     loads = {key: SlowLoad(key) for key in ("a", "b")}
-    results = together(CALLERS, lambda: [flights.run(k, loads[k]) for k in ("a", "b")])
+    results = together(CALLERS, lambda _: [flights.run(k, loads[k]) for k in ("a", "b")])
     assert [load.runs for load in loads.values()] == [1, 1], loads
     assert results == [["a", "b"]] * CALLERS, results
 
@@ -66,7 +50,7 @@ def test_different_keys_load_separately() -> None:
 def test_an_error_reaches_every_waiting_caller_and_is_not_remembered() -> None:
     flights: SingleFlight[str, str] = SingleFlight()
     failing = SlowLoad(error=LookupError("version gone"))
-    results = together(CALLERS, lambda: flights.run("v1", failing))
+    results = together(CALLERS, lambda _: flights.run("v1", failing))
     assert failing.runs == 1, failing.runs
     assert all(isinstance(r, LookupError) and "version gone" in str(r) for r in results), results
     assert flights.run("v1", SlowLoad("second try")) == "second try"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from services.common import client_secret
 from services.common.errors import NotFound, PermissionDenied, Unauthenticated
 from services.fhe_inference.keys import KeyCache
+from tests.threads import together
 
 SECRETS: dict[str, str] = {}
 """The secret of each key id, made on first use: the fetcher accepts only that one."""
@@ -161,21 +160,6 @@ class SlowFetcher(Fetcher):
         time.sleep(0.3)
         with self._lock:
             return super().__call__(key_id, secret)
-
-
-def together(calls: int, work: Callable[[int], bytes]) -> list[bytes | Exception]:
-    """``work(i)`` from ``calls`` threads released at once; what each returned or raised."""
-    barrier = threading.Barrier(calls)
-
-    def one(i: int) -> bytes | Exception:
-        barrier.wait()
-        try:
-            return work(i)
-        except Exception as exc:  # the test inspects what each caller got
-            return exc
-
-    with ThreadPoolExecutor(calls) as pool:
-        return list(pool.map(one, range(calls)))
 
 
 def test_simultaneous_misses_fetch_once() -> None:

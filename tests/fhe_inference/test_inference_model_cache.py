@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -13,6 +11,7 @@ from services.common.errors import NotFound
 from services.featurizer.builder import build_catalog
 from services.fhe_inference.models import LoadedModel, ModelCache
 from tests.small_catalog import SMALL, copy_clips
+from tests.threads import together
 
 CALLERS = 6
 
@@ -28,24 +27,10 @@ def catalog_redis(
     return client, built.catalog_version
 
 
-def together(calls: int, work: Callable[[], LoadedModel]) -> list[LoadedModel | Exception]:
-    barrier = threading.Barrier(calls)
-
-    def one(_: int) -> LoadedModel | Exception:
-        barrier.wait()
-        try:
-            return work()
-        except Exception as exc:  # the test inspects what each caller got
-            return exc
-
-    with ThreadPoolExecutor(calls) as pool:
-        return list(pool.map(one, range(calls)))
-
-
 def test_simultaneous_misses_load_the_circuit_once(catalog_redis: tuple[redis.Redis, str]) -> None:
     client, version = catalog_redis
     cache = ModelCache(client)
-    results = together(CALLERS, lambda: cache.get(version))
+    results = together(CALLERS, lambda _: cache.get(version))
     assert cache.loads == 1, f"{CALLERS} simultaneous misses loaded the circuit {cache.loads} times"
     assert all(r is results[0] for r in results), results
     assert isinstance(results[0], LoadedModel) and results[0].version == version
@@ -57,6 +42,6 @@ def test_simultaneous_misses_of_an_unknown_version_all_fail(
 ) -> None:
     client, _ = catalog_redis
     cache = ModelCache(client)
-    results = together(CALLERS, lambda: cache.get("20000101T000000Z-000000-000"))
+    results = together(CALLERS, lambda _: cache.get("20000101T000000Z-000000-000"))
     assert all(isinstance(r, NotFound) for r in results), results
     assert cache.loads == 0
