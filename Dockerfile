@@ -10,11 +10,7 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 COPY pyproject.toml ./
-COPY client_sdk ./client_sdk
-COPY services ./services
-COPY hushtune_cli ./hushtune_cli
-COPY benchmarks ./benchmarks
-COPY protos ./protos
+COPY hushtune ./hushtune
 RUN pip install --no-deps .
 
 RUN useradd --create-home --uid 10001 hushtune \

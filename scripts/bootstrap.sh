@@ -7,8 +7,8 @@
 #   0. the Debian package espeak-ng (the benchmark's speech babble) when it is missing and this
 #      runs as root with apt-get; otherwise it says how to get it;
 #   3. pip install -e . --no-deps, skipped while .venv/.editable.sha256 matches pyproject.toml,
-#      requirements.txt and the list of top-level folders holding Python files (the editable
-#      install only maps the packages that exist when it runs, so a new package re-runs it).
+#      requirements.txt and the list of packages under hushtune/ (the editable install only
+#      maps the packages that exist when it runs, so a new package re-runs it).
 #
 # pip reads the machine's constraints (/etc/xdg/pip) as usual; nothing here changes them.
 set -euo pipefail
@@ -57,8 +57,7 @@ fi
 editable_hash=$(
   {
     sha256sum pyproject.toml requirements.txt
-    find . protos -mindepth 2 -maxdepth 2 -name '*.py' -not -path './.*' -exec dirname {} \; \
-      | sort -u
+    find hushtune -name __init__.py | sort
   } | sha256sum | cut -d' ' -f1
 )
 if [[ "$(cat "$VENV/.editable.sha256" 2>/dev/null)" != "$editable_hash" ]]; then

@@ -13,7 +13,7 @@ Everything runs on loopback, started the way docker-compose.yml starts it:
 2. a catalog version built once from demo/catalog (12 clips, the default training);
 3. the keystore as ``hushtune serve --only keystore``;
 4. a few query ciphertexts, encrypted once by an SDK client, and its evaluation keys uploaded:
-   the load loop only streams ciphertexts (``client_sdk.transport.score``), so that the
+   the load loop only streams ciphertexts (``hushtune.sdk.transport.score``), so that the
    clients' CPU goes to gRPC and not to featurizing and encrypting audio, and what is measured
    is what the workers can do;
 5. for each N: N workers as ``hushtune serve --only inference`` with the environment of the
@@ -56,15 +56,15 @@ import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from client_sdk import Client, load_audio, transport
-from client_sdk.audio import SAMPLE_RATE
-from client_sdk.engines.concrete_runtime import run_main
-from client_sdk.features import query_vector
-from client_sdk.keys import UploadedKeys
-from services.common import registry
-from services.common.redis_store import close_redis, connect_redis
-from services.featurizer.builder import build_catalog
-from services.featurizer.training import TrainingConfig
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.core.concrete_runtime import run_main
+from hushtune.core.features import query_vector
+from hushtune.sdk import Client, load_audio, transport
+from hushtune.sdk.keys import UploadedKeys
+from hushtune.services.common import registry
+from hushtune.services.common.redis_store import close_redis, connect_redis
+from hushtune.services.featurizer.builder import build_catalog
+from hushtune.services.featurizer.training import TrainingConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = ROOT / "demo" / "catalog"
@@ -74,7 +74,7 @@ DOC_PATH = ROOT / "docs" / "DEPLOY.md"
 DOC_BEGIN = "<!-- scaleout:begin -->"
 DOC_END = "<!-- scaleout:end -->"
 
-HUSHTUNE = (sys.executable, "-m", "hushtune_cli.main")
+HUSHTUNE = (sys.executable, "-m", "hushtune.cli.main")
 KEYSTORE_COMMAND = ("serve", "--only", "keystore")
 WORKER_COMMAND = ("serve", "--only", "inference")
 """The workers' command: docker-compose.yml and deploy/k8s run the same one (a test checks)."""

@@ -13,7 +13,7 @@ Everything is real and runs on loopback:
 2. the demo catalog built once from demo/catalog (12 clips; seahorse-adventures__8 left out);
 3. the keystore and 2 inference workers as ``hushtune serve --only ...`` processes
    (scaleout_bench.Fleet), and a ``ResetProxy`` in front of worker 1;
-4. ``--clients`` threads, each with its own ``client_sdk.Client`` (own key folder) over
+4. ``--clients`` threads, each with its own ``hushtune.sdk.Client`` (own key folder) over
    [worker 0, the proxy], calling ``identify`` in a loop on 5 s excerpts of catalog songs with
    pink noise at 20 dB SNR (right answer: that song) and of the left-out song (right answer:
    unknown). Every query is first run once with no fault: one the model gets wrong then is
@@ -29,7 +29,7 @@ Faults, in turn, one per ``--period`` seconds at a random moment of it:
   persistence comes back: every key set is gone and the SDK must upload again unasked.
 
 Counted: queries, right and wrong answers, calls that failed after the SDK's retries (each must
-be a typed ``client_sdk`` error), calls over their deadline, SDK retries (its DEBUG log),
+be a typed ``hushtune.sdk`` error), calls over their deadline, SDK retries (its DEBUG log),
 key uploads (the keystore's metrics), latency of right answers, and the catalog versions in
 Redis before and after (names, current, digests). Exit status 1 on any wrong answer, lost or
 changed version, untyped error or call over its deadline. tests/soak/ runs a short version.
@@ -64,13 +64,13 @@ import redis
 import scaleout_bench as bench
 from numpy.typing import NDArray
 
-from client_sdk import Client, HushtuneError
-from client_sdk.audio import SAMPLE_RATE, load_audio
-from client_sdk.engines.concrete_runtime import run_main
-from services.common import registry
-from services.featurizer.augment import add_noise
-from services.featurizer.sources import describe
-from services.featurizer.training import TrainingConfig
+from hushtune.core.audio import SAMPLE_RATE, load_audio
+from hushtune.core.concrete_runtime import run_main
+from hushtune.sdk import Client, HushtuneError
+from hushtune.services.common import registry
+from hushtune.services.featurizer.augment import add_noise
+from hushtune.services.featurizer.sources import describe
+from hushtune.services.featurizer.training import TrainingConfig
 
 ROOT = bench.ROOT
 DEMO_CATALOG = bench.DEMO_CATALOG
@@ -306,7 +306,7 @@ def judge(client: Client, query: Query) -> tuple[str, str]:
 
 
 class RetryCounter(logging.Handler):
-    """Counts the SDK's retry log lines (client_sdk.transport, DEBUG), by call and code."""
+    """Counts the SDK's retry log lines (hushtune.sdk.transport, DEBUG), by call and code."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -319,7 +319,7 @@ class RetryCounter(logging.Handler):
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[RetryCounter]:
-        logger = logging.getLogger("client_sdk.transport")
+        logger = logging.getLogger("hushtune.sdk.transport")
         level = logger.level
         logger.addHandler(self)
         logger.setLevel(logging.DEBUG)

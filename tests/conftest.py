@@ -27,7 +27,7 @@ for _name in ("HUSHTUNE_DATA_DIR", "HUSHTUNE_KEY_DIR", "HUSHTUNE_FEATURE_CACHE_D
 import pytest  # noqa: E402
 import redis  # noqa: E402
 
-from client_sdk.engines.concrete_runtime import keep_exit_status  # noqa: E402
+from hushtune.core.concrete_runtime import keep_exit_status  # noqa: E402
 
 # Database number reserved for tests on a REDIS_URL server. It is flushed before and after each
 # test, so REDIS_URL must never point at a server whose db 15 holds anything worth keeping.

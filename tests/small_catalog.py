@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from services.featurizer.training import TrainingConfig
+from hushtune.services.featurizer.training import TrainingConfig
 
 CATALOG = Path(__file__).resolve().parent.parent / "demo" / "catalog"
 CLIPS = (

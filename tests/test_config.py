@@ -1,4 +1,5 @@
-"""Tests of services.common.config and of the page generated from it (docs/CONFIGURATION.md)."""
+"""Tests of hushtune.services.common.config and of the page generated from it
+(docs/CONFIGURATION.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.config import Settings, add_flags, load_settings
+from hushtune.services.common.config import Settings, add_flags, load_settings
 from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -52,9 +52,9 @@ def test_the_demo_exits_1_on_a_wrong_answer() -> None:
     # "unknown" where the demo expects a match, after real FHE queries.
     program = (
         "import sys\n"
-        "import hushtune_cli.demo as demo\n"
+        "import hushtune.cli.demo as demo\n"
         "demo.KNOWN_QUERY = (demo.LEFT_OUT, 10.0)\n"
-        "from hushtune_cli.main import main\n"
+        "from hushtune.cli.main import main\n"
         "sys.exit(main(['demo']))\n"
     )
     run = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True,

@@ -19,7 +19,7 @@ from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-GENERATED_ROOT = PROTO_ROOT / "hushtune"
+GENERATED_ROOT = ROOT / "hushtune" / "protos"
 
 _File = descriptor_pb2.FileDescriptorProto
 _Message = descriptor_pb2.DescriptorProto
@@ -35,24 +35,23 @@ def _run(command: list[str]) -> None:
 
 
 def _generated_files(root: Path) -> dict[str, bytes]:
-    """Generated files under root/hushtune by relative path: everything but .proto and caches."""
+    """Generated files under root by relative path: everything but caches."""
     return {
         str(path.relative_to(root)): path.read_bytes()
-        for path in sorted((root / "hushtune").rglob("*"))
-        if path.is_file()
-        and path.suffix not in {".proto", ".pyc"}
-        and "__pycache__" not in path.parts
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.suffix != ".pyc" and "__pycache__" not in path.parts
     }
 
 
 def test_generated_code_is_fresh(tmp_path: Path) -> None:
     _run([sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--out", str(tmp_path)])
     fresh = _generated_files(tmp_path)
-    committed = _generated_files(PROTO_ROOT)
-    problems = [f"missing: protos/{name}" for name in sorted(fresh.keys() - committed.keys())]
-    problems += [f"extra: protos/{name}" for name in sorted(committed.keys() - fresh.keys())]
+    committed = _generated_files(GENERATED_ROOT)
+    where = "hushtune/protos"
+    problems = [f"missing: {where}/{name}" for name in sorted(fresh.keys() - committed.keys())]
+    problems += [f"extra: {where}/{name}" for name in sorted(committed.keys() - fresh.keys())]
     problems += [
-        f"differs: protos/{name}"
+        f"differs: {where}/{name}"
         for name in sorted(fresh.keys() & committed.keys())
         if fresh[name] != committed[name]
     ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hushtune_cli.main import main
+from hushtune.cli.main import main
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +110,7 @@ def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
         env = {**os.environ, "HOME": str(tmp_path), "HUSHTUNE_DATA_DIR": str(tmp_path / "data")}
         env.pop("REDIS_URL", None)
         result = subprocess.run(  # its own process, with a timeout: a serve that binds never ends
-            [sys.executable, "-m", "hushtune_cli.main", "serve", "--only", "keystore",
+            [sys.executable, "-m", "hushtune.cli.main", "serve", "--only", "keystore",
              "--host", "127.0.0.1", "--keystore-port", str(port)],
             capture_output=True, text=True, timeout=120, env=env, cwd=REPO,
         )

@@ -19,7 +19,7 @@ from tests.admin_token import TOKEN
 
 REPO = Path(__file__).resolve().parents[2]
 CLIPS = REPO / "demo" / "catalog"
-HUSHTUNE = [sys.executable, "-m", "hushtune_cli.main"]
+HUSHTUNE = [sys.executable, "-m", "hushtune.cli.main"]
 
 
 def run(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.common.admin_auth import AdminGuard, client_token, configured_tokens
-from services.common.config import load_settings
-from services.common.errors import PermissionDenied, Unauthenticated
+from hushtune.services.common.admin_auth import AdminGuard, client_token, configured_tokens
+from hushtune.services.common.config import load_settings
+from hushtune.services.common.errors import PermissionDenied, Unauthenticated
 
 OLD, NEW = "old-token-0123456789abcdef", "new-token-0123456789abcdef"
 

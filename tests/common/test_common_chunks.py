@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hushtune.inference.v1 import inference_pb2
 
-from services.common.chunks import join, split
-from services.common.errors import InvalidInput, TooLarge
+from hushtune.protos.inference.v1 import inference_pb2
+from hushtune.services.common.chunks import join, split
+from hushtune.services.common.errors import InvalidInput, TooLarge
 
 Request = inference_pb2.ScoreRequest
 

@@ -9,10 +9,10 @@ import grpc
 import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
-from services.common.config import load_settings
-from services.keystore.server import create_server
+from hushtune.protos.keystore.v1 import keystore_pb2, keystore_pb2_grpc
+from hushtune.services.common.config import load_settings
+from hushtune.services.keystore.server import create_server
 
 
 def check(channel: grpc.Channel) -> health_pb2.HealthCheckResponse:

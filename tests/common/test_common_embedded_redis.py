@@ -17,8 +17,8 @@ import psutil
 import pytest
 import redis
 
-from services.common.embedded_redis import EmbeddedRedisError, start_embedded
-from services.common.redis_store import close_redis, connect_redis
+from hushtune.services.common.embedded_redis import EmbeddedRedisError, start_embedded
+from hushtune.services.common.redis_store import close_redis, connect_redis
 
 
 def gone(pid: int) -> bool:

@@ -9,7 +9,7 @@ import grpc
 import pytest
 import redis
 
-from services.common import errors
+from hushtune.services.common import errors
 
 SERVICE = "hushtune.test.v1.RaiseService"
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.common.logs import (
+from hushtune.services.common.logs import (
     JsonFormatter,
     library_prints_to_log,
     new_request_id,

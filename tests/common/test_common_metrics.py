@@ -17,12 +17,12 @@ import grpc
 import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.common.config import load_settings
-from services.common.metrics import start_endpoint
-from services.stack import RunningStack, start_stack
+from hushtune.protos.keystore.v1 import keystore_pb2, keystore_pb2_grpc
+from hushtune.services.common.config import load_settings
+from hushtune.services.common.metrics import start_endpoint
+from hushtune.services.stack import RunningStack, start_stack
 
 KEYSTORE = "hushtune.keystore.v1.KeystoreService"
 KEYS = os.urandom(3000)

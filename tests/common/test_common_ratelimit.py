@@ -10,10 +10,10 @@ import grpc
 import pytest
 import redis
 
-from client_sdk import errors as sdk_errors
-from client_sdk import transport
-from services.common.errors import RETRY_AFTER_METADATA, RateLimited, grpc_errors
-from services.common.ratelimit import KEY_PREFIX, RateLimiter
+from hushtune.core import errors as sdk_errors
+from hushtune.sdk import transport
+from hushtune.services.common.errors import RETRY_AFTER_METADATA, RateLimited, grpc_errors
+from hushtune.services.common.ratelimit import KEY_PREFIX, RateLimiter
 
 WINDOW = 60.0
 

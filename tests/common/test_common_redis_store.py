@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from services.common.redis_store import (
+from hushtune.services.common.redis_store import (
     SENTINEL_PORT,
     SentinelTarget,
     _redact,

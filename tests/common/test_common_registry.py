@@ -7,8 +7,8 @@ import hashlib
 import pytest
 import redis
 
-from services.common import registry
-from services.common.errors import Corrupt, InvalidInput, NotFound, Precondition
+from hushtune.services.common import registry
+from hushtune.services.common.errors import Corrupt, InvalidInput, NotFound, Precondition
 
 
 def catalog(version: str, created: float, payload: bytes = b"") -> registry.CatalogVersion:
@@ -116,7 +116,7 @@ def test_good_version_names_pass(name: str) -> None:
 def test_every_switch_is_remembered_and_rollback_walks_back(
     redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("INFO", logger="services.common.registry")
+    caplog.set_level("INFO", logger="hushtune.services.common.registry")
     registry.publish(redis_client, catalog("a", 1.0), make_current=True)
     registry.publish(redis_client, catalog("b", 2.0), make_current=True)  # a build switches
     registry.publish(redis_client, catalog("c", 3.0), make_current=False)  # --no-current

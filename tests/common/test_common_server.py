@@ -10,14 +10,14 @@ import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
-from services.common.admin_auth import AdminGuard
-from services.common.config import Settings, load_settings
-from services.common.logs import request_id
-from services.common.server import REQUEST_ID_METADATA, create_server, message_options
-from services.featurizer.servicer import FeaturizerServicer
-from services.featurizer.source_roots import SourceRoots
+from hushtune.protos.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
+from hushtune.services.common.admin_auth import AdminGuard
+from hushtune.services.common.config import Settings, load_settings
+from hushtune.services.common.logs import request_id
+from hushtune.services.common.server import REQUEST_ID_METADATA, create_server, message_options
+from hushtune.services.featurizer.servicer import FeaturizerServicer
+from hushtune.services.featurizer.source_roots import SourceRoots
 
 ECHO_SERVICE = "hushtune.test.v1.EchoService"
 FEATURIZER = featurizer_pb2.DESCRIPTOR.services_by_name["FeaturizerService"].full_name

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from services.common.single_flight import SingleFlight
+from hushtune.services.common.single_flight import SingleFlight
 from tests.threads import together
 
 CALLERS = 8

@@ -8,10 +8,10 @@ import grpc
 import pytest
 import redis
 from grpc_health.v1 import health_pb2
-from hushtune.keystore.v1 import keystore_pb2
 
-from services.common.config import load_settings
-from services.keystore.server import create_server
+from hushtune.protos.keystore.v1 import keystore_pb2
+from hushtune.services.common.config import load_settings
+from hushtune.services.keystore.server import create_server
 
 NOT_PROTOBUF = b"\xff\xff\xff\xff"  # a field number 0 tag with a truncated varint: never parses
 IDENTITY = {"request_serializer": lambda b: b, "response_deserializer": lambda b: b}

@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
-from services.common.config import Settings, settings_table
+from hushtune.services.common.config import Settings, settings_table
 from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]

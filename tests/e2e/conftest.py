@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 import redis
 
-from client_sdk import Client
-from client_sdk.audio import SAMPLE_RATE, load_audio
-from hushtune_cli.remote import build_remote
-from services.common import registry
-from services.common.config import load_settings
-from services.featurizer.sources import describe
-from services.stack import RunningStack, start_stack
+from hushtune.cli.remote import build_remote
+from hushtune.core.audio import SAMPLE_RATE, load_audio
+from hushtune.sdk import Client
+from hushtune.services.common import registry
+from hushtune.services.common.config import load_settings
+from hushtune.services.featurizer.sources import describe
+from hushtune.services.stack import RunningStack, start_stack
 from tests.admin_token import TOKEN
 
 DEMO_CATALOG = Path(__file__).resolve().parents[2] / "demo" / "catalog"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common import registry
+from hushtune.services.common import registry
 
 pytestmark = pytest.mark.e2e
 

@@ -13,14 +13,14 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from client_sdk import Client
-from client_sdk.audio import SAMPLE_RATE
-from client_sdk.errors import CatalogError, PreconditionError
-from client_sdk.features import query_vector
-from services.common import registry
-from services.featurizer.augment import add_noise
-from services.featurizer.builder import BuildResult, build_catalog
-from services.fhe_inference.ckks import load_weights
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.core.errors import CatalogError, PreconditionError
+from hushtune.core.features import query_vector
+from hushtune.sdk import Client
+from hushtune.services.common import registry
+from hushtune.services.featurizer.augment import add_noise
+from hushtune.services.featurizer.builder import BuildResult, build_catalog
+from hushtune.services.fhe_inference.ckks import load_weights
 
 pytestmark = pytest.mark.e2e
 

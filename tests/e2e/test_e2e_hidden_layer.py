@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from client_sdk import Client
-from client_sdk.audio import SAMPLE_RATE
-from client_sdk.features import N_FEATURES
-from services.featurizer.augment import add_noise
-from services.featurizer.builder import BuildResult, build_catalog
-from services.featurizer.update import update_catalog
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.core.features import N_FEATURES
+from hushtune.sdk import Client
+from hushtune.services.featurizer.augment import add_noise
+from hushtune.services.featurizer.builder import BuildResult, build_catalog
+from hushtune.services.featurizer.update import update_catalog
 
 pytestmark = pytest.mark.e2e
 

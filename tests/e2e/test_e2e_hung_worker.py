@@ -17,11 +17,11 @@ from typing import Any
 
 import grpc
 import pytest
-from hushtune.inference.v1 import inference_pb2_grpc
 
-from client_sdk import Client
-from client_sdk.audio import SAMPLE_RATE
-from client_sdk.errors import UnavailableError
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.core.errors import UnavailableError
+from hushtune.protos.inference.v1 import inference_pb2_grpc
+from hushtune.sdk import Client
 
 pytestmark = pytest.mark.e2e
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from client_sdk.audio import SAMPLE_RATE
-from client_sdk.features import query_vector
-from services.featurizer.augment import add_noise
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.core.features import query_vector
+from hushtune.services.featurizer.augment import add_noise
 
 pytestmark = pytest.mark.e2e
 

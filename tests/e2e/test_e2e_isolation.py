@@ -13,10 +13,10 @@ import time
 import grpc
 import pytest
 
-from client_sdk import Client, ServiceError, transport
-from client_sdk.audio import SAMPLE_RATE
-from client_sdk.features import query_vector
-from client_sdk.keys import UploadedKeys
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.core.features import query_vector
+from hushtune.sdk import Client, ServiceError, transport
+from hushtune.sdk.keys import UploadedKeys
 
 pytestmark = pytest.mark.e2e
 

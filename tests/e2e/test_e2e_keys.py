@@ -8,9 +8,9 @@ import time
 
 import grpc
 import pytest
-from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
-from client_sdk.audio import SAMPLE_RATE
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.protos.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
 pytestmark = pytest.mark.e2e
 

@@ -22,13 +22,13 @@ import grpc
 import numpy as np
 import pytest
 
-from client_sdk import Client, ServiceError, transport
-from client_sdk.audio import SAMPLE_RATE, load_audio
-from client_sdk.features import query_vector
-from client_sdk.keys import UploadedKeys
-from services.common import client_secret
-from services.common.logs import JsonFormatter
-from services.featurizer.augment import add_noise
+from hushtune.core.audio import SAMPLE_RATE, load_audio
+from hushtune.core.features import query_vector
+from hushtune.sdk import Client, ServiceError, transport
+from hushtune.sdk.keys import UploadedKeys
+from hushtune.services.common import client_secret
+from hushtune.services.common.logs import JsonFormatter
+from hushtune.services.featurizer.augment import add_noise
 
 pytestmark = pytest.mark.e2e
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from client_sdk import Client
-from client_sdk.audio import SAMPLE_RATE
-from hushtune_cli.remote import build_remote, promote_remote, rollback_remote
-from services.common import registry
+from hushtune.cli.remote import build_remote, promote_remote, rollback_remote
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.sdk import Client
+from hushtune.services.common import registry
 from tests.admin_token import TOKEN
 from tests.e2e.conftest import LEFT_OUT, BuiltStack
 

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from client_sdk import Client
-from client_sdk.audio import SAMPLE_RATE
-from client_sdk.transport import TLSConfig
-from services.common.config import load_settings
-from services.stack import RunningStack, start_stack
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.sdk import Client
+from hushtune.sdk.transport import TLSConfig
+from hushtune.services.common.config import load_settings
+from hushtune.services.stack import RunningStack, start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -68,7 +68,7 @@ def test_identify_over_mutual_tls(e2e_stack, tls_stack, dev_ca, recording_proxy,
 def test_a_client_without_a_certificate_is_refused_by_the_tls_stack(
     e2e_stack, tls_stack, dev_ca, tmp_path
 ):
-    from client_sdk import UnavailableError
+    from hushtune.sdk import UnavailableError
 
     tls = TLSConfig(ca_file=dev_ca["ca.pem"])
     with Client(

@@ -23,15 +23,15 @@ import numpy as np
 import pytest
 import redis
 
-from client_sdk import Client, Identification
-from client_sdk.audio import SAMPLE_RATE, load_audio
-from client_sdk.model_spec import ModelSpec
-from hushtune_cli.remote import build_remote
-from services.common import registry
-from services.common.config import load_settings
-from services.featurizer.sources import describe
-from services.keystore.store import KEY_PREFIX
-from services.stack import RunningStack, start_stack
+from hushtune.cli.remote import build_remote
+from hushtune.core.audio import SAMPLE_RATE, load_audio
+from hushtune.core.model_spec import ModelSpec
+from hushtune.sdk import Client, Identification
+from hushtune.services.common import registry
+from hushtune.services.common.config import load_settings
+from hushtune.services.featurizer.sources import describe
+from hushtune.services.keystore.store import KEY_PREFIX
+from hushtune.services.stack import RunningStack, start_stack
 from tests.admin_token import TOKEN
 
 pytestmark = pytest.mark.e2e

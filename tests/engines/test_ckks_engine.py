@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from client_sdk.engines import ckks_scheme
-from client_sdk.engines.ckks import PUBLIC_FILE, SECRET_FILE, CkksClientEngine
-from client_sdk.engines.ckks_scheme import CkksParameters
-from client_sdk.errors import CatalogError
-from client_sdk.features import FEATURE_VERSION, N_FEATURES
-from client_sdk.model_spec import ModelSpec, Song
-from services.common.errors import Corrupt, InvalidInput, Precondition
-from services.featurizer.compiler import catalog_weights, export_ckks
-from services.fhe_inference.ckks import CkksCatalog, load_weights, save_weights
+from hushtune.core import ckks_scheme
+from hushtune.core.ckks_scheme import CkksParameters
+from hushtune.core.errors import CatalogError
+from hushtune.core.features import FEATURE_VERSION, N_FEATURES
+from hushtune.core.model_spec import ModelSpec, Song
+from hushtune.sdk.engines.ckks import PUBLIC_FILE, SECRET_FILE, CkksClientEngine
+from hushtune.services.common.errors import Corrupt, InvalidInput, Precondition
+from hushtune.services.featurizer.compiler import catalog_weights, export_ckks
+from hushtune.services.fhe_inference.ckks import CkksCatalog, load_weights, save_weights
 
 PARAMS = CkksParameters()
 

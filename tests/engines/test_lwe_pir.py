@@ -1,4 +1,4 @@
-"""The LWE core of issue 14 (client_sdk.engines.lwe_pir): round trips, exactness, the failure
+"""The LWE core of issue 14 (hushtune.core.lwe_pir): round trips, exactness, the failure
 bound, the public matrix's known answer, the error sampler, the bag, and what the server sees."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy import sparse, stats
 
-from client_sdk.engines import lwe_pir
-from client_sdk.engines.lwe_pir import LweParameters, StoreLayout
-from client_sdk.errors import CatalogError
+from hushtune.core import lwe_pir
+from hushtune.core.errors import CatalogError
+from hushtune.core.lwe_pir import LweParameters, StoreLayout
 
 PARAMS = LweParameters()
 SEED = bytes(range(32))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from client_sdk.audio import SAMPLE_RATE, resample_round_trip
-from services.featurizer.augment import (
+from hushtune.core.audio import SAMPLE_RATE, resample_round_trip
+from hushtune.services.featurizer.augment import (
     DEGRADATION_WEIGHTS,
     DEGRADATIONS,
     add_noise,

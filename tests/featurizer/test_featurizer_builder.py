@@ -11,19 +11,19 @@ import pytest
 import redis
 import soundfile
 
-from client_sdk.features import FEATURE_VERSION, N_FEATURES
-from client_sdk.model_spec import ModelSpec
-from services.common import registry
-from services.common.errors import InvalidInput
-from services.featurizer.builder import (
+from hushtune.core.features import FEATURE_VERSION, N_FEATURES
+from hushtune.core.model_spec import ModelSpec
+from hushtune.services.common import registry
+from hushtune.services.common.errors import InvalidInput
+from hushtune.services.featurizer.builder import (
     FULL_TRAINER_MAX_SONGS,
     BuildResult,
     Stage,
     build_catalog,
     training_config_for,
 )
-from services.featurizer.sources import scan_folder
-from services.featurizer.training import TrainingConfig
+from hushtune.services.featurizer.sources import scan_folder
+from hushtune.services.featurizer.training import TrainingConfig
 from tests.small_catalog import SMALL, copy_clips
 
 

@@ -13,13 +13,13 @@ import grpc
 import numpy as np
 import pytest
 import redis
-from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
 
-from client_sdk.features import N_FEATURES
-from services.common import registry
-from services.common.config import load_settings
-from services.common.server import message_options
-from services.featurizer.server import create_server
+from hushtune.core.features import N_FEATURES
+from hushtune.protos.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
+from hushtune.services.common import registry
+from hushtune.services.common.config import load_settings
+from hushtune.services.common.server import message_options
+from hushtune.services.featurizer.server import create_server
 from tests.admin_token import METADATA, TOKEN, authorized
 
 CATALOG = Path(__file__).resolve().parents[2] / "demo" / "catalog"
@@ -221,7 +221,7 @@ def test_the_cli_builds_a_ckks_catalog_through_the_featurizer(
     served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``hushtune build --engine ckks --featurizer ADDR``: the engine travels over gRPC."""
-    from hushtune_cli.main import main
+    from hushtune.cli.main import main
 
     source = copy_clips(tmp_path / "clips", CLIPS[:2])
     current_before = served.redis.get(registry.CURRENT)
@@ -264,7 +264,7 @@ def test_the_cli_adds_a_song_through_the_featurizer(
 ) -> None:
     """``hushtune update --add FOLDER --featurizer ADDR``: a new current version, one more song,
     grown from the current one, with progress over gRPC."""
-    from hushtune_cli.main import main
+    from hushtune.cli.main import main
 
     source = copy_clips(tmp_path / "clips", CLIPS[:3])
     assert main(["build", str(source), "--featurizer", served.address, "--json"]) == 0
@@ -388,7 +388,7 @@ def test_promote_and_rollback_through_the_cli(
     served: Served, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A version built with --no-current is promoted, then rolled back, by an operator."""
-    from hushtune_cli.main import main
+    from hushtune.cli.main import main
 
     publish_fake(served, "promo-a", 10.0, current=True)
     publish_fake(served, "promo-b", 20.0, current=False)  # as built with --no-current
@@ -407,7 +407,7 @@ def test_promote_and_rollback_through_the_cli(
 def test_promote_errors_name_what_was_wrong(
     served: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hushtune_cli.main import main
+    from hushtune.cli.main import main
 
     request = featurizer_pb2.PromoteCatalogRequest(catalog_version="no-such-version")
     with pytest.raises(grpc.RpcError) as unknown:

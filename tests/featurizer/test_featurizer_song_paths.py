@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.featurizer.song_paths import audio_file, cache_file, stored_audio, stored_cache
+from hushtune.services.featurizer.song_paths import (
+    audio_file,
+    cache_file,
+    stored_audio,
+    stored_cache,
+)
 
 
 def test_audio_is_stored_relative_to_the_root_holding_it(tmp_path: Path) -> None:

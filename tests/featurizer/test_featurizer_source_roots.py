@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import InvalidInput, Precondition
-from services.featurizer.source_roots import SourceRoots
+from hushtune.services.common.errors import InvalidInput, Precondition
+from hushtune.services.featurizer.source_roots import SourceRoots
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import InvalidInput
-from services.featurizer.sources import describe, scan_folder
+from hushtune.services.common.errors import InvalidInput
+from hushtune.services.featurizer.sources import describe, scan_folder
 
 CATALOG = Path(__file__).resolve().parents[2] / "demo" / "catalog"
 

@@ -9,13 +9,17 @@ import pytest
 import soundfile
 from sklearn.linear_model import LogisticRegression
 
-from benchmarks.synth import Note, render_notes
-from client_sdk.audio import SAMPLE_RATE
-from client_sdk.features import N_FEATURES, signal_windows
-from services.featurizer import streaming
-from services.featurizer.augment import add_noise
-from services.featurizer.feature_cache import catalog_recipe, featurize_tracks, load_windows
-from services.featurizer.training import (
+from hushtune.bench.synth import Note, render_notes
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.core.features import N_FEATURES, signal_windows
+from hushtune.services.featurizer import streaming
+from hushtune.services.featurizer.augment import add_noise
+from hushtune.services.featurizer.feature_cache import (
+    catalog_recipe,
+    featurize_tracks,
+    load_windows,
+)
+from hushtune.services.featurizer.training import (
     TrainedModel,
     TrainingConfig,
     fit_classifier,
@@ -136,7 +140,7 @@ def test_feature_cache_computes_once(tmp_path: Path) -> None:
 
 
 def test_concrete_ml_compiles_the_streaming_model(model: TrainedModel) -> None:
-    from services.featurizer.compiler import compile_classifier
+    from hushtune.services.featurizer.compiler import compile_classifier
 
     small = streaming.remove_songs(model, range(8, SONGS))  # 8 songs keep the compile short
     artifacts = compile_classifier(small.classifier, small.calibration_inputs[:100])

@@ -9,11 +9,11 @@ import math
 import numpy as np
 import pytest
 
-from client_sdk.audio import SAMPLE_RATE
-from client_sdk.features import N_FEATURES, pool_windows
-from client_sdk.ranking import open_set_score
-from services.featurizer import training
-from services.featurizer.training import (
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.core.features import N_FEATURES, pool_windows
+from hushtune.core.ranking import open_set_score
+from hushtune.services.featurizer import training
+from hushtune.services.featurizer.training import (
     TrainedModel,
     TrainingConfig,
     _excerpts,

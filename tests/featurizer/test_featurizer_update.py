@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import redis
 
-from client_sdk.audio import SAMPLE_RATE, load_audio
-from client_sdk.features import query_vector
-from client_sdk.hidden_layer import HiddenLayer
-from client_sdk.model_spec import ModelSpec
-from services.common import registry
-from services.common.errors import Corrupt, InvalidInput, NotFound, Precondition
-from services.featurizer.builder import BuildResult, build_catalog
-from services.featurizer.catalog_state import CatalogState
-from services.featurizer.update import update_catalog
+from hushtune.core.audio import SAMPLE_RATE, load_audio
+from hushtune.core.features import query_vector
+from hushtune.core.hidden_layer import HiddenLayer
+from hushtune.core.model_spec import ModelSpec
+from hushtune.services.common import registry
+from hushtune.services.common.errors import Corrupt, InvalidInput, NotFound, Precondition
+from hushtune.services.featurizer.builder import BuildResult, build_catalog
+from hushtune.services.featurizer.catalog_state import CatalogState
+from hushtune.services.featurizer.update import update_catalog
 from tests.small_catalog import CATALOG, SMALL, copy_clips
 
 ADDED = ("amoebax-data__training.ogg", "seahorse-adventures__3.ogg")

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from services.common import client_secret
-from services.common.errors import NotFound, PermissionDenied, Unauthenticated
-from services.fhe_inference.keys import KeyCache
+from hushtune.services.common import client_secret
+from hushtune.services.common.errors import NotFound, PermissionDenied, Unauthenticated
+from hushtune.services.fhe_inference.keys import KeyCache
 from tests.threads import together
 
 SECRETS: dict[str, str] = {}

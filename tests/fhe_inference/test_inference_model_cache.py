@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from services.common.errors import NotFound
-from services.featurizer.builder import build_catalog
-from services.fhe_inference.models import LoadedModel, ModelCache
+from hushtune.services.common.errors import NotFound
+from hushtune.services.featurizer.builder import build_catalog
+from hushtune.services.fhe_inference.models import LoadedModel, ModelCache
 from tests.small_catalog import SMALL, copy_clips
 from tests.threads import together
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import types
 
-from services.fhe_inference.query_size import FRAMING_SLACK_BYTES, QuerySize, expected_query_size
+from hushtune.services.fhe_inference.query_size import (
+    FRAMING_SLACK_BYTES,
+    QuerySize,
+    expected_query_size,
+)
 
 
 def test_a_server_without_concrete_program_info_has_no_bound() -> None:

@@ -19,16 +19,16 @@ import numpy as np
 import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
 
-from client_sdk import Client, ModelSpec, load_audio
-from client_sdk.features import query_vector
-from client_sdk.keys import PRIVATE_DIR, PRIVATE_FILE, UploadedKeys
-from services.common.config import load_settings
-from services.common.server import message_options
-from services.featurizer.builder import BuildResult, build_catalog
-from services.fhe_inference import server as inference_server
-from services.stack import RunningStack, start_stack
+from hushtune.core.features import query_vector
+from hushtune.protos.inference.v1 import inference_pb2, inference_pb2_grpc
+from hushtune.sdk import Client, ModelSpec, load_audio
+from hushtune.sdk.keys import PRIVATE_DIR, PRIVATE_FILE, UploadedKeys
+from hushtune.services.common.config import load_settings
+from hushtune.services.common.server import message_options
+from hushtune.services.featurizer.builder import BuildResult, build_catalog
+from hushtune.services.fhe_inference import server as inference_server
+from hushtune.services.stack import RunningStack, start_stack
 from tests.small_catalog import CATALOG, CLIPS, SMALL, copy_clips
 
 UNKNOWN_KEY_ID = "k_" + "A" * 24

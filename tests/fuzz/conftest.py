@@ -17,10 +17,10 @@ import grpc
 import pytest
 import redis
 
-from client_sdk import Client, load_audio
-from services.common.config import load_settings
-from services.featurizer.builder import build_catalog
-from services.stack import start_stack
+from hushtune.sdk import Client, load_audio
+from hushtune.services.common.config import load_settings
+from hushtune.services.featurizer.builder import build_catalog
+from hushtune.services.stack import start_stack
 from tests.admin_token import TOKEN, authorized
 from tests.fuzz.world import REPORT_ENV, FuzzRecord, FuzzStack, encrypt, make_sandbox, receipt
 from tests.small_catalog import CLIPS, SMALL, copy_clips

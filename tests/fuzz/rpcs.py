@@ -17,9 +17,10 @@ import grpc
 from google.protobuf import descriptor as pb_descriptor
 from google.protobuf import message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hushtune.featurizer.v1 import featurizer_pb2
-from hushtune.inference.v1 import inference_pb2
-from hushtune.keystore.v1 import keystore_pb2
+
+from hushtune.protos.featurizer.v1 import featurizer_pb2
+from hushtune.protos.inference.v1 import inference_pb2
+from hushtune.protos.keystore.v1 import keystore_pb2
 
 SERVICES: dict[str, Any] = {
     "keystore": keystore_pb2.DESCRIPTOR.services_by_name["KeystoreService"],
@@ -107,7 +108,8 @@ def check_outcome(rpc: Rpc, error: grpc.RpcError) -> None:
     assert code != grpc.StatusCode.UNKNOWN, f"{rpc.name}: UNKNOWN (uncaught error): {details!r}"
     assert details.strip(), f"{rpc.name}: {code.name} without a message"
     assert code != grpc.StatusCode.DEADLINE_EXCEEDED, f"{rpc.name}: no answer in {CALL_TIMEOUT} s"
-    # Every INTERNAL is a crash: the catch-all in services.common.errors.grpc_errors answers
+    # Every INTERNAL is a crash: the catch-all in hushtune.services.common.errors.grpc_errors
+    # answers
     # "internal error (...)" for an exception no domain error explains, so accepting that text
     # would let a new crash pass.
     assert code != grpc.StatusCode.INTERNAL, f"{rpc.name}: INTERNAL (a crash): {details!r}"

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from client_sdk import AudioError, Client
-from client_sdk.audio import SAMPLE_RATE
-from client_sdk.client import MAX_QUERY_SECONDS
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.sdk import AudioError, Client
+from hushtune.sdk.client import MAX_QUERY_SECONDS
 from tests.fuzz.rpcs import assert_serving
 from tests.fuzz.world import FuzzStack
 from tests.small_catalog import CATALOG, CLIPS

@@ -18,17 +18,17 @@ import grpc
 import numpy as np
 import pytest
 import redis
-from hushtune.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
-from hushtune.inference.v1 import inference_pb2, inference_pb2_grpc
-from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
-from client_sdk import Client, RateLimitedError, load_audio
-from client_sdk.model_spec import ModelSpec
-from services.common.chunks import MAX_CHUNKS
-from services.common.ratelimit import KEY_PREFIX as RATE_PREFIX
-from services.featurizer.builder import build_catalog
-from services.fhe_inference import server as inference_server
-from services.keystore.store import KEY_PREFIX
+from hushtune.core.model_spec import ModelSpec
+from hushtune.protos.featurizer.v1 import featurizer_pb2, featurizer_pb2_grpc
+from hushtune.protos.inference.v1 import inference_pb2, inference_pb2_grpc
+from hushtune.protos.keystore.v1 import keystore_pb2, keystore_pb2_grpc
+from hushtune.sdk import Client, RateLimitedError, load_audio
+from hushtune.services.common.chunks import MAX_CHUNKS
+from hushtune.services.common.ratelimit import KEY_PREFIX as RATE_PREFIX
+from hushtune.services.featurizer.builder import build_catalog
+from hushtune.services.fhe_inference import server as inference_server
+from hushtune.services.keystore.store import KEY_PREFIX
 from tests.fuzz.rpcs import assert_serving
 from tests.fuzz.world import FuzzStack, encrypt, receipt
 from tests.small_catalog import CATALOG, CLIPS, SMALL, copy_clips

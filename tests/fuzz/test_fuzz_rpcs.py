@@ -15,12 +15,12 @@ from typing import Any
 import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from hushtune.featurizer.v1 import featurizer_pb2
-from hushtune.inference.v1 import inference_pb2
-from hushtune.keystore.v1 import keystore_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hushtune.protos.featurizer.v1 import featurizer_pb2
+from hushtune.protos.inference.v1 import inference_pb2
+from hushtune.protos.keystore.v1 import keystore_pb2
 from tests.fuzz import strategies
 from tests.fuzz.rpcs import Rpc, all_rpcs, assert_serving, call_raw, serialize, timed
 from tests.fuzz.world import FUZZ_SETTINGS, FuzzRecord, FuzzStack

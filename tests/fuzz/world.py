@@ -13,12 +13,12 @@ from typing import Any
 import grpc
 import numpy as np
 import soundfile
-from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 from hypothesis import HealthCheck, settings
 
-from client_sdk import Client, ModelSpec
-from client_sdk.features import query_vector
-from services.stack import RunningStack
+from hushtune.core.features import query_vector
+from hushtune.protos.keystore.v1 import keystore_pb2, keystore_pb2_grpc
+from hushtune.sdk import Client, ModelSpec
+from hushtune.services.stack import RunningStack
 
 PROFILE_ENV = "HUSHTUNE_FUZZ_PROFILE"
 REPORT_ENV = "HUSHTUNE_FUZZ_REPORT"

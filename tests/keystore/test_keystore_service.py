@@ -14,12 +14,12 @@ import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
-from services.common.config import Settings, load_settings
-from services.common.server import message_options
-from services.keystore.server import SERVICE_NAME, create_server, main
-from services.keystore.store import KEY_PREFIX
+from hushtune.protos.keystore.v1 import keystore_pb2, keystore_pb2_grpc
+from hushtune.services.common.config import Settings, load_settings
+from hushtune.services.common.server import message_options
+from hushtune.services.keystore.server import SERVICE_NAME, create_server, main
+from hushtune.services.keystore.store import KEY_PREFIX
 
 CHUNK = 64 * 1024
 MAX_KEY_BYTES = 2 * 1024 * 1024
@@ -264,13 +264,13 @@ def test_logs_name_key_ids_and_sizes_but_never_key_bytes(
     stub: Stub, caplog: pytest.LogCaptureFixture
 ) -> None:
     blob = os.urandom(3 * CHUNK)
-    with caplog.at_level(logging.INFO, logger="services.keystore"):
+    with caplog.at_level(logging.INFO, logger="hushtune.services.keystore"):
         uploaded = stub.UploadKeys(upload_requests(blob), timeout=10)
         key_id, secret = uploaded.key_id, uploaded.client_secret
         fetch(stub, key_id, secret)
         with pytest.raises(grpc.RpcError):
             fetch(stub, key_id, secret[:-1] + ("A" if secret[-1] != "A" else "B"))
-    mine = [r for r in caplog.records if r.name.startswith("services.keystore")]
+    mine = [r for r in caplog.records if r.name.startswith("hushtune.services.keystore")]
     assert any(getattr(r, "key_id", None) == key_id for r in mine), "no log line names the key id"
     assert any(getattr(r, "size_bytes", None) == len(blob) for r in mine), "no size logged"
     for record in mine:

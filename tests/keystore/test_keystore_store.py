@@ -9,15 +9,15 @@ import time
 import pytest
 import redis
 
-from services.common import client_secret
-from services.common.errors import (
+from hushtune.services.common import client_secret
+from hushtune.services.common.errors import (
     Corrupt,
     InvalidInput,
     PermissionDenied,
     TooLarge,
     Unauthenticated,
 )
-from services.keystore.store import KEY_PREFIX, KeyRecord, KeyStore
+from hushtune.services.keystore.store import KEY_PREFIX, KeyRecord, KeyStore
 
 TTL = 3600
 MAX_BYTES = 64 * 1024

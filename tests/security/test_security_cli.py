@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from hushtune_cli.main import main
-from services.common.config import load_settings
-from services.featurizer import server as featurizer_server
+from hushtune.cli.main import main
+from hushtune.services.common.config import load_settings
+from hushtune.services.featurizer import server as featurizer_server
 
 
 @pytest.fixture

@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterator
 import grpc
 import pytest
 import redis
-from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
-from services.common.config import load_settings
-from services.common.errors import PermissionDenied, Unauthenticated
-from services.fhe_inference.keys import KeyCache, KeystoreFetcher
-from services.keystore import server as keystore_server
+from hushtune.protos.keystore.v1 import keystore_pb2, keystore_pb2_grpc
+from hushtune.services.common.config import load_settings
+from hushtune.services.common.errors import PermissionDenied, Unauthenticated
+from hushtune.services.fhe_inference.keys import KeyCache, KeystoreFetcher
+from hushtune.services.keystore import server as keystore_server
 
 PROFILE = "isolation"
 UNKNOWN_KEY_ID = "k_" + "Q" * 24

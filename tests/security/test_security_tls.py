@@ -20,15 +20,15 @@ import grpc
 import pytest
 import redis
 from cryptography import x509
-from hushtune.keystore.v1 import keystore_pb2, keystore_pb2_grpc
 
-from client_sdk import transport
-from client_sdk.errors import KeyMaterialError, UnavailableError
-from services.common.config import Settings, load_settings
-from services.common.errors import PermissionDenied, Unavailable
-from services.common.tls import open_keystore_channel
-from services.fhe_inference.keys import KeystoreFetcher
-from services.keystore import server as keystore_server
+from hushtune.core.errors import KeyMaterialError, UnavailableError
+from hushtune.protos.keystore.v1 import keystore_pb2, keystore_pb2_grpc
+from hushtune.sdk import transport
+from hushtune.services.common.config import Settings, load_settings
+from hushtune.services.common.errors import PermissionDenied, Unavailable
+from hushtune.services.common.tls import open_keystore_channel
+from hushtune.services.fhe_inference.keys import KeystoreFetcher
+from hushtune.services.keystore import server as keystore_server
 from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,7 +168,7 @@ def test_mutual_tls_refuses_a_client_without_a_certificate_of_the_ca(
 def test_inference_workers_fetch_keys_over_mutual_tls_only_with_their_certificate(
     keystore: str, dev_ca: dict[str, Path]
 ) -> None:
-    """The worker's own channel (services.common.tls), as create_server opens it."""
+    """The worker's own channel (hushtune.services.common.tls), as create_server opens it."""
     tls = transport.TLSConfig(
         ca_file=dev_ca["ca.pem"], cert_file=dev_ca["client.pem"], key_file=dev_ca["client.key"]
     )
@@ -218,13 +218,16 @@ def test_the_service_main_exits_1_on_a_bad_tls_file(
     tmp_path: Path, dev_ca: dict[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     missing = tmp_path / "gone.pem"
-    with caplog.at_level(logging.ERROR, logger="services.stack"):
+    with caplog.at_level(logging.ERROR, logger="hushtune.services.stack"):
         code = keystore_server.main([
             "--keystore-port", "0", "--data-dir", str(tmp_path),
             "--tls-cert-file", str(missing), "--tls-key-file", str(dev_ca["server.key"]),
         ])
     assert code == 1, f"exit code {code}"
-    errors = [str(getattr(r, "error", "")) for r in caplog.records if r.name == "services.stack"]
+    errors = [
+        str(getattr(r, "error", "")) for r in caplog.records
+        if r.name == "hushtune.services.stack"
+    ]
     assert any(str(missing) in error for error in errors), f"bad file not named: {errors}"
 
 
