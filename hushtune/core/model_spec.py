@@ -5,7 +5,7 @@ engine, scaler, songs, unknown threshold, key profile, library versions, for the
 engine its encryption parameters, and for the ``concrete`` engine its quantizers under
 ``concrete``) and, for the ``concrete`` engine, ``client.zip`` (the Concrete-ML client
 artifact: circuit parameters, no key). Specs written before ``concrete`` was added are read
-with the quantizers of client.zip (``Quantization.from_client_zip``). No spec carries the
+with the quantizers of client.zip (``ModelSpec.concrete_quantization``). No spec carries the
 catalog's weights: they stay on the server. The featurizer writes
 it with ``to_bytes`` and the SDK reads it with ``from_bytes``, which checks every field.
 """
@@ -71,7 +71,15 @@ class ModelSpec:
     hidden: HiddenLayer | None = None
     """The layer the client applies to the pooled vector before encrypting (None: none)."""
     quantization: Quantization | None = None
-    """Quantizers of a ``concrete`` circuit (None for ``ckks``)."""
+    """Quantizers of a ``concrete`` circuit; None for ``ckks``, and for specs written before
+    they were in ``spec.json`` (then they come from client.zip: ``concrete_quantization``)."""
+
+    def concrete_quantization(self) -> Quantization:
+        """The quantizers of a ``concrete`` catalog, from ``spec.json`` or, for older specs,
+        from client.zip's ``serialized_processing.json``; CatalogError when neither has them."""
+        if self.quantization is not None:
+            return self.quantization
+        return Quantization.from_client_zip(self.client_zip)
 
     @property
     def encrypted_size(self) -> int:
@@ -140,12 +148,10 @@ class ModelSpec:
             )
         hidden = HiddenLayer.from_bytes(hidden_npz, N_FEATURES) if hidden_npz else None
         ckks = CkksParameters.from_dict(document.get("ckks")) if engine == "ckks" else None
-        quantization = None
-        if engine == "concrete":
-            quantization = (
-                Quantization.from_dict(document["concrete"]) if "concrete" in document
-                else Quantization.from_client_zip(client_zip)
-            )
+        quantization = (
+            Quantization.from_dict(document["concrete"])
+            if engine == "concrete" and "concrete" in document else None
+        )
         try:
             mean = np.asarray(document["feature_mean"], dtype=np.float64)
             scale = np.asarray(document["feature_scale"], dtype=np.float64)

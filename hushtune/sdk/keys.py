@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hushtune.core.errors import CatalogError, KeyMaterialError
+from hushtune.core.errors import KeyMaterialError
 from hushtune.core.model_spec import ModelSpec, is_valid_catalog_version
 
 if TYPE_CHECKING:
@@ -91,11 +91,10 @@ class KeyManager:
 
         if not is_valid_catalog_version(spec.catalog_version):
             raise KeyMaterialError(f"unsafe catalog version {spec.catalog_version!r}")
-        if spec.quantization is None:
-            raise CatalogError("the model spec carries no Concrete quantizers")
+        quantization = spec.concrete_quantization()
         concrete_dir = private_dir(self.profile_dir(spec.key_profile) / "concrete")
         try:
-            client = ConcreteClient(spec.client_zip, spec.quantization, concrete_dir)
+            client = ConcreteClient(spec.client_zip, quantization, concrete_dir)
         except (OSError, RuntimeError, ValueError) as exc:
             raise KeyMaterialError(f"cannot load or create keys in {concrete_dir}: {exc}") from exc
         lock_down(self.key_dir)
