@@ -29,6 +29,7 @@ import io
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -114,17 +115,22 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
-def cold_identify(arguments: list[str]) -> tuple[float, str]:
-    """Wall seconds of one ``python -m hushtune.cli.main identify ...`` and its stderr."""
+def cold_identify(arguments: list[str]) -> tuple[float, float, str]:
+    """Wall seconds and CPU seconds (user + system) of one ``python -m hushtune.cli.main
+    identify ...``, and its stderr. CPU time hardly depends on what else the machine runs;
+    wall time does."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "hushtune.cli.main", "identify", *arguments],
         capture_output=True, env=environment(), cwd=ROOT, check=False,
     )
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         raise RuntimeError(f"identify failed ({done.returncode}): {done.stderr.decode()}")
-    return wall, done.stderr.decode(errors="replace")
+    return wall, cpu, done.stderr.decode(errors="replace")
 
 
 def probed_identify(arguments: list[str]) -> dict[str, Any]:
@@ -158,12 +164,14 @@ def measure_engine(fleet: Any, engine: str, clip: Path, runs: int, work: Path) -
     worker_start = time.perf_counter() - started
     key_dir = work / f"keys-{engine}"
     arguments = identify_command(fleet, clip, key_dir)
-    _, first_stderr = cold_identify(arguments)  # makes and uploads the keys
+    _, _, first_stderr = cold_identify(arguments)  # makes and uploads the keys
     rss, peak = fleet.workers[0].memory_bytes()
-    walls, stderr = [], ""
+    walls, cpus, loads, stderr = [], [], [], ""
     for _ in range(runs):
-        wall, stderr = cold_identify(arguments)
+        loads.append(os.getloadavg()[0])
+        wall, cpu, stderr = cold_identify(arguments)
         walls.append(wall)
+        cpus.append(cpu)
     probes = [probed_identify(arguments) for _ in range(runs)]
     phases = {key: statistics.median(p[key] for p in probes)
               for key in probes[0] if isinstance(probes[0][key], float)}
@@ -175,6 +183,9 @@ def measure_engine(fleet: Any, engine: str, clip: Path, runs: int, work: Path) -
         "worker_peak_rss_mib": round(peak / MIB, 1),
         "identify_wall_s": [round(w, 3) for w in walls],
         "identify_median_s": round(statistics.median(walls), 3),
+        "identify_cpu_s": [round(c, 3) for c in cpus],
+        "identify_cpu_median_s": round(statistics.median(cpus), 3),
+        "load_average": round(statistics.median(loads), 2),
         "phases_median_s": {k: round(v, 3) for k, v in phases.items()},
         "client_modules": probes[-1]["modules"],
         "match": probes[-1]["match"],
@@ -200,6 +211,10 @@ def render(results: Sequence[dict[str, Any]], runs: int, clip: str) -> str:
         + " | ".join(f"{r['worker_start_s']} s" for r in results) + " |",
         f"| cold `hushtune identify`, wall, median of {runs} | "
         + " | ".join(f"**{r['identify_median_s']} s**" for r in results) + " |",
+        "| ... its CPU time (user + system), median | "
+        + " | ".join(f"{r['identify_cpu_median_s']} s" for r in results) + " |",
+        "| machine load (1-min load average) while measuring | "
+        + " | ".join(f"{r['load_average']}" for r in results) + " |",
         "| modules loaded by the identify process | "
         + " | ".join(", ".join(r["client_modules"]) for r in results) + " |",
         "",
