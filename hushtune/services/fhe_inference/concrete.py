@@ -62,8 +62,7 @@ def compilation_options(configuration: dict[str, Any]) -> Any:
     """
     runtime = compiler()
     unsupported = [name for name in ("use_gpu", "dataflow_parallelize", "auto_parallelize",
-                                     "composable", "keyset_restriction", "range_restriction",
-                                     "fhe_simulation")
+                                     "composable", "keyset_restriction", "range_restriction")
                    if configuration.get(name)]
     if unsupported:
         raise CatalogError(f"server.zip asks for {unsupported}, which this worker does not run")
