@@ -368,7 +368,7 @@ def prepare_queries(fleet: Fleet, key_dir: Path, clips: Sequence[tuple[str, floa
     with Client(fleet.addresses, fleet.keystore_address, key_dir=key_dir) as client:
         spec = client.model_spec()
         key_id = client.ensure_keys_uploaded(spec)
-        fhe_client = client.keys.fhe_client(spec)
+        fhe_client = client.keys.concrete_client(spec)
         ciphertexts = []
         for name, offset in clips:
             y = load_audio(DEMO_CATALOG / name, max_seconds=60)

@@ -517,7 +517,7 @@ class Soak:
                    timeout=self.options.timeout, spec_refresh_seconds=SPEC_REFRESH_SECONDS)
             for folder in folders[:1]
         ]
-        made[0].keys.fhe_client(made[0].model_spec())  # keygen, once
+        made[0].keys.concrete_client(made[0].model_spec())  # keygen, once
         for folder in folders[1:]:
             shutil.copytree(folders[0], folder, ignore=shutil.ignore_patterns("uploads.json"))
             made.append(Client(addresses, self.fleet.keystore_address, key_dir=folder,

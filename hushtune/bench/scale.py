@@ -153,6 +153,7 @@ def make_catalog(
         library_versions=artifacts.library_versions,
         engine=artifacts.engine,
         ckks=artifacts.ckks,
+        quantization=artifacts.quantization,
     )
     result = BuildResult(
         version, len(songs), N_FEATURES, started, 0.0, real.model.threshold,

@@ -123,7 +123,7 @@ def _run(
     with Client(inference, keystore, key_dir=key_dir, tls=tls) as client:
         spec = client.model_spec()
         mark = time.perf_counter()
-        client.keys.fhe_client(spec)
+        client.keys.concrete_client(spec)
         keygen_seconds = time.perf_counter() - mark
         eval_key_bytes = len(client.keys.evaluation_keys(spec))
         client.ensure_keys_uploaded(spec)

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from hushtune.cli.output import as_json, describe, error_json
 from hushtune.core.concrete_runtime import keep_exit_status
@@ -230,11 +231,31 @@ def tls_config(args: argparse.Namespace) -> TLSConfig | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hushtune`` command; returns the exit code, which the process
-    keeps even after Concrete ran (``concrete_runtime.keep_exit_status``)."""
+    keeps even after Concrete ran (``concrete_runtime.keep_exit_status``).
+
+    ``hushtune identify`` run as a command (``argv`` None: the process's own arguments) ends
+    the process here, once its output is flushed, without tearing the interpreter down: with
+    librosa, numba and Concrete loaded that teardown costs more than the identification's
+    FHE part (docs/STARTUP.md), and a one-shot command has nothing left to clean up.
+    """
+    command = ""
     try:
-        return _run(_parser().parse_args(argv))
+        args = _parser().parse_args(argv)
+        command = args.command
+        status = _run(args)
     finally:
         keep_exit_status()
+    if argv is None and command == "identify":
+        _exit_now(status)
+    return status
+
+
+def _exit_now(status: int) -> NoReturn:
+    """Flush what the command printed and logged, then end the process with ``status``."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _run(args: argparse.Namespace) -> int:

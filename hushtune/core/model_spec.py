@@ -1,9 +1,11 @@
 """The model spec: what a client needs to query one catalog version.
 
 It travels as a zip archive (``GetModelSpec``): ``spec.json`` (catalog version, feature version,
-engine, scaler, songs, unknown threshold, key profile, library versions, and for the ``ckks``
-engine its encryption parameters) and, for the ``concrete`` engine, ``client.zip`` (the
-Concrete-ML client artifact: quantizers and circuit parameters, no key). No spec carries the
+engine, scaler, songs, unknown threshold, key profile, library versions, for the ``ckks``
+engine its encryption parameters, and for the ``concrete`` engine its quantizers under
+``concrete``) and, for the ``concrete`` engine, ``client.zip`` (the Concrete-ML client
+artifact: circuit parameters, no key). Specs written before ``concrete`` was added are read
+with the quantizers of client.zip (``ModelSpec.concrete_quantization``). No spec carries the
 catalog's weights: they stay on the server. The featurizer writes
 it with ``to_bytes`` and the SDK reads it with ``from_bytes``, which checks every field.
 """
@@ -21,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hushtune.core.ckks_scheme import CkksParameters
+from hushtune.core.concrete_client import Quantization
 from hushtune.core.errors import CatalogError
 from hushtune.core.features import FEATURE_VERSION, N_FEATURES
 from hushtune.core.hidden_layer import HiddenLayer, encode
@@ -67,6 +70,16 @@ class ModelSpec:
     """Encryption parameters of a ``ckks`` catalog (None for ``concrete``)."""
     hidden: HiddenLayer | None = None
     """The layer the client applies to the pooled vector before encrypting (None: none)."""
+    quantization: Quantization | None = None
+    """Quantizers of a ``concrete`` circuit; None for ``ckks``, and for specs written before
+    they were in ``spec.json`` (then they come from client.zip: ``concrete_quantization``)."""
+
+    def concrete_quantization(self) -> Quantization:
+        """The quantizers of a ``concrete`` catalog, from ``spec.json`` or, for older specs,
+        from client.zip's ``serialized_processing.json``; CatalogError when neither has them."""
+        if self.quantization is not None:
+            return self.quantization
+        return Quantization.from_client_zip(self.client_zip)
 
     @property
     def encrypted_size(self) -> int:
@@ -93,6 +106,8 @@ class ModelSpec:
         }
         if self.ckks is not None:
             document["ckks"] = self.ckks.to_dict()
+        if self.quantization is not None:
+            document["concrete"] = self.quantization.to_dict()
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("spec.json", json.dumps(document, sort_keys=True))
@@ -133,6 +148,10 @@ class ModelSpec:
             )
         hidden = HiddenLayer.from_bytes(hidden_npz, N_FEATURES) if hidden_npz else None
         ckks = CkksParameters.from_dict(document.get("ckks")) if engine == "ckks" else None
+        quantization = (
+            Quantization.from_dict(document["concrete"])
+            if engine == "concrete" and "concrete" in document else None
+        )
         try:
             mean = np.asarray(document["feature_mean"], dtype=np.float64)
             scale = np.asarray(document["feature_scale"], dtype=np.float64)
@@ -150,6 +169,7 @@ class ModelSpec:
                 engine=str(engine),
                 ckks=ckks,
                 hidden=hidden,
+                quantization=quantization,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CatalogError(f"model spec is missing or has a bad field: {exc}") from exc

@@ -1,11 +1,13 @@
 """The client's keys: generated once per circuit key profile, kept on disk for the owner only.
 
 Layout under ``key_dir`` (folders 0700, files 0600):
-    <key_profile>/concrete/...        Concrete secret and evaluation keys (never sent anywhere)
+    <key_profile>/concrete/...        Concrete key set (``KeysetCache`` layout): secret and
+                                      evaluation keys; only the evaluation keys are sent
     <key_profile>/ckks/secret.seal    CKKS secret key (never sent); public.keys: what is uploaded
     <key_profile>/uploads.json        key ids and client secrets the keystores gave us, by
                                       keystore address
-    specs/<catalog_version>/client.zip   the Concrete-ML client artifact of a version
+    specs/...                         written by SDKs before the Concrete runtime adapter
+                                      (the client.zip of each version); no longer used
 
 Only the evaluation keys (``evaluation_keys``) ever leave this module, to be uploaded.
 Which keys a catalog version uses depends on its engine (``hushtune.sdk.engines``).
@@ -21,12 +23,13 @@ import stat
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hushtune.core.errors import KeyMaterialError
 from hushtune.core.model_spec import ModelSpec, is_valid_catalog_version
 
 if TYPE_CHECKING:
+    from hushtune.core.concrete_client import ConcreteClient
     from hushtune.sdk.engines import ClientEngine
 
 PRIVATE_DIR = 0o700
@@ -56,7 +59,7 @@ class KeyManager:
 
     def __init__(self, key_dir: str | Path | None = None) -> None:
         self.key_dir = Path(key_dir).expanduser() if key_dir is not None else default_key_dir()
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, ConcreteClient] = {}
         self._engines: dict[str, ClientEngine] = {}
         self._engine_lock = threading.Lock()  # not _lock: make_engine takes that one
         self._lock = threading.Lock()
@@ -72,8 +75,9 @@ class KeyManager:
                 self._engines[spec.catalog_version] = engine
             return engine
 
-    def fhe_client(self, spec: ModelSpec) -> Any:
-        """A Concrete-ML FHEModelClient for ``spec`` with its keys loaded or generated once."""
+    def concrete_client(self, spec: ModelSpec) -> ConcreteClient:
+        """The Concrete client of ``spec`` (a ``concrete`` catalog), its keys loaded or made
+        once."""
         with self._lock:
             cached = self._clients.get(spec.catalog_version)
             if cached is not None:
@@ -82,19 +86,15 @@ class KeyManager:
             self._clients[spec.catalog_version] = client
             return client
 
-    def _make_client(self, spec: ModelSpec) -> Any:
-        from concrete.ml.deployment import FHEModelClient
+    def _make_client(self, spec: ModelSpec) -> ConcreteClient:
+        from hushtune.core.concrete_client import ConcreteClient
 
         if not is_valid_catalog_version(spec.catalog_version):
             raise KeyMaterialError(f"unsafe catalog version {spec.catalog_version!r}")
-        spec_dir = private_dir(self.key_dir / "specs" / spec.catalog_version)
-        client_zip = spec_dir / "client.zip"
-        if not client_zip.exists() or client_zip.read_bytes() != spec.client_zip:
-            write_private(client_zip, spec.client_zip)
+        quantization = spec.concrete_quantization()
         concrete_dir = private_dir(self.profile_dir(spec.key_profile) / "concrete")
         try:
-            client = FHEModelClient(str(spec_dir), key_dir=str(concrete_dir))
-            client.generate_private_and_evaluation_keys(force=False)
+            client = ConcreteClient(spec.client_zip, quantization, concrete_dir)
         except (OSError, RuntimeError, ValueError) as exc:
             raise KeyMaterialError(f"cannot load or create keys in {concrete_dir}: {exc}") from exc
         lock_down(self.key_dir)

@@ -1,6 +1,8 @@
 """All three services in one process on one Redis: the embedded default of ``hushtune serve``.
 
-Tests and the demo use it too, so what they exercise is exactly what operators run.
+Tests and the demo use it too, so what they exercise is exactly what operators run. Each
+service's module is imported only when it is started: ``serve --only inference`` (a worker)
+never imports the catalog builder and its training libraries.
 """
 
 from __future__ import annotations
@@ -19,9 +21,6 @@ from hushtune.services.common.metrics import MetricsEndpoint, start_endpoint
 from hushtune.services.common.redis_store import close_redis, connect_redis
 from hushtune.services.common.server import stop_gracefully, wait_for_signal
 from hushtune.services.common.tls import check_files as check_tls_files
-from hushtune.services.featurizer import server as featurizer_server
-from hushtune.services.fhe_inference import server as inference_server
-from hushtune.services.keystore import server as keystore_server
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +71,8 @@ def start_stack(
         metrics = start_endpoint(settings.host, settings.metrics_port)
         ports["metrics"] = metrics.port
     if "keystore" in only:
+        from hushtune.services.keystore import server as keystore_server
+
         server, ports["keystore"], health = keystore_server.create_server(settings, redis_client)
         server.start()
         servers.append((server, health))
@@ -81,10 +82,14 @@ def start_stack(
             settings, keystore_address=f"{local}:{ports['keystore']}"
         )
     if "inference" in only:
+        from hushtune.services.fhe_inference import server as inference_server
+
         server, ports["inference"], health = inference_server.create_server(settings, redis_client)
         server.start()
         servers.append((server, health))
     if "featurizer" in only:
+        from hushtune.services.featurizer import server as featurizer_server
+
         server, ports["featurizer"], health = featurizer_server.create_server(
             settings, redis_client
         )

@@ -85,7 +85,7 @@ def test_fhe_scores_equal_clear_scores(
     """
     y = noisy_excerpt(e2e_stack, name, offset) if noisy else e2e_stack.excerpt(name, offset)
     spec = client.model_spec()
-    fhe_client = client.keys.fhe_client(spec)
+    fhe_client = client.keys.concrete_client(spec)
     decrypted: list[np.ndarray] = []
     decrypt = fhe_client.deserialize_decrypt
 
@@ -99,12 +99,12 @@ def test_fhe_scores_equal_clear_scores(
     assert len(decrypted) == 1
 
     vector = query_vector(y, spec.feature_mean, spec.feature_scale)
-    q_x = fhe_client.model.quantize_input(vector[None, :])
+    q_x = fhe_client.quantize_input(vector[None, :])
     clear_scores = clear_circuit(q_x)
     assert clear_scores.shape == (1, len(spec.songs))
     np.testing.assert_array_equal(decrypted[0], clear_scores)
 
-    logits = np.asarray(fhe_client.model.dequantize_output(clear_scores), np.float64).ravel()
+    logits = np.asarray(fhe_client.dequantize_output(clear_scores), np.float64).ravel()
     order = np.argsort(-logits, kind="stable")
     assert logits[order[2]] > logits[order[3]], "tie at rank 3: the top-3 is not well defined"
     probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()

@@ -35,7 +35,7 @@ def test_client_b_cannot_score_with_client_a_keys(e2e_stack, client, tmp_path):
         b = other.ensure_keys_uploaded(spec)
         assert b.key_id != a.key_id and b.client_secret != a.client_secret
         vector = query_vector(clip, spec.feature_mean, spec.feature_scale)
-        ciphertext = other.keys.fhe_client(spec).quantize_encrypt_serialize(vector[None, :])
+        ciphertext = other.keys.concrete_client(spec).quantize_encrypt_serialize(vector[None, :])
     flipped = a.client_secret[:-1] + ("A" if a.client_secret[-1] != "A" else "B")
     attempts = {
         "B's secret": (b.client_secret, grpc.StatusCode.PERMISSION_DENIED),

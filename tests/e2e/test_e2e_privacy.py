@@ -114,7 +114,7 @@ def test_services_never_see_audio_features_scores_or_secret_keys(
     encrypted_scores: list[bytes] = []
     with Client(inference.address, keystore.address, key_dir=key_dir) as client:
         spec = client.model_spec()
-        fhe_client = client.keys.fhe_client(spec)
+        fhe_client = client.keys.concrete_client(spec)
         encrypt, decrypt = fhe_client.quantize_encrypt_serialize, fhe_client.deserialize_decrypt
 
         def recording_encrypt(x: np.ndarray) -> bytes:
@@ -180,8 +180,8 @@ def test_services_never_see_audio_features_scores_or_secret_keys(
     # The scores, neither sent nor (the server never had them) received: decrypted integers,
     # logits, probabilities and the figures the answer reports.
     for vector, answer in zip(vectors, (by_file, by_samples), strict=True):
-        scores = clear_circuit(fhe_client.model.quantize_input(vector[None, :]))
-        logits = np.asarray(fhe_client.model.dequantize_output(scores), np.float64).ravel()
+        scores = clear_circuit(fhe_client.quantize_input(vector[None, :]))
+        logits = np.asarray(fhe_client.dequantize_output(scores), np.float64).ravel()
         probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
         reported = [answer.confidence, answer.open_set_score]
         reported += [c.probability for c in answer.candidates]
@@ -233,7 +233,8 @@ def test_no_log_line_holds_a_client_secret_key_material_or_a_ciphertext(e2e_stac
             evaluation_keys = client.keys.evaluation_keys(spec)
             vector = query_vector(e2e_stack.excerpt(*ARRAY_QUERY), spec.feature_mean,
                                   spec.feature_scale)
-            ciphertext = client.keys.fhe_client(spec).quantize_encrypt_serialize(vector[None, :])
+            concrete = client.keys.concrete_client(spec)
+            ciphertext = concrete.quantize_encrypt_serialize(vector[None, :])
             deadline = time.monotonic() + 60
             with grpc.insecure_channel(e2e_stack.inference) as channel:
                 reply = transport.score(channel, uploaded, spec.catalog_version, ciphertext,

@@ -96,7 +96,7 @@ def world(_redis_server: redis.Redis, tmp_path_factory: pytest.TempPathFactory) 
         source = copy_clips(root / "clips")
         built = build_catalog(_redis_server, source, config=SMALL)
         spec = client.model_spec()
-        fhe_client = client.keys.fhe_client(spec)
+        fhe_client = client.keys.concrete_client(spec)
         keys = client.ensure_keys_uploaded(spec)
         y = load_audio(source / CLIPS[2], max_seconds=60)[: 10 * 22050]
         vector = query_vector(y, spec.feature_mean, spec.feature_scale)
@@ -288,7 +288,7 @@ def test_the_service_still_serves_a_valid_query_after_all_errors(world: World) -
     assert header.catalog_version == world.spec.catalog_version, header
     assert header.size_bytes == len(encrypted) and header.fhe_seconds > 0, header
     quantized = world.fhe_client.deserialize_decrypt(encrypted)
-    logits = np.asarray(world.fhe_client.model.dequantize_output(quantized)).reshape(-1)
+    logits = np.asarray(world.fhe_client.dequantize_output(quantized)).reshape(-1)
     assert logits.shape == (4,) and np.all(np.isfinite(logits)), logits
 
 

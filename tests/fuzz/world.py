@@ -86,7 +86,7 @@ def encrypt(client: Client, spec: ModelSpec, y: np.ndarray) -> bytes:
     keys: Any = client.keys
     if hasattr(keys, "engine"):
         return bytes(keys.engine(spec).encrypt(vector))
-    return bytes(keys.fhe_client(spec).quantize_encrypt_serialize(vector[None, :]))
+    return bytes(keys.concrete_client(spec).quantize_encrypt_serialize(vector[None, :]))
 
 
 def receipt(uploaded: object) -> tuple[str, str]:

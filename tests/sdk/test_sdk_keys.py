@@ -139,7 +139,7 @@ def test_a_catalog_version_cannot_write_outside_the_key_dir(tmp_path: Path) -> N
     )
     manager = KeyManager(tmp_path / "keys")
     with pytest.raises((KeyMaterialError, CatalogError)):
-        manager.fhe_client(spec)
+        manager.concrete_client(spec)
     assert not (tmp_path / "escaped").exists(), "client.zip was written outside key_dir"
 
 

@@ -10,6 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from hushtune.core.concrete_client import InputQuantizer, OutputQuantizer, Quantization
 from hushtune.core.errors import CatalogError
 from hushtune.core.features import FEATURE_VERSION, N_FEATURES
 from hushtune.core.model_spec import SPEC_FORMAT, ModelSpec, Song, key_profile
@@ -160,3 +161,35 @@ def test_key_profile_depends_only_on_the_keyset() -> None:
     assert key_profile(first) == key_profile(same)
     assert key_profile(first) != key_profile(different)
     assert len(key_profile(first)) == 32 and key_profile(first).isalnum()
+
+
+QUANTIZATION = Quantization(
+    InputQuantizer(scale=0.036, zero_point=-4, n_bits=8, offset=128),
+    OutputQuantizer(scale=0.00027, zero_point=(320.0, -808.0)),
+)
+
+
+def test_the_concrete_quantizers_round_trip_through_spec_json() -> None:
+    back = ModelSpec.from_bytes(make_spec(quantization=QUANTIZATION).to_bytes())
+    assert back.quantization == QUANTIZATION
+    assert back.concrete_quantization() == QUANTIZATION
+
+
+def test_bad_concrete_quantizers_are_refused() -> None:
+    document = document_of(make_spec(quantization=QUANTIZATION))
+    document["concrete"] = {"input_quantizer": {"scale": -1.0}}
+    with pytest.raises(CatalogError, match="quantizers"):
+        ModelSpec.from_bytes(archive(document))
+
+
+def test_an_old_spec_without_quantizers_in_client_zip_asks_for_a_rebuild() -> None:
+    spec = ModelSpec.from_bytes(make_spec().to_bytes())
+    assert spec.quantization is None
+    with pytest.raises(CatalogError, match="rebuild the catalog"):
+        spec.concrete_quantization()
+
+
+def test_quantizing_clips_to_the_input_range_and_dequantizing_uses_each_zero_point() -> None:
+    q = QUANTIZATION.input.quantize(np.array([[-100.0, 0.0, 0.036 * 3, 100.0]]))
+    np.testing.assert_array_equal(q, [[-128, -4, -1, 127]])
+    np.testing.assert_allclose(QUANTIZATION.output.dequantize(np.array([[320, -808]])), [[0, 0]])

@@ -1,8 +1,9 @@
 """Encryption engines of the SDK, one per catalog ``engine`` (see ``model_spec.ENGINES``).
 
-``concrete`` (the default) runs Concrete-ML's quantized circuit: one LWE ciphertext per song
-comes back. ``ckks`` packs the query in one CKKS ciphertext and gets 8,192 scores per
-ciphertext back (``hushtune.core.ckks_scheme``). Both give the client one logit per song.
+``concrete`` (the default) runs Concrete-ML's quantized circuit, through the Concrete runtime
+alone (``hushtune.core.concrete_client``): one LWE ciphertext per song comes back. ``ckks``
+packs the query in one CKKS ciphertext and gets 8,192 scores per ciphertext back
+(``hushtune.core.ckks_scheme``). Both give the client one logit per song.
 """
 
 from __future__ import annotations
@@ -46,4 +47,4 @@ def make_engine(spec: ModelSpec, keys: KeyManager, profile_dir: Path) -> ClientE
         return CkksClientEngine(spec.ckks, profile_dir / "ckks", len(spec.songs))
     from hushtune.sdk.engines.concrete import ConcreteClientEngine
 
-    return ConcreteClientEngine(keys.fhe_client(spec), len(spec.songs))
+    return ConcreteClientEngine(keys.concrete_client(spec), len(spec.songs))

@@ -228,6 +228,7 @@ def package(
         library_versions=artifacts.library_versions,
         engine=artifacts.engine,
         ckks=artifacts.ckks,
+        quantization=artifacts.quantization,
         hidden=model.hidden,
     )
     result = BuildResult(

@@ -2,7 +2,10 @@
 
 ``concrete`` (default): a Concrete-ML circuit. It is linear (a quantized matrix product): no
 table lookup runs on the server, the evaluation keys are tiny and keygen is instant. Only
-``.serialize()``d artifacts leave here.
+``.serialize()``d artifacts leave here, with the circuit's quantizers (``Quantization``, for
+``spec.json``): clients and workers then run the circuit with the Concrete runtime alone
+(``hushtune.core.concrete_client``, ``hushtune.services.fhe_inference.concrete``); only this
+builder imports Concrete-ML.
 ``ckks``: no compilation; the server artifact is the clear weights and biases
 (``hushtune.services.fhe_inference.ckks.save_weights``) and the client gets only the CKKS
 parameters.
@@ -23,6 +26,7 @@ from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
 from hushtune.core.ckks_scheme import CkksParameters
+from hushtune.core.concrete_client import InputQuantizer, OutputQuantizer, Quantization
 from hushtune.core.model_spec import key_profile
 from hushtune.services.common import logs
 
@@ -43,6 +47,8 @@ class CompiledArtifacts:
     engine: str = "concrete"
     ckks: CkksParameters | None = None
     """Encryption parameters of a ``ckks`` catalog."""
+    quantization: Quantization | None = None
+    """Input and output quantizers of a ``concrete`` circuit (they go into ``spec.json``)."""
 
 
 def _ensure_concrete_thread_state() -> None:
@@ -75,7 +81,25 @@ def compile_classifier(
         profile = key_profile(archive.read("client.specs.json"))
         versions = json.loads(archive.read("versions.json"))
     return CompiledArtifacts(
-        client_zip, server_zip, profile, {str(k): str(v) for k, v in versions.items()}, model
+        client_zip, server_zip, profile, {str(k): str(v) for k, v in versions.items()}, model,
+        quantization=quantization_of(model),
+    )
+
+
+def quantization_of(model: Any) -> Quantization:
+    """The quantizers of a compiled Concrete-ML linear model, as ``spec.json`` carries them
+    (the parameters of ``UniformQuantizer.quant`` and ``.dequant``)."""
+    given, out = model.input_quantizers[0], model.output_quantizers[0]
+    return Quantization(
+        InputQuantizer(
+            scale=float(given.scale), zero_point=int(given.zero_point), n_bits=int(given.n_bits),
+            offset=int(given.offset), is_narrow=bool(given.is_narrow),
+            no_clipping=bool(given.no_clipping),
+        ),
+        OutputQuantizer(
+            scale=float(out.scale),
+            zero_point=tuple(float(z) for z in np.ravel(np.asarray(out.zero_point))),
+        ),
     )
 
 

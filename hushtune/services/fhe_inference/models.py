@@ -1,8 +1,10 @@
 """Loading catalog versions from the registry, a few kept in memory.
 
 A version's engine (its registry summary's ``engine``, default ``concrete``) decides what its
-server artifact is: a Concrete-ML server.zip, or the clear weights of a CKKS catalog. Both
-loaded forms answer ``run(ciphertext, evaluation_keys) -> bytes``.
+server artifact is: a Concrete-ML server.zip (run by ``concrete.ConcreteCircuit`` over the
+Concrete runtime, without Concrete-ML), or the clear weights of a CKKS catalog
+(``ckks.CkksCatalog``). Both loaded forms answer ``run(ciphertext, evaluation_keys) -> bytes``,
+and each engine's libraries are imported only when a version of that engine is loaded.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
-import tempfile
 import threading
-from pathlib import Path
 from typing import Any
 
 import redis
 
-from hushtune.services.common import logs, metrics, registry
+from hushtune.core.errors import CatalogError
+from hushtune.services.common import metrics, registry
+from hushtune.services.common.errors import Corrupt
 from hushtune.services.common.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,7 @@ class LoadedModel:
     """A catalog version ready to run: its server (by engine) and what we know of it."""
 
     version: str
-    server: Any  # concrete.ml.deployment.FHEModelServer, or ckks.CkksCatalog
+    server: Any  # concrete.ConcreteCircuit, or ckks.CkksCatalog
     songs: int
     engine: str = "concrete"
 
@@ -90,12 +92,11 @@ class ModelCache:
             catalog = CkksCatalog(server_zip)
             log.info("loaded catalog version", extra={"catalog_version": version})
             return LoadedModel(version, catalog, catalog.songs, "ckks")
-        with logs.library_prints_to_log("concrete"):
-            from concrete.ml.deployment import FHEModelServer
+        from hushtune.services.fhe_inference.concrete import ConcreteCircuit
 
-        with tempfile.TemporaryDirectory(prefix="hushtune-model-") as folder:
-            (Path(folder) / "server.zip").write_bytes(server_zip)
-            server = FHEModelServer(folder)
-            server.load()
+        try:
+            server = ConcreteCircuit(server_zip)
+        except CatalogError as exc:
+            raise Corrupt(f"catalog version {version} cannot be loaded: {exc}") from exc
         log.info("loaded catalog version", extra={"catalog_version": version})
         return LoadedModel(version, server, int(str(summary.get("songs", 0))))

@@ -31,13 +31,14 @@ class QuerySize:
 
 
 def expected_query_size(model_server: Any) -> QuerySize | None:
-    """Bounds of the one encrypted input of a Concrete-ML ``FHEModelServer``'s circuit.
+    """Bounds of the one encrypted input of a loaded circuit (``concrete.ConcreteCircuit``, or
+    anything with its ``program_info``).
 
     Returns None when the server is not a Concrete one, or its circuit does not take exactly
     one encrypted input: then only the configured byte limit applies.
     """
     try:
-        program_info = model_server.server.client_specs.program_info
+        program_info = model_server.program_info
         circuits = program_info.get_circuits()
         inputs = circuits[0].get_inputs() if len(circuits) == 1 else []
         if len(inputs) != 1 or inputs[0].get_type_info().is_plaintext():

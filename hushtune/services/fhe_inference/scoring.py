@@ -111,7 +111,7 @@ class Scorer:
 
 
 def _run(server: object, ciphertext: bytes, evaluation_keys: bytes, version: str) -> bytes:
-    """Call the Concrete-ML server and turn its failures into domain errors."""
+    """Run the loaded circuit (Concrete or CKKS) and turn its failures into domain errors."""
     try:
         result = server.run(ciphertext, evaluation_keys)  # type: ignore[attr-defined]
     except RuntimeError as exc:
