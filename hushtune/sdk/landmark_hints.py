@@ -1,0 +1,122 @@
+"""A catalog version's public landmark material on the client, fetched once and kept on disk.
+
+Layout under the key folder, beside the model spec cache (folders 0700, files 0600):
+    specs/<catalog_version>/landmarks/spec.json     the LandmarkSpec (public)
+    specs/<catalog_version>/landmarks/store.hint    D A, store rows x n uint32 LE (public)
+    specs/<catalog_version>/landmarks/bag.hint      M A, songs x n uint32 LE (public)
+
+A version is immutable, so its hints are downloaded once (GetHint) and every later process
+reads them from disk, checked against the spec's sha256 each time they are loaded. Nothing
+secret is kept here: the LWE secrets are drawn per query and never leave memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from hushtune.core import lwe_pir
+from hushtune.core.errors import CatalogError
+from hushtune.core.evidence import LandmarkSpec
+from hushtune.core.model_spec import is_valid_catalog_version
+from hushtune.sdk.keys import private_dir, write_private
+
+HINT_KINDS = ("store", "bag")
+"""The two hints of a version, as GetHint names them."""
+KEPT_VERSIONS = 2
+"""Versions held in memory: the current one and the one before a switch."""
+
+SpecFetcher = Callable[[], bytes | None]
+"""Returns the spec JSON of the version, or None when it has no landmarks."""
+HintFetcher = Callable[[str, str], bytes]
+"""``fetch(kind, sha256)`` returns that hint, already checked against ``sha256``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LandmarkKit:
+    """Everything public a client needs to query one version's bag and store."""
+
+    version: str
+    spec: LandmarkSpec
+    store_hint: lwe_pir.U32
+    """store rows x n."""
+    bag_hint: lwe_pir.U32
+    """songs x n."""
+    store_a: lwe_pir.U32
+    """store cols x n, expanded from the spec's seed."""
+    bag_a: lwe_pir.U32
+    """2^bag_bits x n, expanded from the spec's seed."""
+
+
+class LandmarkHints:
+    """Loads (from disk or the service) and keeps the LandmarkKit of recent versions."""
+
+    def __init__(self, key_dir: Path) -> None:
+        self._root = key_dir / "specs"
+        self._kits: dict[str, LandmarkKit | None] = {}
+        self._lock = threading.Lock()
+
+    def folder(self, version: str) -> Path:
+        """Where a version's landmark files live."""
+        if not is_valid_catalog_version(version):
+            raise CatalogError(f"unsafe catalog version {version!r}")
+        return self._root / version / "landmarks"
+
+    def kit(
+        self, version: str, fetch_spec: SpecFetcher, fetch_hint: HintFetcher
+    ) -> LandmarkKit | None:
+        """The version's kit, or None when it has no landmarks (then the dense path alone)."""
+        with self._lock:  # one download per version, even with many identifying threads
+            if version in self._kits:
+                return self._kits[version]
+            kit = self._load(version, fetch_spec, fetch_hint)
+            self._kits[version] = kit
+            while len(self._kits) > KEPT_VERSIONS:
+                del self._kits[next(iter(self._kits))]
+            return kit
+
+    def _load(
+        self, version: str, fetch_spec: SpecFetcher, fetch_hint: HintFetcher
+    ) -> LandmarkKit | None:
+        folder = self.folder(version)
+        spec_path = folder / "spec.json"
+        spec_json = spec_path.read_bytes() if spec_path.is_file() else fetch_spec()
+        if spec_json is None:
+            return None
+        spec = LandmarkSpec.from_json(spec_json)
+        private_dir(folder)
+        if not spec_path.is_file():
+            write_private(spec_path, spec_json)
+        digests = {"store": spec.store_hint_sha256, "bag": spec.bag_hint_sha256}
+        hints = {kind: self._hint(folder, kind, digests[kind], fetch_hint) for kind in HINT_KINDS}
+        store_a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
+        bag_a = lwe_pir.public_matrix(spec.bag_params, spec.bag_seed, 1 << spec.bag_bits)
+        store_hint = _matrix(hints["store"], spec.store_params.n, "store")
+        bag_hint = _matrix(hints["bag"], spec.bag_params.n, "bag")
+        if store_hint.shape[0] != spec.layout.rows or bag_hint.shape[0] != len(spec.song_bins):
+            raise CatalogError(f"catalog version {version}: a hint does not fit its spec")
+        return LandmarkKit(version, spec, store_hint, bag_hint, store_a, bag_a)
+
+    def _hint(self, folder: Path, kind: str, sha256: str, fetch_hint: HintFetcher) -> bytes:
+        """A hint from disk when it is there and intact, else downloaded and saved."""
+        path = folder / f"{kind}.hint"
+        if path.is_file():
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() == sha256:
+                return data
+        data = fetch_hint(kind, sha256)
+        write_private(path, data)
+        return data
+
+
+def _matrix(data: bytes, n: int, kind: str) -> lwe_pir.U32:
+    """A hint's bytes as a rows x n uint32 matrix."""
+    if not data or len(data) % (4 * n):
+        raise CatalogError(f"the {kind} hint is {len(data)} bytes: not rows of {n} uint32")
+    matrix: lwe_pir.U32 = np.frombuffer(data, "<u4").astype(np.uint32).reshape(-1, n)
+    return matrix
