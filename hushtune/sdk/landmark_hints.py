@@ -13,6 +13,7 @@ secret is kept here: the LWE secrets are drawn per query and never leave memory.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import threading
 from collections.abc import Callable
@@ -94,11 +95,11 @@ class LandmarkHints:
             write_private(spec_path, spec_json)
         digests = {"store": spec.store_hint_sha256, "bag": spec.bag_hint_sha256}
         hints = {kind: self._hint(folder, kind, digests[kind], fetch_hint) for kind in HINT_KINDS}
-        store_a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
-        bag_a = lwe_pir.public_matrix(spec.bag_params, spec.bag_seed, 1 << spec.bag_bits)
+        store_a = _store_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
+        bag_a = _bag_matrix(spec.bag_params, spec.bag_seed, spec.bag_width)
         store_hint = _matrix(hints["store"], spec.store_params.n, "store")
         bag_hint = _matrix(hints["bag"], spec.bag_params.n, "bag")
-        if store_hint.shape[0] != spec.layout.rows or bag_hint.shape[0] != len(spec.song_bins):
+        if store_hint.shape[0] != spec.layout.rows or bag_hint.shape[0] != spec.songs:
             raise CatalogError(f"catalog version {version}: a hint does not fit its spec")
         return LandmarkKit(version, spec, store_hint, bag_hint, store_a, bag_a)
 
@@ -112,6 +113,19 @@ class LandmarkHints:
         data = fetch_hint(kind, sha256)
         write_private(path, data)
         return data
+
+
+@functools.lru_cache(maxsize=2)
+def _store_matrix(params: lwe_pir.LweParameters, seed: bytes, cols: int) -> lwe_pir.U32:
+    """The store's public A, expanded once per process (it is public: clients may share it)."""
+    return lwe_pir.public_matrix(params, seed, cols)
+
+
+@functools.lru_cache(maxsize=1)
+def _bag_matrix(params: lwe_pir.LweParameters, seed: bytes, bins: int) -> lwe_pir.U32:
+    """The bag's public A (2^bag_bits x n: 1 GiB and seconds of SHAKE at 2^18 bins), expanded
+    once per process and kept for one version only."""
+    return lwe_pir.public_matrix(params, seed, bins)
 
 
 def _matrix(data: bytes, n: int, kind: str) -> lwe_pir.U32:

@@ -17,9 +17,8 @@ import grpc
 import numpy as np
 from numpy.typing import NDArray
 
-from hushtune.core import landmarks, lwe_pir
+from hushtune.core import evidence, landmarks, lwe_pir
 from hushtune.core.errors import CatalogError, ServiceError
-from hushtune.core.evidence import records_from_chunks
 from hushtune.sdk import transport
 from hushtune.sdk.landmark_hints import LandmarkKit
 
@@ -40,6 +39,8 @@ class BagResult:
     """Stage 1's landmark evidence: shared bins per catalog song, in catalog order."""
 
     counts: NDArray[np.int64]
+    query_bins: int
+    """Bins the query set (the shortlist's chance correction needs it)."""
     cost: StageCost
 
 
@@ -65,19 +66,16 @@ def score_bag(
     """
     spec = kit.spec
     started = time.perf_counter()
-    bins = [int(b) for b in landmarks.bag_bins(query.hashes, spec.bag_bits)]
-    bins = bins[: spec.bag_params.p - 1]  # counts must stay below p; a 5 s query is far under
-    encrypted, secret = lwe_pir.encrypt_indicator(
-        spec.bag_params, kit.bag_a, bins, 1 << spec.bag_bits
-    )
+    bins = [int(b) for b in evidence.query_bins(query, spec)]
+    encrypted, secret = lwe_pir.encrypt_indicator(spec.bag_params, kit.bag_a, bins, spec.bag_width)
     payload = encrypted.astype("<u4").tobytes()
     encrypt_s = time.perf_counter() - started
     reply = transport.score_bag(channel, kit.version, payload, deadline, attempt_seconds)
     mark = time.perf_counter()
-    answers = _words(reply.payload, len(spec.song_bins), "ScoreBag")
+    answers = _words(reply.payload, spec.songs, "ScoreBag")
     counts = lwe_pir.decrypt_counts(spec.bag_params, kit.bag_hint, answers, secret)
     client_s = encrypt_s + time.perf_counter() - mark
-    return BagResult(counts, _cost(reply, client_s))
+    return BagResult(counts, len(bins), _cost(reply, client_s))
 
 
 def retrieve(
@@ -94,14 +92,12 @@ def retrieve(
     spec's), each of ``chunks_per_record`` columns.
 
     Raises:
-        CatalogError: the shortlist is not K songs (a bug: the server would learn from it).
+        ValueError: the shortlist is not K distinct songs (a bug: the server would learn).
         ServiceError: the answers do not decode (a wrong hint, answer or a decryption failure).
     """
     spec = kit.spec
-    if len(songs) != spec.shortlist_k:
-        raise CatalogError(f"a shortlist of {len(songs)} songs; the spec fixes {spec.shortlist_k}")
     started = time.perf_counter()
-    columns = [column for song in songs for column in spec.columns_of(song)]
+    columns = evidence.plan_columns(spec, songs)  # ValueError unless exactly K distinct songs
     if len(columns) != spec.queries_per_retrieve:
         raise CatalogError(
             f"{len(columns)} PIR queries; the spec fixes {spec.queries_per_retrieve}"
@@ -118,9 +114,9 @@ def retrieve(
         )
     except ValueError as exc:
         raise ServiceError(f"Retrieve: the answers do not decode ({exc})") from exc
-    records = records_from_chunks(spec, list(songs), recovered)
+    records = evidence.records_from_chunks(spec, list(songs), recovered)
     index = landmarks.RecordIndex([landmarks.decode_record(r) for r in records])
-    aligned = tuple(int(c) for c in index.aligned_counts(query))
+    aligned = tuple(int(count) for count in index.aligned_counts(query))
     client_s = encrypt_s + time.perf_counter() - mark
     return RetrieveResult(tuple(int(s) for s in songs), aligned, _cost(reply, client_s))
 

@@ -21,12 +21,13 @@ from collections.abc import Callable
 
 import numpy as np
 import redis
+from numpy.typing import NDArray
 
-from hushtune.core import landmarks, lwe_pir
+from hushtune.core import evidence, landmarks, lwe_pir
 from hushtune.core.errors import CatalogError
 from hushtune.core.evidence import LandmarkSpec
 from hushtune.services.common import registry
-from hushtune.services.common.errors import Busy, Corrupt, InvalidInput
+from hushtune.services.common.errors import Busy, Corrupt, InvalidInput, NotFound, Precondition
 from hushtune.services.common.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class LoadedLandmarks:
     @property
     def bag_query_bytes(self) -> int:
         """Exact size of a ScoreBag query: one uint32 per bin."""
-        return (1 << self.spec.bag_bits) * WORD_BYTES
+        return self.spec.bag_width * WORD_BYTES
 
     @property
     def retrieve_query_bytes(self) -> int:
@@ -81,36 +82,34 @@ class Answer:
     seconds: float
 
 
-def chunk_records(spec: LandmarkSpec, records: bytes) -> list[bytes]:
-    """The store's chunk-records: each song's record cut into ``chunks_per_record`` pieces.
+def split_records(spec: LandmarkSpec, records: bytes) -> list[bytes]:
+    """The songs' records, cut from the registry's concatenation.
 
     Raises:
-        Corrupt: ``records`` is not songs x record_bytes long, or does not split evenly.
+        Corrupt: ``records`` is not songs x record_bytes long.
     """
-    songs, size, parts = len(spec.song_bins), spec.record_bytes, spec.chunks_per_record
-    if len(records) != songs * size or size % parts or spec.layout.records != songs * parts:
+    size = spec.record_bytes
+    if len(records) != spec.songs * size:
         raise Corrupt(
-            f"landmark records are {len(records)} bytes; the spec says {songs} songs x {size} "
-            f"bytes in {parts} chunks of a {spec.layout.records}-record store"
+            f"landmark records are {len(records)} bytes; the spec says {spec.songs} songs x "
+            f"{size} bytes"
         )
-    piece = size // parts
-    return [records[i * piece : (i + 1) * piece] for i in range(songs * parts)]
+    return [records[i * size : (i + 1) * size] for i in range(spec.songs)]
 
 
-def bag_rows(spec: LandmarkSpec, records: bytes) -> list[list[int]]:
+def bag_rows(spec: LandmarkSpec, records: list[bytes]) -> list[NDArray[np.int64]]:
     """Each song's occupied bins, from its decoded record; they must match ``spec.song_bins``.
 
     Raises:
         Corrupt: a record does not decode, or its bins disagree with the published spec.
     """
     rows = []
-    size = spec.record_bytes
-    for song in range(len(spec.song_bins)):
+    for song, record in enumerate(records):
         try:
-            fingerprint = landmarks.decode_record(records[song * size : (song + 1) * size])
-        except (CatalogError, ValueError) as exc:
+            fingerprint = landmarks.decode_record(record)
+        except ValueError as exc:
             raise Corrupt(f"landmark record {song} does not decode: {exc}") from exc
-        bins = [int(b) for b in landmarks.bag_bins(fingerprint.hashes, spec.bag_bits)]
+        bins = landmarks.bag_bins(fingerprint.hashes, spec.bag_bits)
         if len(bins) != spec.song_bins[song]:
             raise Corrupt(
                 f"landmark record {song} fills {len(bins)} bins; the spec says "
@@ -129,24 +128,30 @@ def load_landmarks(redis_client: redis.Redis, version: str) -> LoadedLandmarks:
     """
     from scipy import sparse
 
-    spec_json, records = registry.load_landmarks(redis_client, version)
+    registry.load_summary(redis_client, version)  # NotFound: no such version
+    try:
+        spec_json, blob = registry.load_landmarks(redis_client, version)
+    except NotFound as exc:  # the version exists: it was built without landmarks
+        raise Precondition(str(exc)) from exc
     try:
         spec = LandmarkSpec.from_json(spec_json)
     except CatalogError as exc:
         raise Corrupt(f"catalog version {version}: stored landmark spec is bad: {exc}") from exc
+    records = split_records(spec, blob)
     try:
         store = lwe_pir.pack_store(
-            chunk_records(spec, records), spec.layout.record_bytes, params=spec.store_params
+            evidence.chunk_records(records, spec.chunks_per_record), spec.chunk_bytes,
+            params=spec.store_params,
         )
     except ValueError as exc:
         raise Corrupt(f"catalog version {version}: landmark store does not pack: {exc}") from exc
     if store.layout != spec.layout:
         raise Corrupt(f"catalog version {version}: store layout differs from the spec's")
     rows = bag_rows(spec, records)
-    indptr = np.cumsum([0, *(len(r) for r in rows)], dtype=np.int64)
-    indices = np.asarray([b for r in rows for b in r], dtype=np.int64)
+    indptr = np.cumsum([0, *(r.size for r in rows)], dtype=np.int64)
+    indices = np.concatenate([*rows, np.zeros(0, np.int64)])
     matrix = sparse.csr_matrix(
-        (np.ones(indices.size, np.uint32), indices, indptr), shape=(len(rows), 1 << spec.bag_bits)
+        (np.ones(indices.size, np.uint32), indices, indptr), shape=(spec.songs, spec.bag_width)
     )
     log.info("loaded landmark evidence", extra={"catalog_version": version})
     return LoadedLandmarks(version, spec, spec_json, store, lwe_pir.bag_matrix(matrix))
@@ -210,15 +215,9 @@ class LandmarkAnswerer:
 
     def hint(self, version: str, kind: HintKind) -> tuple[bytes, str]:
         """A public hint of ``version`` and its sha256, checked against the spec's."""
-        loaded = self.cache.get(required(version))
+        self.cache.get(required(version))  # NotFound, Precondition as for the spec
         blob = registry.load_landmark_hint(self.cache.redis, version, kind.value)
-        expected = (
-            loaded.spec.store_hint_sha256 if kind is HintKind.STORE else loaded.spec.bag_hint_sha256
-        )
-        digest = hashlib.sha256(blob).hexdigest()
-        if digest != expected:
-            raise Corrupt(f"catalog version {version}: the {kind} hint fails the spec's sha256")
-        return blob, digest
+        return blob, hashlib.sha256(blob).hexdigest()  # checked against the spec's by the registry
 
     def query_bytes(self, version: str, kind: HintKind) -> int:
         """Exact size of a ScoreBag (BAG) or Retrieve (STORE) payload for ``version``."""
