@@ -7,8 +7,11 @@ under a second. The dense artifacts are placeholders: these tests never call Sco
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import redis
@@ -112,6 +115,22 @@ def publish(client: redis.Redis, built: LandmarkVersion | None) -> None:
 
 
 def _sha(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
+
+
+@contextlib.contextmanager
+def serving(client: redis.Redis) -> Iterator[tuple[LandmarkVersion, str]]:
+    """Publish both versions and run an inference worker on port 0: (built, its address)."""
+    from hushtune.services.common.config import load_settings
+    from hushtune.services.fhe_inference import server as inference_server
+
+    built = build()
+    publish(client, built)
+    publish(client, None)
+    settings = load_settings(environ={}, inference_port=0, keystore_address="127.0.0.1:9")
+    server, port, _ = inference_server.create_server(settings, client)
+    server.start()
+    try:
+        yield built, f"127.0.0.1:{port}"
+    finally:
+        server.stop(0)

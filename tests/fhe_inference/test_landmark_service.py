@@ -20,8 +20,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hushtune.core import evidence, landmarks, lwe_pir
 from hushtune.protos.landmarks.v1 import landmarks_pb2, landmarks_pb2_grpc
-from hushtune.services.common.config import load_settings
-from hushtune.services.fhe_inference import server as inference_server
 from tests import landmark_catalog
 from tests.landmark_catalog import LandmarkVersion
 
@@ -46,18 +44,12 @@ class World:
 @pytest.fixture(scope="module")
 def world(redis_database) -> Iterator[World]:
     client: redis.Redis = redis_database(11)
-    built = landmark_catalog.build()
-    landmark_catalog.publish(client, built)
-    landmark_catalog.publish(client, None)
-    settings = load_settings(environ={}, inference_port=0, keystore_address="127.0.0.1:9")
-    server, port, _ = inference_server.create_server(settings, client)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield World(Stub(channel), channel, built)
-    finally:
-        channel.close()
-        server.stop(0)
+    with landmark_catalog.serving(client) as (built, address):
+        channel = grpc.insecure_channel(address)
+        try:
+            yield World(Stub(channel), channel, built)
+        finally:
+            channel.close()
 
 
 def chunked(
