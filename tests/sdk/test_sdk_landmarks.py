@@ -33,9 +33,11 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(redis_database) -> Iterator[Served]:
-    with landmark_catalog.serving(redis_database(12)) as (built, address):
-        with grpc.insecure_channel(address) as channel:
-            yield Served(built, channel)
+    with (
+        landmark_catalog.serving(redis_database(12)) as (built, address),
+        grpc.insecure_channel(address) as channel,
+    ):
+        yield Served(built, channel)
 
 
 class CountingFetchers:
