@@ -12,7 +12,7 @@ from hushtune.protos.inference.v1 import inference_pb2, inference_pb2_grpc
 from hushtune.protos.landmarks.v1 import landmarks_pb2, landmarks_pb2_grpc
 from hushtune.services.common import server as common_server
 from hushtune.services.common.config import Settings
-from hushtune.services.common.errors import NotFound, ServiceError
+from hushtune.services.common.errors import NotFound, Precondition, ServiceError
 from hushtune.services.common.ratelimit import RateLimiter
 from hushtune.services.common.tls import open_keystore_channel
 from hushtune.services.fhe_inference.keys import KeyCache, KeystoreFetcher
@@ -43,7 +43,8 @@ def create_server(
         max_age=settings.key_cache_seconds,
     )
     models = ModelCache(redis_client)
-    preload_current(models)
+    landmark_cache = LandmarkCache(redis_client)
+    preload_current(models, landmark_cache)
     scorer = Scorer(
         models,
         keys,
@@ -63,9 +64,7 @@ def create_server(
         max_ciphertext_bytes=settings.max_ciphertext_bytes,
     )
     landmarks = LandmarkServicer(
-        LandmarkAnswerer(
-            LandmarkCache(redis_client), max_concurrent=settings.max_concurrent_fhe
-        ),
+        LandmarkAnswerer(landmark_cache, max_concurrent=settings.max_concurrent_fhe),
         chunk_bytes=settings.chunk_bytes,
     )
     return common_server.create_server(
@@ -79,19 +78,30 @@ def create_server(
     )
 
 
-def preload_current(models: ModelCache) -> None:
+def preload_current(models: ModelCache, landmarks: LandmarkCache | None = None) -> None:
     """Load the current catalog version before serving, so that no query waits for it.
 
     A new or restarted worker then joins the pool ready: the first query does not pay for
-    importing Concrete-ML and loading the circuit (seconds). Without a catalog, or when the
-    current version cannot be loaded, versions load on first use as before.
+    importing Concrete-ML and loading the circuit (seconds), nor for packing the landmark
+    store. Without a catalog, or when the current version cannot be loaded, versions load on
+    first use as before; a version without landmarks is simply served dense only.
     """
     try:
-        models.get(models.resolve(""))
+        version = models.resolve("")
+        models.get(version)
     except NotFound:
         return
     except ServiceError as exc:
         log.warning("could not preload the current catalog version", extra={"error": str(exc)})
+        return
+    if landmarks is None:
+        return
+    try:
+        landmarks.get(version)
+    except (NotFound, Precondition):
+        return
+    except ServiceError as exc:
+        log.warning("could not preload the current landmark store", extra={"error": str(exc)})
 
 
 def main(argv: list[str] | None = None) -> int:
