@@ -4,17 +4,25 @@ Layout under the key folder, beside the model spec cache (folders 0700, files 06
     specs/<catalog_version>/landmarks/spec.json     the LandmarkSpec (public)
     specs/<catalog_version>/landmarks/store.hint    D A, store rows x n uint32 LE (public)
     specs/<catalog_version>/landmarks/bag.hint      M A, songs x n uint32 LE (public)
+    specs/<catalog_version>/landmarks/bag_a.u32     the bag's A, 2^bag_bits x n uint32 LE
 
 A version is immutable, so its hints are downloaded once (GetHint) and every later process
-reads them from disk, checked against the spec's sha256 each time they are loaded. Nothing
+reads them from disk, checked against the spec's sha256 each time they are loaded. The bag's
+public A (1 GiB at 2^18 bins) is expanded from its seed once and memory-mapped: holding it in
+memory would cost every app 1 GiB, expanding it per query seconds of SHAKE. Rows of it are
+checked against the seed on every load, since a wrong A would unmask the query. Nothing
 secret is kept here: the LWE secrets are drawn per query and never leave memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
+import os
+import secrets
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,12 +33,14 @@ from hushtune.core import lwe_pir
 from hushtune.core.errors import CatalogError
 from hushtune.core.evidence import LandmarkSpec
 from hushtune.core.model_spec import is_valid_catalog_version
-from hushtune.sdk.keys import private_dir, write_private
+from hushtune.sdk.keys import PRIVATE_FILE, private_dir, write_private
 
 HINT_KINDS = ("store", "bag")
 """The two hints of a version, as GetHint names them."""
 KEPT_VERSIONS = 2
 """Versions held in memory: the current one and the one before a switch."""
+SPOT_CHECKS = 16
+"""Random rows of the memory-mapped bag A compared with the seed's on every load."""
 
 SpecFetcher = Callable[[], bytes | None]
 """Returns the spec JSON of the version, or None when it has no landmarks."""
@@ -96,7 +106,7 @@ class LandmarkHints:
         digests = {"store": spec.store_hint_sha256, "bag": spec.bag_hint_sha256}
         hints = {kind: self._hint(folder, kind, digests[kind], fetch_hint) for kind in HINT_KINDS}
         store_a = _store_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
-        bag_a = _bag_matrix(spec.bag_params, spec.bag_seed, spec.bag_width)
+        bag_a = _bag_matrix(folder / "bag_a.u32", spec.bag_params, spec.bag_seed, spec.bag_width)
         store_hint = _matrix(hints["store"], spec.store_params.n, "store")
         bag_hint = _matrix(hints["bag"], spec.bag_params.n, "bag")
         if store_hint.shape[0] != spec.layout.rows or bag_hint.shape[0] != spec.songs:
@@ -121,11 +131,36 @@ def _store_matrix(params: lwe_pir.LweParameters, seed: bytes, cols: int) -> lwe_
     return lwe_pir.public_matrix(params, seed, cols)
 
 
-@functools.lru_cache(maxsize=1)
-def _bag_matrix(params: lwe_pir.LweParameters, seed: bytes, bins: int) -> lwe_pir.U32:
-    """The bag's public A (2^bag_bits x n: 1 GiB and seconds of SHAKE at 2^18 bins), expanded
-    once per process and kept for one version only."""
-    return lwe_pir.public_matrix(params, seed, bins)
+def _bag_matrix(path: Path, params: lwe_pir.LweParameters, seed: bytes, bins: int) -> lwe_pir.U32:
+    """The bag's public A, memory-mapped from ``path``; expanded there from ``seed`` first
+    when missing or of the wrong size.
+
+    Raises:
+        CatalogError: the file does not hold the rows the seed gives (checked at random).
+    """
+    if not path.is_file() or path.stat().st_size != bins * params.n * 4:
+        _expand(path, params, seed, bins)
+    matrix: lwe_pir.U32 = np.memmap(path, dtype="<u4", mode="r", shape=(bins, params.n))
+    rows = sorted({0, bins - 1, *(secrets.randbelow(bins) for _ in range(SPOT_CHECKS))})
+    if not np.array_equal(matrix[rows], lwe_pir.public_rows(params, seed, rows)):
+        raise CatalogError(f"{path} does not hold the bag's public matrix: delete it")
+    return matrix
+
+
+def _expand(path: Path, params: lwe_pir.LweParameters, seed: bytes, bins: int) -> None:
+    """Write A's rows to ``path`` block by block (never all in memory), atomically."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for start in range(0, bins, lwe_pir.ROW_BLOCK):
+                block = range(start, min(bins, start + lwe_pir.ROW_BLOCK))
+                handle.write(lwe_pir.public_rows(params, seed, block).astype("<u4").tobytes())
+        os.chmod(temporary, PRIVATE_FILE)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _matrix(data: bytes, n: int, kind: str) -> lwe_pir.U32:

@@ -69,7 +69,8 @@ def test_hints_are_downloaded_once_then_read_from_disk(served: Served, tmp_path:
     assert (fetch.specs, fetch.hints) == (1, 2)
     assert kit.store_hint.tobytes() == served.built.store_hint
     folder = tmp_path / "specs" / served.built.version / "landmarks"
-    assert sorted(p.name for p in folder.iterdir()) == ["bag.hint", "spec.json", "store.hint"]
+    names = ["bag.hint", "bag_a.u32", "spec.json", "store.hint"]
+    assert sorted(p.name for p in folder.iterdir()) == names
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in folder.iterdir())
     again, fetch = kit_of(served, tmp_path)  # a new process: from disk, no call at all
     assert again is not None and (fetch.specs, fetch.hints) == (0, 0)
@@ -94,6 +95,16 @@ def test_a_hint_that_fails_the_spec_digest_is_refused(served: Served, tmp_path: 
                 served.channel, served.built.version, kind, "0" * 64, time.monotonic() + 30
             ),
         )
+
+
+def test_a_public_matrix_that_is_not_the_seeds_is_refused(served: Served, tmp_path: Path) -> None:
+    """A zeroed A would send the bag in the clear (A s + e + Delta x with A = 0)."""
+    kit, _ = kit_of(served, tmp_path)
+    assert kit is not None
+    path = tmp_path / "specs" / served.built.version / "landmarks" / "bag_a.u32"
+    path.write_bytes(bytes(path.stat().st_size))
+    with pytest.raises(CatalogError, match="public matrix"):
+        kit_of(served, tmp_path)
 
 
 def test_a_version_without_landmarks_has_no_kit(served: Served, tmp_path: Path) -> None:
