@@ -4,14 +4,16 @@ Layout under the key folder, beside the model spec cache (folders 0700, files 06
     specs/<catalog_version>/landmarks/spec.json     the LandmarkSpec (public)
     specs/<catalog_version>/landmarks/store.hint    D A, store rows x n uint32 LE (public)
     specs/<catalog_version>/landmarks/bag.hint      M A, songs x n uint32 LE (public)
-    specs/<catalog_version>/landmarks/bag_a.u32     the bag's A, 2^bag_bits x n uint32 LE
 
 A version is immutable, so its hints are downloaded once (GetHint) and every later process
-reads them from disk, checked against the spec's sha256 each time they are loaded. The bag's
-public A (1 GiB at 2^18 bins) is expanded from its seed once and memory-mapped: holding it in
-memory would cost every app 1 GiB, expanding it per query seconds of SHAKE. Rows of it are
-checked against the seed on every load, since a wrong A would unmask the query. Nothing
-secret is kept here: the LWE secrets are drawn per query and never leave memory.
+reads them from disk, checked against the spec's sha256 each time they are loaded.
+
+The bag's public A (2^bag_bits x n uint32, 1 GiB at 2^18 bins) depends only on its seed, so
+it is expanded once into ``~/.cache/hushtune/public/lwe-a-<seed>-<rows>x<n>.u32`` (shared by
+every key folder of the user; the ``KEPT_MATRICES`` most recent kept) and memory-mapped:
+holding it in memory would cost every app 1 GiB, expanding it per query seconds of SHAKE.
+Rows of it are checked against the seed on every load, since a wrong A would unmask the
+query. Nothing secret is kept here: the LWE secrets are drawn per query and never leave memory.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ HINT_KINDS = ("store", "bag")
 """The two hints of a version, as GetHint names them."""
 KEPT_VERSIONS = 2
 """Versions held in memory: the current one and the one before a switch."""
+KEPT_MATRICES = 2
+"""Expanded bag matrices kept on disk (one per seed): the current version's and one more."""
 SPOT_CHECKS = 16
 """Random rows of the memory-mapped bag A compared with the seed's on every load."""
 
@@ -67,8 +71,9 @@ class LandmarkKit:
 class LandmarkHints:
     """Loads (from disk or the service) and keeps the LandmarkKit of recent versions."""
 
-    def __init__(self, key_dir: Path) -> None:
+    def __init__(self, key_dir: Path, public_dir: Path | None = None) -> None:
         self._root = key_dir / "specs"
+        self._public = public_dir or default_public_dir()
         self._kits: dict[str, LandmarkKit | None] = {}
         self._lock = threading.Lock()
 
@@ -106,7 +111,7 @@ class LandmarkHints:
         digests = {"store": spec.store_hint_sha256, "bag": spec.bag_hint_sha256}
         hints = {kind: self._hint(folder, kind, digests[kind], fetch_hint) for kind in HINT_KINDS}
         store_a = _store_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
-        bag_a = _bag_matrix(folder / "bag_a.u32", spec.bag_params, spec.bag_seed, spec.bag_width)
+        bag_a = _bag_matrix(self._public, spec.bag_params, spec.bag_seed, spec.bag_width)
         store_hint = _matrix(hints["store"], spec.store_params.n, "store")
         bag_hint = _matrix(hints["bag"], spec.bag_params.n, "bag")
         if store_hint.shape[0] != spec.layout.rows or bag_hint.shape[0] != spec.songs:
@@ -131,20 +136,47 @@ def _store_matrix(params: lwe_pir.LweParameters, seed: bytes, cols: int) -> lwe_
     return lwe_pir.public_matrix(params, seed, cols)
 
 
-def _bag_matrix(path: Path, params: lwe_pir.LweParameters, seed: bytes, bins: int) -> lwe_pir.U32:
-    """The bag's public A, memory-mapped from ``path``; expanded there from ``seed`` first
-    when missing or of the wrong size.
+def default_public_dir() -> Path:
+    """Where public matrices are expanded: ``~/.cache/hushtune/public``."""
+    return Path.home() / ".cache" / "hushtune" / "public"
+
+
+def bag_matrix_path(public_dir: Path, params: lwe_pir.LweParameters, seed: bytes,
+                    bins: int) -> Path:
+    """The file of one expanded A, named by what determines it."""
+    return public_dir / f"lwe-a-{seed.hex()}-{bins}x{params.n}.u32"
+
+
+def _bag_matrix(
+    public_dir: Path, params: lwe_pir.LweParameters, seed: bytes, bins: int
+) -> lwe_pir.U32:
+    """The bag's public A, memory-mapped; expanded from ``seed`` first when its file is
+    missing or of the wrong size (older expansions beyond ``KEPT_MATRICES`` are removed).
 
     Raises:
         CatalogError: the file does not hold the rows the seed gives (checked at random).
     """
+    path = bag_matrix_path(public_dir, params, seed, bins)
     if not path.is_file() or path.stat().st_size != bins * params.n * 4:
+        private_dir(public_dir)
         _expand(path, params, seed, bins)
+        _prune(public_dir, keep=path)
     matrix: lwe_pir.U32 = np.memmap(path, dtype="<u4", mode="r", shape=(bins, params.n))
     rows = sorted({0, bins - 1, *(secrets.randbelow(bins) for _ in range(SPOT_CHECKS))})
     if not np.array_equal(matrix[rows], lwe_pir.public_rows(params, seed, rows)):
         raise CatalogError(f"{path} does not hold the bag's public matrix: delete it")
     return matrix
+
+
+def _prune(public_dir: Path, keep: Path) -> None:
+    """Remove all but the ``KEPT_MATRICES`` most recently written matrices (``keep`` stays)."""
+    others = sorted(
+        (p for p in public_dir.glob("lwe-a-*.u32") if p != keep),
+        key=lambda p: p.stat().st_mtime, reverse=True,
+    )
+    for stale in others[KEPT_MATRICES - 1 :]:
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 def _expand(path: Path, params: lwe_pir.LweParameters, seed: bytes, bins: int) -> None:

@@ -8,6 +8,7 @@ real Redis; the dense stage is covered by the end-to-end tests.
 from __future__ import annotations
 
 import dataclasses
+import os
 import stat
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 from hushtune.core import evidence, landmarks
 from hushtune.core.errors import CatalogError
 from hushtune.sdk import landmark_stages, transport
-from hushtune.sdk.landmark_hints import LandmarkHints, LandmarkKit
+from hushtune.sdk.landmark_hints import LandmarkHints, LandmarkKit, bag_matrix_path
 from tests import landmark_catalog
 from tests.landmark_catalog import LandmarkVersion
 
@@ -60,7 +61,8 @@ class CountingFetchers:
 
 def kit_of(served: Served, key_dir: Path) -> tuple[LandmarkKit | None, CountingFetchers]:
     fetch = CountingFetchers(served.channel, served.built.version)
-    return LandmarkHints(key_dir).kit(served.built.version, fetch.spec, fetch.hint), fetch
+    hints = LandmarkHints(key_dir, key_dir / "public")
+    return hints.kit(served.built.version, fetch.spec, fetch.hint), fetch
 
 
 def test_hints_are_downloaded_once_then_read_from_disk(served: Served, tmp_path: Path) -> None:
@@ -69,8 +71,7 @@ def test_hints_are_downloaded_once_then_read_from_disk(served: Served, tmp_path:
     assert (fetch.specs, fetch.hints) == (1, 2)
     assert kit.store_hint.tobytes() == served.built.store_hint
     folder = tmp_path / "specs" / served.built.version / "landmarks"
-    names = ["bag.hint", "bag_a.u32", "spec.json", "store.hint"]
-    assert sorted(p.name for p in folder.iterdir()) == names
+    assert sorted(p.name for p in folder.iterdir()) == ["bag.hint", "spec.json", "store.hint"]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in folder.iterdir())
     again, fetch = kit_of(served, tmp_path)  # a new process: from disk, no call at all
     assert again is not None and (fetch.specs, fetch.hints) == (0, 0)
@@ -88,7 +89,7 @@ def test_a_damaged_hint_on_disk_is_downloaded_again(served: Served, tmp_path: Pa
 
 def test_a_hint_that_fails_the_spec_digest_is_refused(served: Served, tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="sha256"):
-        LandmarkHints(tmp_path).kit(
+        LandmarkHints(tmp_path, tmp_path / "public").kit(
             served.built.version,
             lambda: served.built.spec.to_json(),
             lambda kind, digest: transport.fetch_hint(
@@ -101,15 +102,27 @@ def test_a_public_matrix_that_is_not_the_seeds_is_refused(served: Served, tmp_pa
     """A zeroed A would send the bag in the clear (A s + e + Delta x with A = 0)."""
     kit, _ = kit_of(served, tmp_path)
     assert kit is not None
-    path = tmp_path / "specs" / served.built.version / "landmarks" / "bag_a.u32"
+    spec = served.built.spec
+    path = bag_matrix_path(tmp_path / "public", spec.bag_params, spec.bag_seed, spec.bag_width)
     path.write_bytes(bytes(path.stat().st_size))
     with pytest.raises(CatalogError, match="public matrix"):
         kit_of(served, tmp_path)
 
 
+def test_old_expansions_are_pruned(served: Served, tmp_path: Path) -> None:
+    public = tmp_path / "public"
+    public.mkdir()
+    for age, name in enumerate(["lwe-a-aa-1x1.u32", "lwe-a-bb-1x1.u32"]):
+        (public / name).write_bytes(b"x")
+        os.utime(public / name, (1000 + age, 1000 + age))
+    kit_of(served, tmp_path)
+    names = sorted(p.name for p in public.iterdir())
+    assert len(names) == 2 and "lwe-a-bb-1x1.u32" in names, names  # the newest other stays
+
+
 def test_a_version_without_landmarks_has_no_kit(served: Served, tmp_path: Path) -> None:
     fetch = CountingFetchers(served.channel, landmark_catalog.WITHOUT_LANDMARKS)
-    hints = LandmarkHints(tmp_path)
+    hints = LandmarkHints(tmp_path, tmp_path / "public")
     assert hints.kit(landmark_catalog.WITHOUT_LANDMARKS, fetch.spec, fetch.hint) is None
     assert hints.kit(landmark_catalog.WITHOUT_LANDMARKS, fetch.spec, fetch.hint) is None
     assert (fetch.specs, fetch.hints) == (1, 0)  # asked once per process
