@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from hushtune.core import lwe_pir
 from hushtune.core.errors import CatalogError
-from hushtune.core.landmarks import Fingerprint, bag_bins
+from hushtune.core.landmarks import Fingerprint, bag_bins, decode_record
 from hushtune.core.ranking import open_set_score
 
 FORMAT = 1
@@ -281,6 +281,73 @@ def chunk_records(records: Sequence[bytes], chunks: int) -> list[bytes]:
     for record in records:
         size = len(record) // chunks
         out += [record[j * size : (j + 1) * size] for j in range(chunks)]
+    return out
+
+
+def split_records(blob: bytes, record_bytes: int) -> list[bytes]:
+    """A published records blob (``landmark_records``) cut into one record per song.
+
+    Raises:
+        ValueError: the blob is not whole records.
+    """
+    if record_bytes < 1 or len(blob) % record_bytes:
+        raise ValueError(f"{len(blob)} bytes of records are not whole records of {record_bytes}")
+    return [blob[i : i + record_bytes] for i in range(0, len(blob), record_bytes)]
+
+
+def store_of(spec: LandmarkSpec, records: Sequence[bytes]) -> lwe_pir.Store:
+    """The PIR store the server answers from: the records' chunk-records packed as the spec
+    lays them out (the builder hints this very store).
+
+    Raises:
+        ValueError: not one record of ``record_bytes`` per song of the spec.
+    """
+    _check_records(spec, records)
+    store = lwe_pir.pack_store(chunk_records(records, spec.chunks_per_record), spec.chunk_bytes,
+                               params=spec.store_params)
+    if store.layout != spec.layout:
+        raise ValueError(f"the store's layout {store.layout} is not the spec's {spec.layout}")
+    return store
+
+
+def song_bins(records: Sequence[bytes], bits: int) -> list[NDArray[np.int64]]:
+    """Each record's occupied bag bins."""
+    return [bag_bins(decode_record(r).hashes, bits) for r in records]
+
+
+def bag_of(spec: LandmarkSpec, records: Sequence[bytes]) -> lwe_pir.BagMatrix:
+    """The bag's 0/1 song x bin matrix the server multiplies (the builder hints this one).
+
+    Raises:
+        ValueError: not one record per song, or occupancies that differ from the spec's.
+    """
+    from scipy import sparse
+
+    _check_records(spec, records)
+    bins = song_bins(records, spec.bag_bits)
+    if tuple(int(b.size) for b in bins) != spec.song_bins:
+        raise ValueError("the records' bag occupancies differ from the spec's song_bins")
+    rows = np.repeat(np.arange(len(bins)), [b.size for b in bins])
+    columns = np.concatenate([*bins, np.zeros(0, np.int64)])
+    matrix = sparse.csr_matrix((np.ones(rows.size, np.uint32), (rows, columns)),
+                               shape=(len(bins), spec.bag_width))
+    return lwe_pir.bag_matrix(matrix)
+
+
+def _check_records(spec: LandmarkSpec, records: Sequence[bytes]) -> None:
+    if len(records) != spec.songs or any(len(r) != spec.record_bytes for r in records):
+        raise ValueError(f"expected {spec.songs} records of {spec.record_bytes} bytes")
+
+
+def hint_array(blob: bytes, n: int) -> lwe_pir.U32:
+    """A published hint (uint32 little-endian, rows x n) as the array lwe_pir takes.
+
+    Raises:
+        ValueError: not whole rows of n entries.
+    """
+    if len(blob) % (4 * n):
+        raise ValueError(f"a hint of {len(blob)} bytes is not whole rows of {n} uint32")
+    out: lwe_pir.U32 = np.frombuffer(blob, "<u4").astype(np.uint32).reshape(-1, n)
     return out
 
 
