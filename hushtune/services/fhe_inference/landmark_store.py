@@ -1,10 +1,11 @@
 """The server's side of issue 14's private stages: a version's landmark store and bag, answered.
 
-A catalog version's landmark records and hints come from the registry once, are packed into
-the PIR store (float64 entries, ``lwe_pir.pack_store``) and the 0/1 song x bin matrix
-(``lwe_pir.bag_matrix``), and stay in a small LRU like the model cache. A query's whole work is
-one ``lwe_pir.answer`` or one ``lwe_pir.answer_sparse``: a pass over every entry whatever the
-query asks for, so what the server does and how long it takes never depends on the answer.
+A catalog version's landmark records come from the registry once, are packed into the PIR
+store (float64 entries) and the 0/1 song x bin matrix exactly as the builder hinted them
+(``evidence.store_of``, ``evidence.bag_of``), and stay in a small LRU like the model cache.
+A query's whole work is one ``lwe_pir.answer`` or one ``lwe_pir.answer_sparse``: a pass over
+every entry whatever the query asks for, so what the server does and how long it takes never
+depends on the answer.
 Nothing here knows gRPC.
 """
 
@@ -21,9 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 import redis
-from numpy.typing import NDArray
 
-from hushtune.core import evidence, landmarks, lwe_pir
+from hushtune.core import evidence, lwe_pir
 from hushtune.core.errors import CatalogError
 from hushtune.core.evidence import LandmarkSpec
 from hushtune.services.common import registry
@@ -82,43 +82,6 @@ class Answer:
     seconds: float
 
 
-def split_records(spec: LandmarkSpec, records: bytes) -> list[bytes]:
-    """The songs' records, cut from the registry's concatenation.
-
-    Raises:
-        Corrupt: ``records`` is not songs x record_bytes long.
-    """
-    size = spec.record_bytes
-    if len(records) != spec.songs * size:
-        raise Corrupt(
-            f"landmark records are {len(records)} bytes; the spec says {spec.songs} songs x "
-            f"{size} bytes"
-        )
-    return [records[i * size : (i + 1) * size] for i in range(spec.songs)]
-
-
-def bag_rows(spec: LandmarkSpec, records: list[bytes]) -> list[NDArray[np.int64]]:
-    """Each song's occupied bins, from its decoded record; they must match ``spec.song_bins``.
-
-    Raises:
-        Corrupt: a record does not decode, or its bins disagree with the published spec.
-    """
-    rows = []
-    for song, record in enumerate(records):
-        try:
-            fingerprint = landmarks.decode_record(record)
-        except ValueError as exc:
-            raise Corrupt(f"landmark record {song} does not decode: {exc}") from exc
-        bins = landmarks.bag_bins(fingerprint.hashes, spec.bag_bits)
-        if len(bins) != spec.song_bins[song]:
-            raise Corrupt(
-                f"landmark record {song} fills {len(bins)} bins; the spec says "
-                f"{spec.song_bins[song]}"
-            )
-        rows.append(bins)
-    return rows
-
-
 def load_landmarks(redis_client: redis.Redis, version: str) -> LoadedLandmarks:
     """Read, check and pack one version's landmark evidence (seconds for a large catalog).
 
@@ -126,8 +89,6 @@ def load_landmarks(redis_client: redis.Redis, version: str) -> LoadedLandmarks:
         NotFound: no such version. Precondition: the version has no landmarks.
         Corrupt: the spec, records or layout disagree with each other.
     """
-    from scipy import sparse
-
     registry.load_summary(redis_client, version)  # NotFound: no such version
     try:
         spec_json, blob = registry.load_landmarks(redis_client, version)
@@ -137,24 +98,14 @@ def load_landmarks(redis_client: redis.Redis, version: str) -> LoadedLandmarks:
         spec = LandmarkSpec.from_json(spec_json)
     except CatalogError as exc:
         raise Corrupt(f"catalog version {version}: stored landmark spec is bad: {exc}") from exc
-    records = split_records(spec, blob)
     try:
-        store = lwe_pir.pack_store(
-            evidence.chunk_records(records, spec.chunks_per_record), spec.chunk_bytes,
-            params=spec.store_params,
-        )
-    except ValueError as exc:
-        raise Corrupt(f"catalog version {version}: landmark store does not pack: {exc}") from exc
-    if store.layout != spec.layout:
-        raise Corrupt(f"catalog version {version}: store layout differs from the spec's")
-    rows = bag_rows(spec, records)
-    indptr = np.cumsum([0, *(r.size for r in rows)], dtype=np.int64)
-    indices = np.concatenate([*rows, np.zeros(0, np.int64)])
-    matrix = sparse.csr_matrix(
-        (np.ones(indices.size, np.uint32), indices, indptr), shape=(spec.songs, spec.bag_width)
-    )
+        records = evidence.split_records(blob, spec.record_bytes)
+        store = evidence.store_of(spec, records)
+        bag = evidence.bag_of(spec, records)
+    except ValueError as exc:  # records, spec and layout disagree
+        raise Corrupt(f"catalog version {version}: landmark data is inconsistent: {exc}") from exc
     log.info("loaded landmark evidence", extra={"catalog_version": version})
-    return LoadedLandmarks(version, spec, spec_json, store, lwe_pir.bag_matrix(matrix))
+    return LoadedLandmarks(version, spec, spec_json, store, bag)
 
 
 class LandmarkCache:
