@@ -64,7 +64,10 @@ class Identification:
     """Seconds in featurize, encrypt, upload, server (FHE run), download, decrypt and total.
 
     ``upload`` is the time to the first response byte minus the FHE run, so it also holds
-    waiting in the worker's queue and loading keys or a circuit."""
+    waiting in the worker's queue and loading keys or a circuit. With landmark evidence also
+    ``landmarks`` (the query's fingerprint) and, for the ``bag`` and ``retrieve`` stages,
+    ``<stage>_client`` (encrypt, decrypt, align), ``<stage>_server`` and ``<stage>_network``;
+    the bag runs while the dense score does, so the stages overlap in ``total``."""
     upload_bytes: int
     """Ciphertext bytes sent for the dense score (the landmark stages: ``stage_bytes``)."""
     response_bytes: int
