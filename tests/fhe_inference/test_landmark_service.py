@@ -260,3 +260,17 @@ def test_answers_have_one_size_whatever_is_asked(world: World) -> None:
             retrieve_stream(world.version, queries.astype("<u4").tobytes()), timeout=30))
         sizes.add(len(answer))
     assert sizes == {world.spec.layout.rows * world.spec.queries_per_retrieve * 4}
+
+
+def test_products_are_timed_in_the_metrics(world: World) -> None:
+    from prometheus_client import REGISTRY
+
+    def count(stage: str) -> float:
+        labels = {"stage": stage, "catalog_version": world.version}
+        return REGISTRY.get_sample_value("hushtune_landmark_product_seconds_count", labels) or 0.0
+
+    before = count("retrieve")
+    retrieve_records(world, [2, 3, 4])
+    assert count("retrieve") == before + 1
+    assert REGISTRY.get_sample_value(
+        "hushtune_landmarks_loaded", {"catalog_version": world.version}) == 1.0

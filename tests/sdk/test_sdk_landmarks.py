@@ -162,3 +162,22 @@ def test_a_short_shortlist_is_never_sent(served: Served, tmp_path: Path) -> None
     query = query_from(served.built.records[0], shift=0, keep=10)
     with pytest.raises(ValueError, match="exactly"):
         landmark_stages.retrieve(served.channel, kit, [0, 1], query, time.monotonic() + 30)
+
+
+def test_a_query_without_landmarks_still_runs_both_stages(served: Served, tmp_path: Path) -> None:
+    """Silence or noise gives no hashes; the requests are the same as for any query."""
+    kit, _ = kit_of(served, tmp_path)
+    assert kit is not None
+    empty = landmarks.Fingerprint(np.zeros(0, np.uint32), np.zeros(0, np.int32))
+    deadline = time.monotonic() + 60
+    bag = landmark_stages.score_bag(served.channel, kit, empty, deadline)
+    assert bag.query_bins == 0 and not bag.counts.any()
+    assert bag.cost.upload_bytes == kit.spec.bag_width * 4
+    dense = np.zeros(kit.spec.songs)
+    songs = evidence.shortlist(dense, bag.counts, kit.spec, query_bin_count=0)
+    found = landmark_stages.retrieve(served.channel, kit, songs, empty, deadline)
+    assert len(found.songs) == kit.spec.shortlist_k and not any(found.aligned)
+    assert found.cost.upload_bytes == kit.spec.layout.cols * kit.spec.queries_per_retrieve * 4
+    answer = evidence.decide(dense, 0.0, dict(zip(found.songs, found.aligned, strict=True)),
+                             kit.spec)
+    assert answer.song is None

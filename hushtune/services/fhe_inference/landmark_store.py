@@ -26,7 +26,7 @@ import redis
 from hushtune.core import evidence, lwe_pir
 from hushtune.core.errors import CatalogError
 from hushtune.core.evidence import LandmarkSpec
-from hushtune.services.common import registry
+from hushtune.services.common import metrics, registry
 from hushtune.services.common.errors import Busy, Corrupt, InvalidInput, NotFound, Precondition
 from hushtune.services.common.single_flight import SingleFlight
 
@@ -149,8 +149,10 @@ class LandmarkCache:
         with self._lock:
             self.loads += 1
             self._loaded[version] = loaded
+            metrics.LANDMARKS_LOADED.labels(version).set(1)
             while len(self._loaded) > self._max:
-                self._loaded.popitem(last=False)
+                evicted, _ = self._loaded.popitem(last=False)
+                metrics.LANDMARKS_LOADED.remove(evicted)
         return loaded
 
 
@@ -198,6 +200,7 @@ class LandmarkAnswerer:
         finally:
             self._slots.release()
         payload = result.astype("<u4").tobytes()
+        metrics.LANDMARK_SECONDS.labels(what, version).observe(seconds)
         log.info(
             "answered " + what,
             extra={"catalog_version": version, "server_seconds": round(seconds, 4),
