@@ -16,12 +16,14 @@ import pytest
 
 from hushtune.core.audio import SAMPLE_RATE
 from hushtune.core.evidence import LandmarkSpec
+from hushtune.sdk import Client
 from hushtune.services.common import registry
 from hushtune.services.featurizer.augment import add_noise
 
 pytestmark = pytest.mark.e2e
 
 KNOWN = "amoebax-data__AngusBackground.ogg"
+KNOWN_CLEAN = "seahorse-adventures__3.ogg"
 UNKNOWN = "seahorse-adventures__8.ogg"
 """Left out of the catalog by the e2e_stack fixture."""
 SNR_DB = 10.0
@@ -72,3 +74,25 @@ def test_song_outside_the_catalog_is_unknown_after_the_same_requests(e2e_stack, 
     assert len(unknown.shortlist) == spec.shortlist_k
     for key in STAGE_KEYS:
         assert unknown.stage_bytes[key] == known.stage_bytes[key], key
+
+
+def test_a_version_without_landmarks_is_identified_as_before(e2e_stack, tmp_path):
+    """An older build (the same version's fields without the landmark ones) stays dense only:
+    no landmark call beyond the spec's FAILED_PRECONDITION, the dense answer as today."""
+    current = registry.current_version(e2e_stack.redis)
+    fields = e2e_stack.redis.hgetall(f"{registry.PREFIX}v:{current}")
+    older = {k: v for k, v in fields.items() if not k.startswith(b"landmark_")}
+    assert len(older) < len(fields)
+    version = "20000101T000000Z-no-landmarks"
+    e2e_stack.redis.hset(f"{registry.PREFIX}v:{version}", mapping=older)
+    try:
+        with Client(e2e_stack.inference, e2e_stack.keystore, key_dir=tmp_path / "keys",
+                    catalog_version=version) as client:
+            answer = client.identify(e2e_stack.excerpt(KNOWN_CLEAN, 15.0), sr=SAMPLE_RATE)
+    finally:
+        e2e_stack.redis.delete(f"{registry.PREFIX}v:{version}")
+    assert answer.match is not None and answer.match.song_id == e2e_stack.song_id(KNOWN_CLEAN)
+    assert answer.decided_by == "dense" and answer.aligned_count is None
+    assert answer.open_set_score >= answer.threshold and answer.shortlist == ()
+    assert sorted(answer.stage_bytes) == ["dense_down", "dense_up"]
+    assert not (tmp_path / "keys" / "specs" / version / "landmarks").exists()
