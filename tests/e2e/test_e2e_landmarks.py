@@ -18,12 +18,14 @@ from hushtune.core.audio import SAMPLE_RATE
 from hushtune.core.evidence import LandmarkSpec
 from hushtune.sdk import Client
 from hushtune.services.common import registry
+from hushtune.services.common.errors import NotFound
 from hushtune.services.featurizer.augment import add_noise
+from hushtune.services.featurizer.builder import build_catalog
+from tests.small_catalog import CLIPS, SMALL, copy_clips
 
 pytestmark = pytest.mark.e2e
 
 KNOWN = "amoebax-data__AngusBackground.ogg"
-KNOWN_CLEAN = "seahorse-adventures__3.ogg"
 UNKNOWN = "seahorse-adventures__8.ogg"
 """Left out of the catalog by the e2e_stack fixture."""
 SNR_DB = 10.0
@@ -77,21 +79,19 @@ def test_song_outside_the_catalog_is_unknown_after_the_same_requests(e2e_stack, 
 
 
 def test_a_version_without_landmarks_is_identified_as_before(e2e_stack, tmp_path):
-    """An older build (the same version's fields without the landmark ones) stays dense only:
-    no landmark call beyond the spec's FAILED_PRECONDITION, the dense answer as today."""
-    current = registry.current_version(e2e_stack.redis)
-    fields = e2e_stack.redis.hgetall(f"{registry.PREFIX}v:{current}")
-    older = {k: v for k, v in fields.items() if not k.startswith(b"landmark_")}
-    assert len(older) < len(fields)
-    version = "20000101T000000Z-no-landmarks"
-    e2e_stack.redis.hset(f"{registry.PREFIX}v:{version}", mapping=older)
-    try:
-        with Client(e2e_stack.inference, e2e_stack.keystore, key_dir=tmp_path / "keys",
-                    catalog_version=version) as client:
-            answer = client.identify(e2e_stack.excerpt(KNOWN_CLEAN, 15.0), sr=SAMPLE_RATE)
-    finally:
-        e2e_stack.redis.delete(f"{registry.PREFIX}v:{version}")
-    assert answer.match is not None and answer.match.song_id == e2e_stack.song_id(KNOWN_CLEAN)
+    """A version built without landmarks (as older builds are) stays dense only: the landmark
+    spec answers FAILED_PRECONDITION, nothing else is asked, the dense answer as today."""
+    built = build_catalog(e2e_stack.redis, copy_clips(tmp_path / "clips"), config=SMALL,
+                          make_current=False, landmarks=False)
+    version = built.catalog_version
+    with pytest.raises(NotFound):
+        registry.load_landmarks(e2e_stack.redis, version)
+    with Client(e2e_stack.inference, e2e_stack.keystore, key_dir=tmp_path / "keys",
+                catalog_version=version) as client:
+        answer = client.identify(e2e_stack.excerpt(CLIPS[2], 5.0, 10.0), sr=SAMPLE_RATE)
+    assert answer.catalog_version == version
+    assert answer.match is not None, answer.as_dict()
+    assert answer.match.song_id == e2e_stack.song_id(CLIPS[2])
     assert answer.decided_by == "dense" and answer.aligned_count is None
     assert answer.open_set_score >= answer.threshold and answer.shortlist == ()
     assert sorted(answer.stage_bytes) == ["dense_down", "dense_up"]
