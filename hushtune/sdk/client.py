@@ -233,6 +233,21 @@ class Client:
             dense = self._dense(spec, vector, deadline, timings)
             timings["total"] = time.perf_counter() - started
             return _decide(spec, dense, self._top_k, timings)
+        identification = self._two_stage(spec, kit, y, vector, deadline, timings)
+        timings["total"] = time.perf_counter() - started
+        return identification
+
+    def _two_stage(
+        self,
+        spec: ModelSpec,
+        kit: LandmarkKit,
+        y: NDArray[np.float32],
+        vector: NDArray[np.float64],
+        deadline: float,
+        timings: dict[str, float],
+    ) -> Identification:
+        """Dense score and landmark bag together, a shortlist of K, their records by PIR,
+        aligned hashes, the answer. Both landmark calls are made whatever stage 1 found."""
         mark = time.perf_counter()
         query = landmarks.fingerprint(y)
         timings["landmarks"] = time.perf_counter() - mark
@@ -242,19 +257,17 @@ class Client:
         )
         dense = self._dense(spec, vector, deadline, timings)
         stage1 = bag.result()
+        logits = np.asarray(dense.logits)
         songs = evidence.shortlist(
-            np.asarray(dense.logits), stage1.counts, kit.spec, query_bin_count=stage1.query_bins
+            logits, stage1.counts, kit.spec, query_bin_count=stage1.query_bins
         )
         stage2 = landmark_stages.retrieve(
             self._inference, kit, songs, query, deadline, self._attempt_timeout
         )
-        answer = evidence.decide(
-            np.asarray(dense.logits), spec.threshold, dict(zip(stage2.songs, stage2.aligned,
-                                                              strict=True)), kit.spec
-        )
+        aligned = dict(zip(stage2.songs, stage2.aligned, strict=True))
+        answer = evidence.decide(logits, spec.threshold, aligned, kit.spec)
         _stage_timings(timings, "bag", stage1.cost)
         _stage_timings(timings, "retrieve", stage2.cost)
-        timings["total"] = time.perf_counter() - started
         identification = _decide(spec, dense, self._top_k, timings)
         return dataclasses.replace(
             identification,
