@@ -312,6 +312,8 @@ def test_no_log_line_holds_a_client_secret_key_material_or_a_ciphertext(e2e_stac
     # Positive control: the lines are there and name the key id, so the search sees them.
     assert any(uploaded.key_id in line for line in lines), "no log line names the key id"
     assert any('"scored"' in line for line in lines), "the query's log line is missing"
+    for stage in ("bag", "retrieve"):  # the landmark stages log too, and are searched below
+        assert any(f'"answered {stage}"' in line for line in lines), f"no {stage} log line"
     secret = uploaded.client_secret
     needles = [secret, secret[2:22], secret[-20:], client_secret.digest(secret),
                client_secret.digest(secret)[:24], wrong.client_secret[2:22]]
