@@ -234,6 +234,12 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRes
         per_query = cpu_seconds[f"{name}:query"] / max(1, len(plans)) + score_each
         records += _records(name, "clear", plans, labels, correct, scores, confidence, config, roc,
                             e2e_s=per_query, threshold=system.threshold)
+        # A system may score other decision rules from the same fit (``variants``).
+        variants: Callable[[], dict[str, tuple[Any, Any, float | None]]] = getattr(
+            system, "variants", dict)
+        for variant, (v_scores, v_confidence, v_threshold) in variants().items():
+            records += _records(variant, "clear", plans, labels, correct, v_scores, v_confidence,
+                                config, roc, e2e_s=per_query, threshold=v_threshold)
     facts["peak_rss_mb"] = round(
         max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024, 1

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from hushtune.core import lwe_pir
 from hushtune.core.errors import CatalogError
-from hushtune.core.landmarks import Fingerprint, bag_bins, decode_record
+from hushtune.core.landmarks import Fingerprint, aligned_count, bag_bins, decode_record
 from hushtune.core.ranking import open_set_score
 
 FORMAT = 1
@@ -456,6 +456,17 @@ def _ranks(scores: NDArray[np.float64]) -> NDArray[np.int64]:
     """Rank of each song (0 = best), ties by index."""
     out: NDArray[np.int64] = np.argsort(np.argsort(-scores, kind="stable"), kind="stable")
     return out
+
+
+def aligned_counts(
+    query: Fingerprint, songs: Sequence[int], records: Sequence[bytes]
+) -> dict[int, int]:
+    """Stage 2's evidence: per shortlisted song, the query's aligned count against its
+    fetched record (``records[i]`` is song ``songs[i]``'s)."""
+    if len(songs) != len(records):
+        raise ValueError(f"{len(songs)} songs but {len(records)} records")
+    return {int(s): aligned_count(query, decode_record(r)) for s, r in zip(songs, records,
+                                                                          strict=True)}
 
 
 def decide(
