@@ -182,3 +182,18 @@ def test_a_build_without_landmarks_publishes_none(built: Built, tmp_path: Path) 
                            make_current=False, landmarks=False)
     with pytest.raises(NotFound, match="no landmark data"):
         registry.load_landmarks(built.redis, result.catalog_version)
+
+
+def test_a_failing_landmark_step_publishes_nothing(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hushtune.services.featurizer import builder
+
+    def fail(*_: object, **__: object) -> None:
+        raise RuntimeError("disk full while hinting")
+
+    monkeypatch.setattr(builder, "build_artifacts", fail)
+    before = registry_state(built.redis)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_catalog(built.redis, copy_clips(tmp_path / "clips"), config=SMALL)
+    assert registry_state(built.redis) == before, "a failed build changed the registry"
