@@ -12,10 +12,10 @@ the clear shortcut changes nothing.
 
 For the benchmark's metrics, a query's ranking puts the answer first (when there is one), then
 the other shortlisted songs by aligned count, then the rest by shortlist priority; its
-confidence puts every decision on one scale against ``threshold`` = ``min_aligned``: the
-aligned count when the landmarks decide or nothing does, and just under ``min_aligned`` (between
-``min_aligned`` - 1/2 and ``min_aligned``, growing with the dense margin) when the dense
-fallback decides.
+confidence puts every decision on one scale against ``threshold`` = ``min_aligned`` - 1/2:
+the aligned count (an integer) when the landmarks decide or nothing does, and between
+``min_aligned`` - 1/2 and ``min_aligned`` (growing with the dense margin) when the dense
+fallback decides, so a query is answered exactly when its confidence reaches the threshold.
 
 Both decision rules are scored from one fit: the system reports its own (``dense_fallback``)
 and, through ``variants``, the other, under ``<name>_fallback`` or ``<name>_strict``.
@@ -99,8 +99,16 @@ class LandmarkTwoStageSystem:
 
     @property
     def threshold(self) -> float | None:
-        """``min_aligned`` of the catalog (module docstring)."""
-        return None if self.spec is None else float(self.spec.min_aligned)
+        """``min_aligned`` - 1/2 of the catalog (module docstring)."""
+        return None if self.spec is None else self.spec.min_aligned - 0.5
+
+    def facts(self) -> dict[str, object]:
+        """What the fit chose, for the report's setup section."""
+        spec = self._fitted()
+        return {"min_aligned": spec.min_aligned, "shortlist_k": spec.shortlist_k,
+                "chunks_per_record": spec.chunks_per_record, "bag_bits": spec.bag_bits,
+                "store_rows_x_cols": f"{spec.layout.rows} x {spec.layout.cols}",
+                "dense_fallback": self.dense_fallback}
 
     def track_features(self, y: NDArray[np.float32]) -> TrackFeatures:
         """Dense windows and the builder's record and calibration excerpts."""
@@ -185,7 +193,7 @@ class LandmarkTwoStageSystem:
                                                         dense_fallback=fallback))
                     for i, q in enumerate(found)]
             results[fallback] = (np.stack([r[0] for r in rows]),
-                                 np.array([r[1] for r in rows]), float(self.threshold or 0.0))
+                                 np.array([r[1] for r in rows]), self._fitted().min_aligned - 0.5)
         other = not self.dense_fallback
         self._variants = {f"{self.name}_{'fallback' if other else 'strict'}": results[other]}
         return results[self.dense_fallback][0], results[self.dense_fallback][1]

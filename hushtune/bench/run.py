@@ -226,6 +226,8 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRes
             facts[f"{name}_threshold_target_false_accept"] = (
                 system.config.target_false_positive_rate)
         facts[f"{name}_track_featurize_cpu_s"] = round(cpu_seconds[f"{name}:track"], 1)
+        system_facts: Callable[[], dict[str, object]] = getattr(system, "facts", dict)
+        facts.update({f"{name}_{key}": value for key, value in system_facts().items()})
         report(f"score {name}", 0, len(plans))
         score_started = time.perf_counter()
         scores, confidence = _score_all(system, [query_features[name][p.query_id] for p in plans])
