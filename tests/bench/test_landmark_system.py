@@ -64,3 +64,28 @@ def test_catalog_songs_are_found_and_the_unknown_one_is_not(
     stages = system.stages(system.dense.score_many([queries[0].dense])[0][0],
                            queries[0].landmarks, dense_fallback=False)
     assert stages.answer.decided_by == DecidedBy.LANDMARKS and stages.answer.song == 0
+
+
+def test_every_decision_sits_on_one_scale_against_the_threshold(
+    fitted: tuple[LandmarkTwoStageSystem, list[np.ndarray]],
+) -> None:
+    from hushtune.bench.landmark_system import Stages
+    from hushtune.core.evidence import TwoStageAnswer
+
+    system, _ = fitted
+    assert system.spec is not None and system.threshold is not None
+    t = system.spec.min_aligned
+    logits = np.array([9.0, 1.0, 0.0, 0.0])
+    cases = [
+        (TwoStageAnswer(1, t, DecidedBy.LANDMARKS), True),
+        (TwoStageAnswer(0, t - 1, DecidedBy.DENSE), True),
+        (TwoStageAnswer(None, t - 1, DecidedBy.NONE), False),
+    ]
+    for answer, answered in cases:
+        stages = Stages([0] * 4, [0, 1, 2, 3], {0: t - 1, 1: t, 2: 0, 3: 0}, answer)
+        scores, confidence = system._ranked(logits, stages)
+        assert (confidence >= system.threshold) == answered, answer
+        if answer.song is not None:
+            assert int(np.argmax(scores)) == answer.song
+        if answer.decided_by == DecidedBy.DENSE:
+            assert confidence < t
