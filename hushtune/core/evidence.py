@@ -157,6 +157,14 @@ class LandmarkSpec:
             raise CatalogError(f"landmark spec field 'shortlist_k' is {self.shortlist_k}, "
                                f"not 1..{self.songs}")
         _positive("min_aligned", self.min_aligned)
+        if self.store_params.p < 256:
+            raise CatalogError(f"landmark spec field 'store_params' has p {self.store_params.p}:"
+                               " a store entry holds a byte, p must be 256 or more")
+        try:
+            lwe_pir.check_failure(self.store_params, self.layout.rows, self.layout.cols,
+                                  self.queries_per_retrieve)
+        except ValueError as exc:
+            raise CatalogError(f"landmark spec field 'store_params': {exc}") from exc
         for name in ("store_hint_sha256", "bag_hint_sha256"):
             if not _HEX64.match(getattr(self, name)):
                 raise CatalogError(f"landmark spec field {name!r} is not a lower-case sha256")
