@@ -2,6 +2,8 @@
 
 Featurization (``features``, ``audio``), the catalog's model spec (``model_spec``), ranking and
 the open-set decision (``ranking``), the error tree (``errors``), and the schemes: the packed
-CKKS layout (``ckks_scheme``), LWE PIR and the landmark-hash bag (``lwe_pir``), and the
-Concrete runtime's process life cycle (``concrete_runtime``).
+CKKS layout (``ckks_scheme``), LWE PIR and the landmark-hash bag (``lwe_pir``), the
+Concrete runtime's process life cycle (``concrete_runtime``), and issue 14's landmark
+fingerprints and records (``landmarks``) with the public spec and two-stage decision built
+on them (``evidence``).
 """

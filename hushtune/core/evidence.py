@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from hushtune.core import lwe_pir
 from hushtune.core.errors import CatalogError
-from hushtune.core.landmarks import Fingerprint, bag_bins, decode_record
+from hushtune.core.landmarks import Fingerprint, aligned_count, bag_bins, decode_record
 from hushtune.core.ranking import open_set_score
 
 FORMAT = 1
@@ -157,6 +157,14 @@ class LandmarkSpec:
             raise CatalogError(f"landmark spec field 'shortlist_k' is {self.shortlist_k}, "
                                f"not 1..{self.songs}")
         _positive("min_aligned", self.min_aligned)
+        if self.store_params.p < 256:
+            raise CatalogError(f"landmark spec field 'store_params' has p {self.store_params.p}:"
+                               " a store entry holds a byte, p must be 256 or more")
+        try:
+            lwe_pir.check_failure(self.store_params, self.layout.rows, self.layout.cols,
+                                  self.queries_per_retrieve)
+        except ValueError as exc:
+            raise CatalogError(f"landmark spec field 'store_params': {exc}") from exc
         for name in ("store_hint_sha256", "bag_hint_sha256"):
             if not _HEX64.match(getattr(self, name)):
                 raise CatalogError(f"landmark spec field {name!r} is not a lower-case sha256")
@@ -456,6 +464,17 @@ def _ranks(scores: NDArray[np.float64]) -> NDArray[np.int64]:
     """Rank of each song (0 = best), ties by index."""
     out: NDArray[np.int64] = np.argsort(np.argsort(-scores, kind="stable"), kind="stable")
     return out
+
+
+def aligned_counts(
+    query: Fingerprint, songs: Sequence[int], records: Sequence[bytes]
+) -> dict[int, int]:
+    """Stage 2's evidence: per shortlisted song, the query's aligned count against its
+    fetched record (``records[i]`` is song ``songs[i]``'s)."""
+    if len(songs) != len(records):
+        raise ValueError(f"{len(songs)} songs but {len(records)} records")
+    return {int(s): aligned_count(query, decode_record(r)) for s, r in zip(songs, records,
+                                                                          strict=True)}
 
 
 def decide(

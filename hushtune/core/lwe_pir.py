@@ -683,11 +683,12 @@ def bag_hint_from_seed(params: LweParameters, bag: BagMatrix, seed: bytes) -> U3
         raise ValueError(f"{bag.bins} bins; the estimate covers 1 to {MAX_SAMPLES}")
     check_failure(params, bag.songs, bag.fullest_row, 1, max_entry=1.0)
     occupied = np.unique(bag.csr.indices)
+    by_bin = bag.csr.tocsc()  # column slices of a CSC matrix are cheap
     out = np.zeros((bag.songs, params.n), np.uint32)
     for start in range(0, occupied.size, ROW_BLOCK):
         block = occupied[start : start + ROW_BLOCK]
         rows = public_rows(params, seed, block.tolist())
-        out += np.asarray(bag.csr[:, block] @ rows, dtype=np.uint32)
+        out += np.asarray(by_bin[:, block] @ rows, dtype=np.uint32)
     return out
 
 

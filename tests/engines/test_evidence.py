@@ -146,3 +146,10 @@ def test_a_long_query_sets_fewer_bins_than_p() -> None:
                         np.linspace(0, 1, hashes.size).astype(np.float32))
     bins = evidence.query_bins(query, spec)
     assert 500 <= bins.size <= 511
+
+
+def test_store_parameters_that_fail_a_retrieve_are_refused() -> None:
+    with pytest.raises(CatalogError, match="store_params"):
+        make_spec(store_params=lwe_pir.LweParameters(p=8192))
+    with pytest.raises(CatalogError, match="store_params"):
+        make_spec(store_params=lwe_pir.LweParameters(p=200))

@@ -93,7 +93,7 @@ def test_progress_runs_through_every_stage_in_order(built: Built) -> None:
                   if s == Stage.FEATURIZE and "landmark" not in m]
     assert featurized == [(i, 4) for i in range(5)], featurized
     landmarks = [(d, t) for s, d, t, m in built.events if s == Stage.FEATURIZE and "landmark" in m]
-    assert landmarks == [(i, 4) for i in range(5)] + [(0, 1), (1, 1)], landmarks
+    assert landmarks == [(4, 4)] * 7, landmarks  # 0..4 records, store and hints
     assert built.events[-1][:3] == (Stage.PUBLISH, 1, 1), built.events[-1]
 
 
@@ -182,3 +182,18 @@ def test_a_build_without_landmarks_publishes_none(built: Built, tmp_path: Path) 
                            make_current=False, landmarks=False)
     with pytest.raises(NotFound, match="no landmark data"):
         registry.load_landmarks(built.redis, result.catalog_version)
+
+
+def test_a_failing_landmark_step_publishes_nothing(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hushtune.services.featurizer import builder
+
+    def fail(*_: object, **__: object) -> None:
+        raise RuntimeError("disk full while hinting")
+
+    monkeypatch.setattr(builder, "build_artifacts", fail)
+    before = registry_state(built.redis)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_catalog(built.redis, copy_clips(tmp_path / "clips"), config=SMALL)
+    assert registry_state(built.redis) == before, "a failed build changed the registry"

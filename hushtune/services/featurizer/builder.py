@@ -349,12 +349,17 @@ def featurize_landmarks(
 ) -> list[SongLandmarks]:
     """Every song's landmark record and calibration excerpts, computing the uncached ones.
 
+    Progress stays at the featurize stage's end (all songs done), the message counting the
+    records: the stage's counts never go backwards.
+
     Raises:
         InvalidInput: a file cannot be used (named).
     """
+    songs = len(paths)
+
     def step(_: str, done: int, total: int) -> None:
         if total:
-            report(Stage.FEATURIZE, done, total, f"{done}/{total} landmark records")
+            report(Stage.FEATURIZE, songs, songs, f"{done}/{total} landmark records")
 
     return cached(featurize_tracks(paths, cache_dir, landmark_recipe(), workers=workers,
                                    progress=step))
@@ -368,9 +373,10 @@ def catalog_landmarks(
     records = [s.record for s in songs]
     if min_aligned is None:
         min_aligned = calibrate(records, [s.excerpts for s in songs])
-    report(Stage.FEATURIZE, 0, 1, f"landmark store and hints (T = {min_aligned} aligned)")
+    count = len(songs)
+    report(Stage.FEATURIZE, count, count, f"landmark store and hints (T = {min_aligned} aligned)")
     _, artifacts = build_artifacts(records, min_aligned)
-    report(Stage.FEATURIZE, 1, 1, "landmark store and hints ready")
+    report(Stage.FEATURIZE, count, count, "landmark store and hints ready")
     return artifacts
 
 
