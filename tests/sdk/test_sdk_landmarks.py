@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from hushtune.core import evidence, landmarks
-from hushtune.core.errors import CatalogError
+from hushtune.core.errors import CatalogError, NotFoundError
 from hushtune.sdk import landmark_stages, transport
 from hushtune.sdk.landmark_hints import LandmarkHints, LandmarkKit, bag_matrix_path
 from tests import landmark_catalog
@@ -181,3 +181,11 @@ def test_a_query_without_landmarks_still_runs_both_stages(served: Served, tmp_pa
     answer = evidence.decide(dense, 0.0, dict(zip(found.songs, found.aligned, strict=True)),
                              kit.spec)
     assert answer.song is None
+
+
+def test_an_unknown_version_is_an_error_not_a_dense_only_version(served: Served) -> None:
+    with pytest.raises(NotFoundError, match="not in the registry"):
+        transport.fetch_landmark_spec(served.channel, "20000101T000000Z-gone",
+                                      time.monotonic() + 30, 10.0)
+    assert transport.fetch_landmark_spec(served.channel, landmark_catalog.WITHOUT_LANDMARKS,
+                                         time.monotonic() + 30, 10.0) is None
