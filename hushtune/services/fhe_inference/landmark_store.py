@@ -1,12 +1,11 @@
 """The server's side of issue 14's private stages: a version's landmark store and bag, answered.
 
-A catalog version's landmark records come from the registry once, are packed into the PIR
-store (float64 entries) and the 0/1 song x bin matrix exactly as the builder hinted them
-(``evidence.store_of``, ``evidence.bag_of``), and stay in a small LRU like the model cache.
-A query's whole work is one ``lwe_pir.answer`` or one ``lwe_pir.answer_sparse``: a pass over
-every entry whatever the query asks for, so what the server does and how long it takes never
-depends on the answer.
-Nothing here knows gRPC.
+A catalog version's landmark records and hints come from the registry once (digests checked);
+the records are packed into the PIR store (float64 entries) and the 0/1 song x bin matrix
+exactly as the builder hinted them (``evidence.store_of``, ``evidence.bag_of``), and all of it
+stays in a small LRU like the model cache. A query's whole work is one ``lwe_pir.answer`` or
+one ``lwe_pir.answer_sparse``: a pass over every entry whatever the query asks for, so what the
+server does and how long it takes never depends on the answer. Nothing here knows gRPC.
 """
 
 from __future__ import annotations
@@ -52,6 +51,8 @@ class LoadedLandmarks:
     spec_json: bytes
     store: lwe_pir.Store
     bag: lwe_pir.BagMatrix
+    hints: dict[HintKind, bytes]
+    """Both public hints, checked against the spec's sha256 (served by GetHint)."""
 
     @property
     def spec_sha256(self) -> str:
@@ -104,8 +105,10 @@ def load_landmarks(redis_client: redis.Redis, version: str) -> LoadedLandmarks:
         bag = evidence.bag_of(spec, records)
     except ValueError as exc:  # records, spec and layout disagree
         raise Corrupt(f"catalog version {version}: landmark data is inconsistent: {exc}") from exc
+    hints = {kind: registry.load_landmark_hint(redis_client, version, kind.value)
+             for kind in HintKind}
     log.info("loaded landmark evidence", extra={"catalog_version": version})
-    return LoadedLandmarks(version, spec, spec_json, store, bag)
+    return LoadedLandmarks(version, spec, spec_json, store, bag, hints)
 
 
 class LandmarkCache:
@@ -167,10 +170,9 @@ class LandmarkAnswerer:
         self._queue_timeout = queue_timeout
 
     def hint(self, version: str, kind: HintKind) -> tuple[bytes, str]:
-        """A public hint of ``version`` and its sha256, checked against the spec's."""
-        self.cache.get(required(version))  # NotFound, Precondition as for the spec
-        blob = registry.load_landmark_hint(self.cache.redis, version, kind.value)
-        return blob, hashlib.sha256(blob).hexdigest()  # checked against the spec's by the registry
+        """A public hint of ``version`` and its sha256 (the spec's: checked at load)."""
+        blob = self.cache.get(required(version)).hints[kind]
+        return blob, hashlib.sha256(blob).hexdigest()
 
     def query_bytes(self, version: str, kind: HintKind) -> int:
         """Exact size of a ScoreBag (BAG) or Retrieve (STORE) payload for ``version``."""
