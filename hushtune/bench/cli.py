@@ -62,6 +62,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     bench.add_argument("--systems", default="hushtune,mfcc_vote,landmarks",
                        help="comma-separated systems to compare")
     bench.add_argument("--seed", type=int, default=7, help="seed of the query plan")
+    bench.add_argument("--conditions", default=None, metavar="NAMES",
+                       help="comma-separated query conditions, each at 5 s, instead of the "
+                       "matrix (e.g. clean,babble_10dB,speed+2%%)")
     bench.add_argument("--render", type=Path, metavar="JSON",
                        help="only re-render the report of a run from its benchmarks.json")
     for flag, kind, text in SCALE_FLAGS:
@@ -140,7 +143,8 @@ def bench_command(args: argparse.Namespace) -> int:
                        else REPO / "docs")
     config = BenchConfig(
         tracks=tuple(tracks),
-        matrix=QUICK_MATRIX if args.quick else FULL_MATRIX,
+        matrix=_matrix(args.conditions) if args.conditions else (
+            QUICK_MATRIX if args.quick else FULL_MATRIX),
         per_track=args.per_track or (2 if args.quick else 1),
         seed=args.seed,
         systems=tuple(s.strip() for s in args.systems.split(",") if s.strip()),
@@ -161,6 +165,18 @@ def bench_command(args: argparse.Namespace) -> int:
     path = write_markdown(result, out, title)
     print(f"report written to {path} ({result.facts['bench_wall_s']} s)")
     return 0
+
+
+def _matrix(names: str) -> tuple[tuple[str, float], ...]:
+    """The 5 s cells of the named conditions; ValueError names an unknown one."""
+    from hushtune.bench.queries import CONDITIONS
+
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in CONDITIONS]
+    if unknown or not chosen:
+        raise ValueError(f"unknown query conditions {unknown}; choose among "
+                         f"{', '.join(CONDITIONS)}")
+    return tuple((name, 5.0) for name in chosen)
 
 
 def scale_command(args: argparse.Namespace) -> int:

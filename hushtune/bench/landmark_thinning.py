@@ -38,17 +38,13 @@ from numpy.typing import NDArray
 from hushtune.bench import metrics
 from hushtune.bench.corpus import Track, fetch_dev_corpus
 from hushtune.bench.duplicates import DEV_DUPLICATES, load_groups
-from hushtune.bench.landmarks import (
-    Fingerprint,
-    LandmarkBaseline,
-    LandmarkConfig,
-    landmark_pairs,
-    spectral_peaks_db,
-)
+from hushtune.bench.landmarks import Fingerprint, LandmarkBaseline, LandmarkConfig
 from hushtune.bench.queries import NEEDS_BACKGROUNDS, QueryPlan, plan_queries, render
 from hushtune.bench.run import backgrounds_for, correct_songs, split_catalog
 from hushtune.bench.unseen import Backgrounds
+from hushtune.core import landmarks as core_landmarks
 from hushtune.core.audio import SAMPLE_RATE, load_audio
+from hushtune.core.landmarks import BAND_BONUS_DB, ENTRY_BYTES, SHARED_BAND_HZ, hash_strength
 
 CONDITIONS = ("clean", "babble_10dB", "music_10dB", "telephone", "speed+2%")
 """Query conditions of the study (5 s queries): clean, three test-only families, speed."""
@@ -59,19 +55,12 @@ LEVELS: tuple[float | None, ...] = (None, 40.0, 20.0, 10.0, 5.0)
 BUDGETS_BYTES = (8_000, 16_000, 32_000)
 """Fixed record sizes (PIR records are all one size): a song longer than the budget allows at
 full density is thinned evenly to fit, a shorter one keeps every hash."""
-BYTES_PER_HASH = 5
-"""24-bit hash plus a 16-bit anchor frame."""
-SHARED_BAND_HZ = (300.0, 3400.0)
-"""Narrow-band telephony (ITU-T G.712): the band every capture channel carries. Variants
-marked ``band`` keep hashes with both peaks inside it first. The telephone family is what
-suggested it, so its gain there is optimistic."""
-BAND_BONUS_DB = 10.0
-"""How much louder (dB) a hash inside ``SHARED_BAND_HZ`` counts when thinning ``band``
-variants: a bonus, not a rule, so loud low peaks (which survive speed changes) stay."""
-_FREQ_MASK = (1 << 9) - 1
-_DT_MASK = (1 << 6) - 1
-_KEY_STRIDE = 1 << 10
-"""Peak key = frame * _KEY_STRIDE + bin (bins are below 2**9)."""
+BYTES_PER_HASH = ENTRY_BYTES
+"""24-bit hash plus a 16-bit anchor frame (``hushtune.core.landmarks``)."""
+__all__ = ["BAND_BONUS_DB", "SHARED_BAND_HZ", "hash_strength"]
+"""Re-exported from ``hushtune.core.landmarks``, where the record format lives: the band
+(ITU-T G.712 telephony; the telephone family suggested it, so its gain there is optimistic)
+and its bonus."""
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -86,69 +75,26 @@ class StrongPrint:
 
 def fingerprint_with_strength(y: NDArray[np.float32], config: LandmarkConfig) -> StrongPrint:
     """The landmarks of ``y`` (mono, ``SAMPLE_RATE``) and the strength of each hash."""
-    frames, bins, level = spectral_peaks_db(y, config)
-    fingerprint = landmark_pairs(frames, bins, config)
-    return StrongPrint(fingerprint, hash_strength(fingerprint, frames, bins, level))
-
-
-def hash_strength(
-    fingerprint: Fingerprint,
-    frames: NDArray[np.int32],
-    bins: NDArray[np.int32],
-    level: NDArray[np.float32],
-) -> NDArray[np.float32]:
-    """Per hash, the level (dB) of the weaker of its anchor and target peaks.
-
-    Args:
-        fingerprint: pairs made by ``landmark_pairs`` from the peaks ``frames``, ``bins``.
-        frames, bins, level: the peaks, sorted by frame then bin, shape (n_peaks,).
-
-    Returns:
-        Shape (n_hashes,).
-    """
-    keys = frames.astype(np.int64) * _KEY_STRIDE + bins
-    hashes = fingerprint.hashes
-    anchor_bin = (hashes >> 15) & _FREQ_MASK
-    target_bin = (hashes >> 6) & _FREQ_MASK
-    dt = hashes & _DT_MASK
-    anchor_key = fingerprint.times.astype(np.int64) * _KEY_STRIDE + anchor_bin
-    target_key = (fingerprint.times.astype(np.int64) + dt) * _KEY_STRIDE + target_bin
-    anchor = level[np.searchsorted(keys, anchor_key)]
-    target = level[np.searchsorted(keys, target_key)]
-    out: NDArray[np.float32] = np.minimum(anchor, target).astype(np.float32)
-    return out
+    print_ = core_landmarks.fingerprint(y, config)
+    if print_.strength is None:  # core's fingerprint always measures it
+        raise RuntimeError("the fingerprinter returned no hash strengths")
+    return StrongPrint(print_, print_.strength)
 
 
 def thin(
     print_: StrongPrint, per_second: float | None, config: LandmarkConfig
 ) -> Fingerprint:
-    """Keep the ``per_second`` strongest hashes of each one-second block of anchor frames.
-
-    Args:
-        print_: a fingerprint with hash strengths.
-        per_second: hashes kept per second of signal; None keeps them all.
-        config: gives the frame rate.
-
-    Returns:
-        The kept hashes in their original order.
-    """
-    return _subset(print_.fingerprint, thin_indices(print_, per_second, config))
+    """Keep the ``per_second`` strongest hashes of each one-second block of anchor frames
+    (None keeps them all), in their original order."""
+    return core_landmarks.subset(print_.fingerprint, thin_indices(print_, per_second, config))
 
 
 def thin_indices(
     print_: StrongPrint, per_second: float | None, config: LandmarkConfig
 ) -> NDArray[np.intp]:
     """Indices (ascending) of the hashes ``thin`` keeps."""
-    times = print_.fingerprint.times
-    if per_second is None:
-        return np.arange(times.size)
-    block_frames = max(1, round(config.frames_per_second))
-    per_block = max(1, round(per_second * block_frames / config.frames_per_second))
-    block = times // block_frames
-    order = np.lexsort((-print_.strength, block))
-    sorted_block = block[order]
-    rank = np.arange(order.size) - np.searchsorted(sorted_block, sorted_block, side="left")
-    return np.sort(order[rank < per_block])
+    return core_landmarks.thin_indices(print_.fingerprint.times, print_.strength, per_second,
+                                       config)
 
 
 def thin_to_budget(
@@ -156,28 +102,15 @@ def thin_to_budget(
 ) -> Fingerprint:
     """``thin`` to an even rate that fits ``max_hashes`` over ``seconds``; the strongest
     ``max_hashes`` of those when rounding per block leaves a few too many."""
-    kept = thin_indices(print_, max_hashes / max(seconds, 1e-9), config)
-    if kept.size > max_hashes:
-        strongest = np.argsort(-print_.strength[kept], kind="stable")[:max_hashes]
-        kept = np.sort(kept[strongest])
-    return _subset(print_.fingerprint, kept)
-
-
-def _subset(fingerprint: Fingerprint, keep: NDArray[np.intp]) -> Fingerprint:
-    return Fingerprint(fingerprint.hashes[keep], fingerprint.times[keep], fingerprint.n_peaks)
+    kept = core_landmarks.budget_indices(print_.fingerprint.times, print_.strength, max_hashes,
+                                         seconds, config)
+    return core_landmarks.subset(print_.fingerprint, kept)
 
 
 def prefer_band(print_: StrongPrint, config: LandmarkConfig) -> StrongPrint:
     """The same print with hashes that leave ``SHARED_BAND_HZ`` counted ``BAND_BONUS_DB`` weaker."""
-    hz_per_bin = config.sr / config.n_fft
-    low, high = (round(hz / hz_per_bin) for hz in SHARED_BAND_HZ)
-    hashes = print_.fingerprint.hashes
-    inside = np.ones(hashes.size, bool)
-    for shift in (15, 6):
-        bins = (hashes >> shift) & _FREQ_MASK
-        inside &= (bins >= low) & (bins <= high)
-    demoted = np.where(inside, print_.strength, print_.strength - BAND_BONUS_DB).astype(np.float32)
-    return StrongPrint(print_.fingerprint, demoted)
+    with_strength = dataclasses.replace(print_.fingerprint, strength=print_.strength)
+    return StrongPrint(print_.fingerprint, core_landmarks.band_strength(with_strength, config))
 
 
 def choose_tracks(tracks: Sequence[Track], n: int, seed: int) -> list[Track]:

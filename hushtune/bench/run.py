@@ -226,6 +226,8 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRes
             facts[f"{name}_threshold_target_false_accept"] = (
                 system.config.target_false_positive_rate)
         facts[f"{name}_track_featurize_cpu_s"] = round(cpu_seconds[f"{name}:track"], 1)
+        system_facts: Callable[[], dict[str, object]] = getattr(system, "facts", dict)
+        facts.update({f"{name}_{key}": value for key, value in system_facts().items()})
         report(f"score {name}", 0, len(plans))
         score_started = time.perf_counter()
         scores, confidence = _score_all(system, [query_features[name][p.query_id] for p in plans])
@@ -234,6 +236,12 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRes
         per_query = cpu_seconds[f"{name}:query"] / max(1, len(plans)) + score_each
         records += _records(name, "clear", plans, labels, correct, scores, confidence, config, roc,
                             e2e_s=per_query, threshold=system.threshold)
+        # A system may score other decision rules from the same fit (``variants``).
+        variants: Callable[[], dict[str, tuple[Any, Any, float | None]]] = getattr(
+            system, "variants", dict)
+        for variant, (v_scores, v_confidence, v_threshold) in variants().items():
+            records += _records(variant, "clear", plans, labels, correct, v_scores, v_confidence,
+                                config, roc, e2e_s=per_query, threshold=v_threshold)
     facts["peak_rss_mb"] = round(
         max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024, 1

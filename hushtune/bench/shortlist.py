@@ -58,7 +58,11 @@ from hushtune.bench.landmarks import Fingerprint, LandmarkBaseline, LandmarkConf
 from hushtune.bench.queries import render
 from hushtune.bench.systems import HushtuneSystem
 from hushtune.core.audio import SAMPLE_RATE, load_audio
+from hushtune.core.landmarks import bag_bins
 from hushtune.core.ranking import open_set_score
+
+__all__ = ["bag_bins"]
+"""``bag_bins`` lives in ``hushtune.core.landmarks`` (the SDK folds queries with it)."""
 
 TARGET_SONGS = 10_000
 """Catalog size the recall at K is extrapolated to."""
@@ -72,14 +76,7 @@ IDF_SCALE = 4.0
 MIN_ALIGNED = (5, 8, 12, 16, 20)
 """Aligned hashes at which stage 2's answer is taken (below it, the dense answer if its
 margin passes the catalog threshold); chosen here on the evaluation queries themselves."""
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def bag_bins(hashes: NDArray[np.uint32], bits: int) -> NDArray[np.int64]:
-    """The distinct bins (of 2^bits) of ``hashes``: a multiplicative hash, top bits."""
-    mixed = hashes.astype(np.uint64) * _GOLDEN
-    return np.unique((mixed >> np.uint64(64 - bits)).astype(np.int64))
 
 
 def bag_scores(

@@ -98,7 +98,8 @@ slots exactly."""
 
 
 def make_system(name: str) -> System:
-    """A fresh system by name: hushtune, hushtune_hidden, mfcc_vote or landmarks."""
+    """A fresh system by name: hushtune, hushtune_hidden, mfcc_vote, landmarks or
+    hushtune_landmarks (issue 14's two stages in the clear; ``landmark_system``)."""
     if name == "hushtune":
         return HushtuneSystem()
     if name == "hushtune_hidden":
@@ -111,7 +112,11 @@ def make_system(name: str) -> System:
         from hushtune.bench.landmarks import LandmarkBaseline
 
         return LandmarkBaseline()
+    if name == "hushtune_landmarks":
+        from hushtune.bench.landmark_system import LandmarkTwoStageSystem
+
+        return LandmarkTwoStageSystem()
     raise ValueError(f"unknown system {name!r}; choose one of {', '.join(SYSTEM_NAMES)}")
 
 
-SYSTEM_NAMES = ("hushtune", "hushtune_hidden", "mfcc_vote", "landmarks")
+SYSTEM_NAMES = ("hushtune", "hushtune_hidden", "mfcc_vote", "landmarks", "hushtune_landmarks")

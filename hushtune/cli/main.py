@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
         help="train a ReLU layer of N units that clients run before encrypting (full trainer, "
         "local builds; updates keep the layer frozen); 0 (default): none",
     )
+    build.add_argument(
+        "--landmarks", action=argparse.BooleanOptionalAction, default=True,
+        help="also publish the landmark records, PIR store and bag hints of issue 14 "
+        "(default: on; --no-landmarks works for local builds only)",
+    )
     build.add_argument("--json", action="store_true", help="print the result as JSON")
     add_tls_flags(build)
     add_flags(build)
@@ -310,6 +315,8 @@ def _build(args: argparse.Namespace) -> int:
     if args.hidden_units < 0 or (args.hidden_units and args.featurizer):
         raise ValueError("--hidden-units must be 0 or more, and works for local builds only "
                          "(not with --featurizer)")
+    if not args.landmarks and args.featurizer:
+        raise ValueError("--no-landmarks works for local builds only (not with --featurizer)")
 
     def remote(progress: Progress) -> dict[str, object]:
         from hushtune.cli.remote import build_remote
@@ -329,6 +336,7 @@ def _build(args: argparse.Namespace) -> int:
             progress=progress, engine=args.engine, trainer=args.trainer,
             cache_dir=feature_cache_path(settings), workers=settings.build_workers,
             hidden_units=args.hidden_units, source_roots=_roots(settings),
+            landmarks=args.landmarks,
         )
 
     summary = _publish(args, remote, local)

@@ -23,6 +23,14 @@ def describe(label: str, answer: Identification) -> str:
         + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in answer.timings.items())
         + f"; up {answer.upload_bytes / 1024:.1f} KiB, down {answer.response_bytes / 1024:.1f} KiB",
     ]
+    if answer.aligned_count is not None:  # the version has landmark evidence (issue 14)
+        up = sum(v for k, v in answer.stage_bytes.items() if k.endswith("_up"))
+        down = sum(v for k, v in answer.stage_bytes.items() if k.endswith("_down"))
+        lines.append(
+            f"  decided by {answer.decided_by}: {answer.aligned_count} hashes aligned with the "
+            f"best of {len(answer.shortlist)} songs fetched privately; all stages up "
+            f"{up / 1024:.1f} KiB, down {down / 1024:.1f} KiB"
+        )
     return "\n".join(lines)
 
 

@@ -652,3 +652,76 @@ def decrypt_counts(
     secret = _check_u32("secret", secret, (params.n, 1))
     noisy = answers - np.matmul(h, secret, dtype=np.uint32)[:, 0]
     return _decode(params, noisy)
+
+
+# ----- the bag's A from its seed, without holding all of it ---------------------------------
+
+ROW_BLOCK = 1 << 13
+"""Rows of A expanded at once by the ``*_from_seed`` helpers: 32 MiB at n = 1024."""
+
+
+def public_rows(params: LweParameters, seed: bytes, rows: Sequence[int]) -> U32:
+    """Rows ``rows`` of A (len(rows) x n), the same as ``public_matrix(...)[rows]``."""
+    if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
+        raise ValueError(f"the seed of A must be {SEED_BYTES} bytes")
+    out = np.empty((len(rows), params.n), np.uint32)
+    for i, j in enumerate(rows):
+        if not 0 <= int(j) < MAX_SAMPLES:
+            raise ValueError(f"row {j} of A is outside the estimate's 0..{MAX_SAMPLES - 1}")
+        out[i] = public_row(seed, int(j), params.n)
+    return out
+
+
+def bag_hint_from_seed(params: LweParameters, bag: BagMatrix, seed: bytes) -> U32:
+    """``bag_hint`` with A expanded from ``seed``, only the rows of occupied bins.
+
+    Why: at 2^18 bins A is 1 GiB, but a small catalog occupies a few thousand bins, and only
+    those rows of A enter M A.
+    """
+    params.check()
+    if not 1 <= bag.bins <= MAX_SAMPLES:
+        raise ValueError(f"{bag.bins} bins; the estimate covers 1 to {MAX_SAMPLES}")
+    check_failure(params, bag.songs, bag.fullest_row, 1, max_entry=1.0)
+    occupied = np.unique(bag.csr.indices)
+    by_bin = bag.csr.tocsc()  # column slices of a CSC matrix are cheap
+    out = np.zeros((bag.songs, params.n), np.uint32)
+    for start in range(0, occupied.size, ROW_BLOCK):
+        block = occupied[start : start + ROW_BLOCK]
+        rows = public_rows(params, seed, block.tolist())
+        out += np.asarray(by_bin[:, block] @ rows, dtype=np.uint32)
+    return out
+
+
+def encrypt_indicator_from_seed(
+    params: LweParameters,
+    seed: bytes,
+    bins: Sequence[int],
+    width: int,
+    *,
+    source: ByteSource = secrets.token_bytes,
+) -> tuple[U32, U32]:
+    """``encrypt_indicator`` with A expanded from ``seed`` ``ROW_BLOCK`` rows at a time, so
+    the client never holds A (1 GiB at 2^18 bins); the same output for the same bytes.
+
+    Raises:
+        ValueError: as ``encrypt_indicator``.
+    """
+    params.check()
+    if not 1 <= width <= MAX_SAMPLES:
+        raise ValueError(f"A has {width} rows; the estimate covers 1 to {MAX_SAMPLES}")
+    distinct = set()
+    for b in bins:
+        if isinstance(b, bool) or not isinstance(b, int | np.integer) or not 0 <= b < width:
+            raise ValueError(f"bin {b!r} is out of range 0..{width - 1}")
+        distinct.add(int(b))
+    if len(distinct) >= params.p:
+        raise ValueError(f"{len(distinct)} distinct bins: counts must stay below p {params.p}")
+    secret = uniform_secret(params, 1, source)
+    error = gaussian_errors(params, (width, 1), source)[:, 0]
+    indicator = np.zeros(width, np.int64)
+    indicator[sorted(distinct)] = 1
+    query = ((error + params.delta * indicator) % params.q).astype(np.uint32)
+    for start in range(0, width, ROW_BLOCK):
+        rows = public_rows(params, seed, range(start, min(width, start + ROW_BLOCK)))
+        query[start : start + rows.shape[0]] += np.matmul(rows, secret, dtype=np.uint32)[:, 0]
+    return query, secret

@@ -2,6 +2,11 @@
 
 Everything private happens here, on the client: decoding, featurization, encryption and
 decryption. The services only ever see ciphertexts, evaluation keys and a key id.
+
+When the catalog version publishes landmark evidence (issue 14), ``identify`` runs two
+private stages: the dense FHE score and the landmark bag together, a shortlist of exactly K
+songs, then exactly K x c PIR queries for their records, whatever stage 1 found. Every query
+thus sends the same requests, of the same sizes, whichever song it is (or is not).
 """
 
 from __future__ import annotations
@@ -10,18 +15,21 @@ import dataclasses
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from hushtune.core import evidence, landmarks
 from hushtune.core.audio import AudioSource, load_audio
-from hushtune.core.errors import ServiceError
+from hushtune.core.errors import CatalogError, ServiceError
 from hushtune.core.features import query_vector
 from hushtune.core.model_spec import ModelSpec, Song
 from hushtune.core.ranking import open_set_score, top_k
-from hushtune.sdk import transport
+from hushtune.sdk import landmark_stages, transport
 from hushtune.sdk.keys import KeyManager, UploadedKeys
+from hushtune.sdk.landmark_hints import LandmarkHints, LandmarkKit
 
 MIN_QUERY_SECONDS = 2.0
 """Shortest query accepted."""
@@ -56,13 +64,28 @@ class Identification:
     """Seconds in featurize, encrypt, upload, server (FHE run), download, decrypt and total.
 
     ``upload`` is the time to the first response byte minus the FHE run, so it also holds
-    waiting in the worker's queue and loading keys or a circuit."""
+    waiting in the worker's queue and loading keys or a circuit. With landmark evidence also
+    ``landmark_setup`` (the version's spec, hints and public matrix: seconds on first use,
+    then about 0, outside ``total``), ``landmarks`` (the query's fingerprint) and, for the
+    ``bag`` and ``retrieve`` stages,
+    ``<stage>_client`` (encrypt, decrypt, align), ``<stage>_server`` and ``<stage>_network``;
+    the bag runs while the dense score does, so the stages overlap in ``total``."""
     upload_bytes: int
-    """Ciphertext bytes sent for this query."""
+    """Ciphertext bytes sent for the dense score (the landmark stages: ``stage_bytes``)."""
     response_bytes: int
-    """Encrypted result bytes received."""
+    """Encrypted result bytes received for the dense score."""
     logits: tuple[float, ...] = dataclasses.field(default=(), repr=False)
     """Decrypted score of every catalog song, in catalog order (for apps and benchmarks)."""
+    decided_by: str = "dense"
+    """Which evidence gave the answer: ``dense`` (a version without landmarks), or
+    ``landmarks``, ``none`` (unknown) as ``evidence.decide`` says."""
+    aligned_count: int | None = None
+    """Query hashes on one time offset with the best shortlisted song; None without landmarks."""
+    shortlist: tuple[str, ...] = ()
+    """Song ids of the K songs whose records were fetched privately (empty without landmarks)."""
+    stage_bytes: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Bytes up and down per stage: ``dense_up``, ``dense_down``, ``bag_up``, ``bag_down``,
+    ``retrieve_up``, ``retrieve_down`` (payloads, without gRPC framing)."""
 
     @property
     def is_unknown(self) -> bool:
@@ -85,6 +108,10 @@ class Identification:
             "timings": self.timings,
             "upload_bytes": self.upload_bytes,
             "response_bytes": self.response_bytes,
+            "decided_by": self.decided_by,
+            "aligned_count": self.aligned_count,
+            "shortlist": list(self.shortlist),
+            "stage_bytes": self.stage_bytes,
         }
 
 
@@ -123,6 +150,8 @@ class Client:
         self._keystore = transport.open_channel(keystore, tls)
         self._keystore_address = keystore
         self.keys = KeyManager(key_dir)
+        self.hints = LandmarkHints(self.keys.key_dir)
+        self._bag_thread = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hushtune-bag")
         self._pinned_version = catalog_version
         self._timeout = timeout
         self._attempt_timeout = attempt_timeout
@@ -135,6 +164,7 @@ class Client:
 
     def close(self) -> None:
         """Close the channels."""
+        self._bag_thread.shutdown(wait=True)
         self._inference.close()
         self._keystore.close()
 
@@ -197,23 +227,108 @@ class Client:
         y = load_audio(audio, sr=sr, min_seconds=MIN_QUERY_SECONDS, max_seconds=MAX_QUERY_SECONDS)
         decoded = time.perf_counter() - started
         spec = self.model_spec(deadline=deadline)  # after the audio check: no call for bad input
+        mark = time.perf_counter()
+        kit = self.landmark_kit(spec, deadline=deadline)
+        setup = time.perf_counter() - mark  # hints and A: seconds once per version, then ~0
         started = time.perf_counter() - decoded
         vector = spec.encode(query_vector(y, spec.feature_mean, spec.feature_scale))
         timings["featurize"] = time.perf_counter() - started
+        if kit is None:
+            dense = self._dense(spec, vector, deadline, timings)
+            timings["total"] = time.perf_counter() - started
+            return _decide(spec, dense, self._top_k, timings)
+        timings["landmark_setup"] = setup
+        identification = self._two_stage(spec, kit, y, vector, deadline, timings)
+        timings["total"] = time.perf_counter() - started
+        return identification
+
+    def _two_stage(
+        self,
+        spec: ModelSpec,
+        kit: LandmarkKit,
+        y: NDArray[np.float32],
+        vector: NDArray[np.float64],
+        deadline: float,
+        timings: dict[str, float],
+    ) -> Identification:
+        """Dense score and landmark bag together, a shortlist of K, their records by PIR,
+        aligned hashes, the answer. Both landmark calls are made whatever stage 1 found."""
+        mark = time.perf_counter()
+        query = landmarks.fingerprint(y)
+        timings["landmarks"] = time.perf_counter() - mark
+        bag = self._bag_thread.submit(
+            landmark_stages.score_bag, self._inference, kit, query, deadline,
+            self._attempt_timeout,
+        )
+        dense = self._dense(spec, vector, deadline, timings)
+        stage1 = bag.result()
+        logits = np.asarray(dense.logits)
+        songs = evidence.shortlist(
+            logits, stage1.counts, kit.spec, query_bin_count=stage1.query_bins
+        )
+        stage2 = landmark_stages.retrieve(
+            self._inference, kit, songs, query, deadline, self._attempt_timeout
+        )
+        aligned = dict(zip(stage2.songs, stage2.aligned, strict=True))
+        answer = evidence.decide(logits, spec.threshold, aligned, kit.spec)
+        _stage_timings(timings, "bag", stage1.cost)
+        _stage_timings(timings, "retrieve", stage2.cost)
+        identification = _decide(spec, dense, self._top_k, timings)
+        return dataclasses.replace(
+            identification,
+            match=None if answer.song is None else spec.songs[answer.song],
+            decided_by=str(answer.decided_by),
+            aligned_count=answer.aligned,
+            shortlist=tuple(spec.songs[i].song_id for i in songs),
+            stage_bytes={
+                **identification.stage_bytes,
+                "bag_up": stage1.cost.upload_bytes, "bag_down": stage1.cost.download_bytes,
+                "retrieve_up": stage2.cost.upload_bytes,
+                "retrieve_down": stage2.cost.download_bytes,
+            },
+        )
+
+    def landmark_kit(self, spec: ModelSpec, *, deadline: float) -> LandmarkKit | None:
+        """The landmark spec, hints and public matrices of ``spec``'s version (downloaded
+        once per version, then read from the key folder), or None when it has none.
+
+        Raises:
+            CatalogError: the landmark spec does not match the model spec (another song count).
+        """
+        version = spec.catalog_version
+        kit = self.hints.kit(
+            version,
+            lambda: transport.fetch_landmark_spec(
+                self._inference, version, deadline, self._attempt_timeout
+            ),
+            lambda kind, digest: transport.fetch_hint(
+                self._inference, version, kind, digest, deadline
+            ),
+        )
+        if kit is not None and kit.spec.songs != len(spec.songs):
+            raise CatalogError(
+                f"catalog version {version}: the landmark spec has {kit.spec.songs} songs, the "
+                f"model spec {len(spec.songs)}"
+            )
+        return kit
+
+    def _dense(
+        self, spec: ModelSpec, vector: NDArray[np.float64], deadline: float,
+        timings: dict[str, float],
+    ) -> _Dense:
+        """Stage 1's dense score: encrypt, score on a worker, decrypt."""
         engine = self.keys.engine(spec)
         mark = time.perf_counter()
         ciphertext = engine.encrypt(vector)
         timings["encrypt"] = time.perf_counter() - mark
         reply = self._score(spec, ciphertext, deadline)
-        encrypted_scores = reply.encrypted_scores
         timings["upload"] = max(0.0, reply.first_byte_s - reply.fhe_seconds)
         timings["server"] = reply.fhe_seconds
         timings["download"] = reply.total_s - reply.first_byte_s
         mark = time.perf_counter()
-        logits = engine.decrypt(encrypted_scores)
+        logits = engine.decrypt(reply.encrypted_scores)
         timings["decrypt"] = time.perf_counter() - mark
-        timings["total"] = time.perf_counter() - started
-        return _decide(spec, logits, self._top_k, timings, len(ciphertext), len(encrypted_scores))
+        return _Dense(logits, len(ciphertext), len(reply.encrypted_scores))
 
     def _score(
         self, spec: ModelSpec, ciphertext: bytes, deadline: float
@@ -241,14 +356,25 @@ class Client:
             )
 
 
-def _decide(
-    spec: ModelSpec,
-    logits: NDArray[np.float64],
-    k: int,
-    timings: dict[str, float],
-    upload_bytes: int,
-    response_bytes: int,
-) -> Identification:
+@dataclasses.dataclass(frozen=True)
+class _Dense:
+    """The decrypted dense scores and the bytes that carried them."""
+
+    logits: NDArray[np.float64]
+    upload_bytes: int
+    response_bytes: int
+
+
+def _stage_timings(timings: dict[str, float], stage: str, cost: landmark_stages.StageCost) -> None:
+    """Seconds of one landmark stage: client (encrypt, decrypt, align), server, network."""
+    timings[f"{stage}_client"] = cost.client_s
+    timings[f"{stage}_server"] = cost.server_s
+    timings[f"{stage}_network"] = cost.network_s
+
+
+def _decide(spec: ModelSpec, dense: _Dense, k: int, timings: dict[str, float]) -> Identification:
+    """The dense answer: the top song when its open-set score reaches the threshold."""
+    logits = dense.logits
     ranked = top_k(logits, k)
     candidates = tuple(Candidate(spec.songs[i], p) for i, p in ranked)
     score = float(open_set_score(logits)[0])
@@ -261,7 +387,8 @@ def _decide(
         candidates=candidates,
         catalog_version=spec.catalog_version,
         timings=timings,
-        upload_bytes=upload_bytes,
-        response_bytes=response_bytes,
+        upload_bytes=dense.upload_bytes,
+        response_bytes=dense.response_bytes,
         logits=tuple(float(v) for v in logits),
+        stage_bytes={"dense_up": dense.upload_bytes, "dense_down": dense.response_bytes},
     )

@@ -30,6 +30,7 @@ from hushtune.core.errors import (
 )
 from hushtune.protos.inference.v1 import inference_pb2, inference_pb2_grpc
 from hushtune.protos.keystore.v1 import keystore_pb2, keystore_pb2_grpc
+from hushtune.protos.landmarks.v1 import landmarks_pb2, landmarks_pb2_grpc
 from hushtune.sdk.keys import UploadedKeys
 
 CHUNK_BYTES = 256 * 1024
@@ -316,3 +317,128 @@ def score(
         return ScoreReply(b"".join(parts), fhe_seconds, first_byte, time.perf_counter() - started)
 
     return with_retries(call, "Score", deadline)
+
+
+# ----- landmark evidence (issue 14): spec, hints, bag and PIR --------------------------------
+
+NO_LANDMARKS = (StatusCode.FAILED_PRECONDITION, StatusCode.UNIMPLEMENTED)
+"""Answers of GetStoreSpec that mean "no landmark evidence here": the version was built
+without it, or the service predates it. The SDK then identifies with the dense scorer alone."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamReply:
+    """A streamed LWE answer, the server's seconds, and the bytes each way."""
+
+    payload: bytes
+    server_seconds: float
+    total_s: float
+    upload_bytes: int
+
+
+def fetch_landmark_spec(
+    channel: grpc.Channel, catalog_version: str, deadline: float, attempt_seconds: float | None
+) -> bytes | None:
+    """A version's landmark spec JSON, digest checked; None when it has no landmarks."""
+    stub = landmarks_pb2_grpc.LandmarkServiceStub(channel)
+    request = landmarks_pb2.GetStoreSpecRequest(catalog_version=catalog_version)
+
+    def call() -> bytes | None:
+        try:
+            reply = stub.GetStoreSpec(request, timeout=_remaining(deadline, attempt_seconds))
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            if code is not None and StatusCode(code.name) in NO_LANDMARKS:
+                return None
+            raise
+        if reply.catalog_version != catalog_version:
+            raise CatalogError(
+                f"GetStoreSpec answered for version {reply.catalog_version!r}, "
+                f"not {catalog_version!r}"
+            )
+        if hashlib.sha256(reply.spec_json).hexdigest() != reply.sha256:
+            raise CatalogError("landmark spec arrived corrupted (sha256 mismatch)")
+        return bytes(reply.spec_json)
+
+    return with_retries(call, "GetStoreSpec", deadline)
+
+
+def fetch_hint(
+    channel: grpc.Channel, catalog_version: str, kind: str, sha256: str, deadline: float
+) -> bytes:
+    """One public hint (``kind`` "store" or "bag"), checked against the spec's ``sha256``."""
+    stub = landmarks_pb2_grpc.LandmarkServiceStub(channel)
+    kinds = {"store": landmarks_pb2.HINT_KIND_STORE, "bag": landmarks_pb2.HINT_KIND_BAG}
+    request = landmarks_pb2.GetHintRequest(catalog_version=catalog_version, kind=kinds[kind])
+
+    def call() -> bytes:
+        parts = [m.chunk for m in stub.GetHint(request, timeout=_remaining(deadline))]
+        data = b"".join(parts)
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise CatalogError(f"the {kind} hint arrived corrupted (sha256 mismatch)")
+        return data
+
+    return with_retries(call, f"GetHint({kind})", deadline)
+
+
+def score_bag(
+    channel: grpc.Channel,
+    catalog_version: str,
+    query: bytes,
+    deadline: float,
+    attempt_seconds: float | None = None,
+) -> StreamReply:
+    """Stream one encrypted bag; returns one uint32 per song (still encrypted)."""
+    stub = landmarks_pb2_grpc.LandmarkServiceStub(channel)
+    header = landmarks_pb2.ScoreBagHeader(catalog_version=catalog_version, size_bytes=len(query))
+
+    def messages() -> Iterator[landmarks_pb2.ScoreBagRequest]:
+        for start in range(0, max(len(query), 1), CHUNK_BYTES):
+            yield landmarks_pb2.ScoreBagRequest(
+                header=header if start == 0 else None, chunk=query[start : start + CHUNK_BYTES]
+            )
+
+    def call() -> StreamReply:
+        stream = stub.ScoreBag(messages(), timeout=_remaining(deadline, attempt_seconds))
+        return _collect_reply(stream, len(query))
+
+    return with_retries(call, "ScoreBag", deadline)
+
+
+def retrieve(
+    channel: grpc.Channel,
+    catalog_version: str,
+    queries: bytes,
+    deadline: float,
+    attempt_seconds: float | None = None,
+) -> StreamReply:
+    """Stream a batch of PIR queries; returns the store's answers (still encrypted)."""
+    stub = landmarks_pb2_grpc.LandmarkServiceStub(channel)
+    header = landmarks_pb2.RetrieveHeader(catalog_version=catalog_version, size_bytes=len(queries))
+
+    def messages() -> Iterator[landmarks_pb2.RetrieveRequest]:
+        for start in range(0, max(len(queries), 1), CHUNK_BYTES):
+            yield landmarks_pb2.RetrieveRequest(
+                header=header if start == 0 else None,
+                chunk=queries[start : start + CHUNK_BYTES],
+            )
+
+    def call() -> StreamReply:
+        stream = stub.Retrieve(messages(), timeout=_remaining(deadline, attempt_seconds))
+        return _collect_reply(stream, len(queries))
+
+    return with_retries(call, "Retrieve", deadline)
+
+
+def _collect_reply(stream: Iterator[Any], upload_bytes: int) -> StreamReply:
+    """Join a header-first answer stream; the header gives the server's seconds and size."""
+    started = time.perf_counter()
+    seconds, declared, parts = 0.0, -1, []
+    for message in stream:
+        if message.HasField("header"):
+            seconds, declared = message.header.server_seconds, message.header.size_bytes
+        parts.append(message.chunk)
+    payload = b"".join(parts)
+    if declared != len(payload):
+        raise ServiceError(f"an answer stream declared {declared} bytes but {len(payload)} came")
+    return StreamReply(payload, seconds, time.perf_counter() - started, upload_bytes)

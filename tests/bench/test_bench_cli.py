@@ -23,3 +23,11 @@ def test_scale_flags_without_scale_are_refused(capsys: pytest.CaptureFixture[str
     assert main(["bench", "--quick", "--repeats", "2"]) == 2
     err = capsys.readouterr().err
     assert "--repeats" in err and "hushtune bench scale" in err, err
+
+
+def test_conditions_make_a_matrix_of_five_second_cells() -> None:
+    from hushtune.bench.cli import _matrix
+
+    assert _matrix("clean, speed+2%") == (("clean", 5.0), ("speed+2%", 5.0))
+    with pytest.raises(ValueError, match="nosuch"):
+        _matrix("clean,nosuch")

@@ -143,3 +143,15 @@ def test_rare_bins_weigh_more_and_rank_their_song_first() -> None:
     query = np.concatenate([common[:20], np.arange(100, 105)])
     z = shortlist.weighted_bag_scores(songs, query, weights, 16)
     assert int(np.argmax(z)) == 0 and z[0] > z[1]
+
+
+def test_core_records_keep_what_the_study_kept() -> None:
+    from hushtune.core.landmarks import decode_record, encode_record
+
+    y = _music(20.0, seed=5)
+    strong = lt.fingerprint_with_strength(y, CONFIG)
+    study = lt.thin_to_budget(lt.prefer_band(strong, CONFIG), 2_000 // lt.BYTES_PER_HASH,
+                              y.size / SAMPLE_RATE, CONFIG)
+    record = decode_record(encode_record(strong.fingerprint, 2_000))
+    assert sorted(zip(record.hashes.tolist(), record.times.tolist(), strict=True)) == sorted(
+        zip(study.hashes.tolist(), study.times.tolist(), strict=True))

@@ -51,6 +51,13 @@ def test_build_refuses_hidden_units_it_cannot_honour(flags: tuple[str, ...]) -> 
     assert "--hidden-units" in result.stderr, result.stderr
 
 
+def test_build_refuses_no_landmarks_through_a_featurizer() -> None:
+    result = run("build", str(CLIPS), "--no-landmarks", "--featurizer", "127.0.0.1:1",
+                 timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--no-landmarks" in result.stderr, result.stderr
+
+
 def test_listen_without_a_usable_microphone_is_a_clear_error() -> None:
     result = run("identify", "--listen", "2", timeout=30)
     assert result.returncode == 2, result.stdout + result.stderr

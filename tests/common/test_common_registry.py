@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pytest
@@ -139,3 +140,57 @@ def test_the_history_is_bounded(redis_client: redis.Redis) -> None:
     for number in range(registry.HISTORY_LENGTH + 5):
         registry.publish(redis_client, catalog(f"v{number}", float(number)), make_current=True)
     assert len(registry.history(redis_client)) == registry.HISTORY_LENGTH
+
+
+def _landmarks(spec_extra: bytes = b"") -> registry.LandmarkArtifacts:
+    store_hint, bag_hint = b"\x01\x00\x00\x00" * 8, b"\x02\x00\x00\x00" * 4
+    spec = (b'{"store_hint_sha256": "%s", "bag_hint_sha256": "%s"' % (
+        hashlib.sha256(store_hint).hexdigest().encode(),
+        hashlib.sha256(bag_hint).hexdigest().encode())) + spec_extra + b"}"
+    return registry.LandmarkArtifacts(spec, b"records" * 3, store_hint, bag_hint)
+
+
+def test_landmarks_publish_with_their_version_and_load_checked(
+    redis_client: redis.Redis,
+) -> None:
+    landmarks = _landmarks()
+    published = registry.CatalogVersion("v1", {"created_unix": 1.0}, b"spec", b"server",
+                                        landmarks=landmarks)
+    registry.publish(redis_client, published, make_current=True)
+    assert registry.load_landmarks(redis_client, "v1") == (landmarks.spec, landmarks.records)
+    assert registry.load_landmark_hint(redis_client, "v1", "store") == landmarks.store_hint
+    assert registry.load_landmark_hint(redis_client, "v1", "bag") == landmarks.bag_hint
+    fields = redis_client.hgetall("hushtune:catalog:v:v1")
+    assert fields[b"landmark_records_sha256"] == hashlib.sha256(landmarks.records).hexdigest(
+    ).encode()
+    with pytest.raises(InvalidInput, match="neither"):
+        registry.load_landmark_hint(redis_client, "v1", "dense")
+
+
+def test_a_version_without_landmarks_or_a_corrupt_hint_is_named(
+    redis_client: redis.Redis,
+) -> None:
+    registry.publish(redis_client, catalog("v1", 1.0), make_current=True)
+    with pytest.raises(NotFound, match="no landmark data"):
+        registry.load_landmarks(redis_client, "v1")
+    with pytest.raises(NotFound, match="no landmark data"):
+        registry.load_landmark_hint(redis_client, "v1", "bag")
+    with pytest.raises(NotFound, match="not in the registry"):
+        registry.load_landmarks(redis_client, "v9")
+    registry.publish(redis_client, registry.CatalogVersion(
+        "v2", {"created_unix": 2.0}, b"spec", b"server", landmarks=_landmarks()),
+        make_current=False)
+    redis_client.hset("hushtune:catalog:v:v2", "landmark_bag_hint", b"tampered")
+    with pytest.raises(Corrupt, match="landmark bag hint"):
+        registry.load_landmark_hint(redis_client, "v2", "bag")
+    redis_client.hset("hushtune:catalog:v:v2", "landmark_records", b"tampered")
+    with pytest.raises(Corrupt, match="landmark records"):
+        registry.load_landmarks(redis_client, "v2")
+
+
+def test_hints_that_do_not_match_the_spec_are_not_published(redis_client: redis.Redis) -> None:
+    bad = dataclasses.replace(_landmarks(), bag_hint=b"other")
+    with pytest.raises(InvalidInput, match="bag hint"):
+        registry.publish(redis_client, registry.CatalogVersion(
+            "v1", {"created_unix": 1.0}, b"spec", b"server", landmarks=bad), make_current=True)
+    assert not redis_client.exists("hushtune:catalog:v:v1")

@@ -81,7 +81,8 @@ def test_ckks_identifies_a_noisy_catalog_song(e2e_stack, ckks_catalog, ckks_clie
 def test_ckks_answers_unknown_for_a_song_it_lacks(e2e_stack, ckks_client):
     answer = ckks_client.identify(e2e_stack.excerpt(UNKNOWN, 10.0), sr=SAMPLE_RATE)
     assert answer.is_unknown, answer.as_dict()
-    assert answer.open_set_score < answer.threshold
+    if answer.decided_by == "dense":  # with landmarks, too few aligned hashes decide instead
+        assert answer.open_set_score < answer.threshold
 
 
 @pytest.mark.parametrize(("name", "offset"), [(KNOWN, 12.0), (UNKNOWN, 20.0)])

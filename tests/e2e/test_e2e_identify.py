@@ -52,7 +52,10 @@ def test_identify_noisy_catalog_song(e2e_stack, client, offset):
     check_real_fhe_answer(answer, e2e_stack)
     assert answer.match is not None, f"answered unknown: {answer.as_dict()}"
     assert answer.match.song_id == e2e_stack.song_id(KNOWN), answer.as_dict()
-    assert answer.open_set_score >= answer.threshold
+    if answer.decided_by == "dense":  # a version without landmark evidence
+        assert answer.open_set_score >= answer.threshold
+    else:  # the demo build publishes landmarks: aligned hashes decided (test_e2e_landmarks)
+        assert answer.decided_by == "landmarks" and answer.aligned_count, answer.as_dict()
 
 
 def test_identify_clean_catalog_song(e2e_stack, client):
@@ -67,7 +70,8 @@ def test_unknown_song(e2e_stack, client, offset):
     answer = client.identify(e2e_stack.excerpt(UNKNOWN, offset), sr=SAMPLE_RATE)
     check_real_fhe_answer(answer, e2e_stack)
     assert answer.is_unknown, f"matched a song the catalog lacks: {answer.as_dict()}"
-    assert answer.open_set_score < answer.threshold
+    if answer.decided_by == "dense":  # with landmarks, too few aligned hashes decide instead
+        assert answer.open_set_score < answer.threshold
     song_ids = {song.song_id for song in client.model_spec().songs}
     assert e2e_stack.song_id(UNKNOWN) not in song_ids
 

@@ -21,12 +21,15 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from hushtune.core.audio import SAMPLE_RATE, load_audio
+from hushtune.core.evidence import LandmarkSpec
 from hushtune.core.features import query_vector
+from hushtune.protos.landmarks.v1 import landmarks_pb2
 from hushtune.sdk import Client, ServiceError, transport
 from hushtune.sdk.keys import UploadedKeys
-from hushtune.services.common import client_secret
+from hushtune.services.common import client_secret, registry
 from hushtune.services.common.logs import JsonFormatter
 from hushtune.services.featurizer.augment import add_noise
 
@@ -197,6 +200,63 @@ def test_services_never_see_audio_features_scores_or_secret_keys(
     assert not leaked(sent + received, key_windows), "secret key bytes crossed the wire"
 
 
+LANDMARK_SERVICE = landmarks_pb2.DESCRIPTOR.services_by_name["LandmarkService"].full_name
+LANDMARK_QUERIES = (
+    ("amoebax-data__AngusBackground.ogg", 12.0, True),
+    ("seahorse-adventures__3.ogg", 15.0, False),
+    ("seahorse-adventures__8.ogg", 10.0, False),
+)
+"""(clip, offset, with pink noise): a noisy catalog song, another catalog song clean, and the
+song left out of the catalog, so that both what is queried and what is answered differ."""
+
+
+def landmark_traffic() -> dict[str, float]:
+    """What the worker's metrics say it received on the landmark RPCs so far: request
+    message bytes and calls, per method (the server's own view of the traffic)."""
+    found = {}
+    for method in ("ScoreBag", "Retrieve"):
+        labels = {"service": LANDMARK_SERVICE, "method": method}
+        found[f"{method} bytes"] = REGISTRY.get_sample_value(
+            "hushtune_grpc_received_bytes_total", labels) or 0.0
+        found[f"{method} calls"] = REGISTRY.get_sample_value(
+            "hushtune_grpc_requests_total", {**labels, "code": "OK"}) or 0.0
+    return found
+
+
+def test_landmark_requests_do_not_depend_on_the_song(e2e_stack, recording_proxy, tmp_path):
+    """Every identification sends the same landmark requests, byte for byte in size, whether
+    its song is matched, another one is, or none (stage 2 always asks for exactly K x c)."""
+    key_dir = tmp_path / "keys"
+    with Client(e2e_stack.inference, e2e_stack.keystore, key_dir=key_dir) as warm:
+        warm.identify(e2e_stack.excerpt(*ARRAY_QUERY), sr=SAMPLE_RATE)  # keys, hints: once
+    answers, requests, wire = [], [], []
+    for name, offset, noisy in LANDMARK_QUERIES:
+        samples = e2e_stack.excerpt(name, offset)
+        if noisy:
+            samples = add_noise(samples, "pink", 10.0, np.random.default_rng(3))
+        proxy = recording_proxy(e2e_stack.inference)
+        before = landmark_traffic()
+        with Client(proxy.address, e2e_stack.keystore, key_dir=key_dir) as client:
+            answers.append(client.identify(samples, sr=SAMPLE_RATE))
+        after = landmark_traffic()
+        requests.append({key: after[key] - before[key] for key in after})
+        wire.append(len(proxy.sent))
+
+    matched = [a.match.song_id if a.match else None for a in answers]
+    assert matched == [e2e_stack.song_id(LANDMARK_QUERIES[0][0]),
+                       e2e_stack.song_id(LANDMARK_QUERIES[1][0]), None], matched
+    assert requests[0]["ScoreBag calls"] == requests[0]["Retrieve calls"] == 1, requests[0]
+    assert requests[0]["ScoreBag bytes"] > 0 and requests[0]["Retrieve bytes"] > 0
+    assert requests[1] == requests[0] and requests[2] == requests[0], requests
+    sizes = [{k: v for k, v in a.stage_bytes.items() if k.endswith("_up")} for a in answers]
+    assert sizes[1] == sizes[0] and sizes[2] == sizes[0], sizes
+    # On the wire (every RPC of the identification, framing included) the totals agree to
+    # within HTTP/2 bookkeeping (window updates, header encodings), far below one PIR query.
+    spec_json, _ = registry.load_landmarks(e2e_stack.redis, answers[0].catalog_version)
+    one_query = LandmarkSpec.from_json(spec_json).layout.cols * 4
+    assert max(wire) - min(wire) < one_query, (wire, one_query)
+
+
 class LineRecorder(logging.Handler):
     """Formats every record as the services write it (JSON lines) and keeps the lines."""
 
@@ -254,6 +314,8 @@ def test_no_log_line_holds_a_client_secret_key_material_or_a_ciphertext(e2e_stac
     # Positive control: the lines are there and name the key id, so the search sees them.
     assert any(uploaded.key_id in line for line in lines), "no log line names the key id"
     assert any('"scored"' in line for line in lines), "the query's log line is missing"
+    for stage in ("bag", "retrieve"):  # the landmark stages log too, and are searched below
+        assert any(f'"answered {stage}"' in line for line in lines), f"no {stage} log line"
     secret = uploaded.client_secret
     needles = [secret, secret[2:22], secret[-20:], client_secret.digest(secret),
                client_secret.digest(secret)[:24], wrong.client_secret[2:22]]

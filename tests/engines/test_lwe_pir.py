@@ -287,3 +287,24 @@ def test_a_wrong_hint_is_detected_or_decodes_wrong() -> None:
     queries, state = lwe_pir.make_queries(PARAMS, a, [3])
     with pytest.raises(ValueError, match="not a byte"):
         lwe_pir.recover(PARAMS, lwe_pir.hint(store, other), lwe_pir.answer(store, queries), state)
+
+
+def test_seed_helpers_equal_the_full_public_matrix() -> None:
+    params = lwe_pir.BAG_PARAMETERS
+    width = 3 * lwe_pir.ROW_BLOCK // 2  # two blocks, the second partial
+    a = lwe_pir.public_matrix(params, SEED, width)
+    assert np.array_equal(lwe_pir.public_rows(params, SEED, [5, 0, width - 1]),
+                          a[[5, 0, width - 1]])
+    rng = np.random.default_rng(3)
+    matrix = sparse.random(6, width, density=0.01, random_state=rng, format="csr")
+    matrix.data[:] = 1
+    bag = lwe_pir.bag_matrix(matrix)
+    assert np.array_equal(lwe_pir.bag_hint_from_seed(params, bag, SEED),
+                          lwe_pir.bag_hint(params, bag, a))
+    bins = [3, 77, width - 1]
+    full = lwe_pir.encrypt_indicator(params, a, bins, width, source=seeded(9))
+    blockwise = lwe_pir.encrypt_indicator_from_seed(params, SEED, bins, width, source=seeded(9))
+    assert np.array_equal(full[0], blockwise[0]) and np.array_equal(full[1], blockwise[1])
+    counts = lwe_pir.decrypt_counts(params, lwe_pir.bag_hint(params, bag, a),
+                                    lwe_pir.answer_sparse(bag, blockwise[0]), blockwise[1])
+    assert counts.tolist() == np.asarray(matrix[:, bins].sum(axis=1)).ravel().tolist()

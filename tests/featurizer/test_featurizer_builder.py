@@ -14,7 +14,7 @@ import soundfile
 from hushtune.core.features import FEATURE_VERSION, N_FEATURES
 from hushtune.core.model_spec import ModelSpec
 from hushtune.services.common import registry
-from hushtune.services.common.errors import InvalidInput
+from hushtune.services.common.errors import InvalidInput, NotFound
 from hushtune.services.featurizer.builder import (
     FULL_TRAINER_MAX_SONGS,
     BuildResult,
@@ -89,8 +89,11 @@ def test_progress_runs_through_every_stage_in_order(built: Built) -> None:
     order = [Stage.FEATURIZE, Stage.TRAIN, Stage.COMPILE, Stage.PUBLISH]
     firsts = [stages.index(stage) for stage in order]
     assert firsts == sorted(firsts), f"stages out of order: {stages}"
-    featurized = [(d, t) for s, d, t, _ in built.events if s == Stage.FEATURIZE]
+    featurized = [(d, t) for s, d, t, m in built.events
+                  if s == Stage.FEATURIZE and "landmark" not in m]
     assert featurized == [(i, 4) for i in range(5)], featurized
+    landmarks = [(d, t) for s, d, t, m in built.events if s == Stage.FEATURIZE and "landmark" in m]
+    assert landmarks == [(4, 4)] * 7, landmarks  # 0..4 records, store and hints
     assert built.events[-1][:3] == (Stage.PUBLISH, 1, 1), built.events[-1]
 
 
@@ -130,3 +133,67 @@ def test_large_catalogs_default_to_fewer_degraded_passes(songs: int, passes: int
     config = training_config_for(songs, seed=5)
     assert (config.degraded_passes, config.seed) == (passes, 5), config
     assert config == dataclasses.replace(TrainingConfig(seed=5), degraded_passes=passes)
+
+
+def test_landmarks_are_published_with_the_version_and_answer_privately(built: Built) -> None:
+    """The published store, bag and hints answer real LWE queries with the clear values."""
+    from hushtune.core import evidence, lwe_pir
+    from hushtune.core.audio import SAMPLE_RATE, load_audio
+    from hushtune.core.landmarks import aligned_count, decode_record, fingerprint
+
+    version = built.result.catalog_version
+    spec_json, blob = registry.load_landmarks(built.redis, version)
+    spec = evidence.LandmarkSpec.from_json(spec_json)
+    songs = [s.path for s in scan_folder(built.source)]
+    records = evidence.split_records(blob, spec.record_bytes)
+    assert len(records) == spec.songs == len(songs) == 4 and spec.shortlist_k == 4
+    assert spec.min_aligned >= 5 and spec.queries_per_retrieve == 4 * spec.chunks_per_record
+    # Stage 2: fetch two songs' records through the published hint.
+    store_hint = evidence.hint_array(
+        registry.load_landmark_hint(built.redis, version, "store"), spec.store_params.n)
+    a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
+    shortlist = [2, 0, 3, 1]
+    queries, state = lwe_pir.make_queries(spec.store_params, a,
+                                          evidence.plan_columns(spec, shortlist))
+    answers = lwe_pir.answer(evidence.store_of(spec, records), queries)
+    columns = lwe_pir.recover(spec.store_params, store_hint, answers, state)
+    assert evidence.records_from_chunks(spec, shortlist, columns) == [records[i]
+                                                                     for i in shortlist]
+    # Stage 1: the bag counts of an excerpt of song 2 decrypt to the clear intersections.
+    y = load_audio(songs[2])
+    query = fingerprint(y[10 * SAMPLE_RATE : 15 * SAMPLE_RATE])
+    bins = evidence.query_bins(query, spec)
+    bag_query, secret = lwe_pir.encrypt_indicator_from_seed(
+        spec.bag_params, spec.bag_seed, bins.tolist(), spec.bag_width)
+    bag = evidence.bag_of(spec, records)
+    bag_hint = evidence.hint_array(
+        registry.load_landmark_hint(built.redis, version, "bag"), spec.bag_params.n)
+    counts = lwe_pir.decrypt_counts(spec.bag_params, bag_hint,
+                                    lwe_pir.answer_sparse(bag, bag_query), secret)
+    clear = [np.intersect1d(b, bins).size for b in evidence.song_bins(records, spec.bag_bits)]
+    assert counts.tolist() == clear and int(np.argmax(counts)) == 2
+    aligned = {s: aligned_count(query, decode_record(records[s])) for s in shortlist}
+    answer = evidence.decide(np.zeros(4), 1.0, aligned, spec)
+    assert answer.song == 2 and answer.decided_by == evidence.DecidedBy.LANDMARKS
+
+
+def test_a_build_without_landmarks_publishes_none(built: Built, tmp_path: Path) -> None:
+    result = build_catalog(built.redis, copy_clips(tmp_path / "clips"), config=SMALL,
+                           make_current=False, landmarks=False)
+    with pytest.raises(NotFound, match="no landmark data"):
+        registry.load_landmarks(built.redis, result.catalog_version)
+
+
+def test_a_failing_landmark_step_publishes_nothing(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hushtune.services.featurizer import builder
+
+    def fail(*_: object, **__: object) -> None:
+        raise RuntimeError("disk full while hinting")
+
+    monkeypatch.setattr(builder, "build_artifacts", fail)
+    before = registry_state(built.redis)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_catalog(built.redis, copy_clips(tmp_path / "clips"), config=SMALL)
+    assert registry_state(built.redis) == before, "a failed build changed the registry"

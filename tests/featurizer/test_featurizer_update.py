@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from hushtune.core.audio import SAMPLE_RATE, load_audio
+from hushtune.core.evidence import LandmarkSpec, split_records
 from hushtune.core.features import query_vector
 from hushtune.core.hidden_layer import HiddenLayer
 from hushtune.core.model_spec import ModelSpec
@@ -104,6 +105,26 @@ def test_removing_a_song_drops_only_its_row(grown: Grown) -> None:
     assert registry.current_version(grown.redis) == grown.grown.catalog_version  # not switched
 
 
+def landmarks_of(client: redis.Redis, version: str) -> tuple[LandmarkSpec, list[bytes]]:
+    spec_json, blob = registry.load_landmarks(client, version)
+    spec = LandmarkSpec.from_json(spec_json)
+    return spec, split_records(blob, spec.record_bytes)
+
+
+def test_landmark_records_stay_in_step_with_the_songs(grown: Grown) -> None:
+    base_spec, base_records = landmarks_of(grown.redis, grown.base.catalog_version)
+    spec, records = landmarks_of(grown.redis, grown.grown.catalog_version)
+    assert records[:4] == base_records and len(records) == spec.songs == 6
+    assert spec.min_aligned >= base_spec.min_aligned
+    assert spec.store_seed != base_spec.store_seed  # a new store, new public matrices
+    for which in ("store", "bag"):  # checked against the new spec's digests
+        registry.load_landmark_hint(grown.redis, grown.grown.catalog_version, which)
+    removed = update_catalog(grown.redis, remove=[state_of(
+        grown.redis, grown.grown.catalog_version).songs[4].song.song_id], make_current=False)
+    after_spec, after = landmarks_of(grown.redis, removed.catalog_version)
+    assert after == records[:4] + records[5:] and after_spec.min_aligned == spec.min_aligned
+
+
 def test_the_state_stores_no_path_of_the_featurizer_host(grown: Grown) -> None:
     """Audio relative to the source root, features relative to the cache folder."""
     for version in (grown.base.catalog_version, grown.grown.catalog_version):
@@ -128,7 +149,9 @@ def test_features_lost_from_the_cache_are_computed_again(grown: Grown, tmp_path:
                             cache_dir=grown.cache, make_current=False,
                             source_roots=(tmp_path / "elsewhere", moved))
     assert result.songs == 5 and result.base_version == grown.base.catalog_version
-    assert len(list(grown.cache.glob("*.npz"))) == 5  # four songs again, one new
+    # Windows of four songs again and of one new, and the new song's landmark record (the kept
+    # songs' records come from the base version).
+    assert len(list(grown.cache.glob("*.npz"))) == 6
 
 
 @pytest.mark.parametrize(

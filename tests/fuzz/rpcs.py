@@ -1,4 +1,4 @@
-"""Every RPC of the three services, read from the generated descriptors, and one way to call any.
+"""Every RPC of the three servers, read from the generated descriptors, and one way to call any.
 
 Calls go through a generic channel method with the request serializer given here, so that the
 same code sends valid messages, random ones and raw garbage bytes. ``check_outcome`` holds the
@@ -21,12 +21,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hushtune.protos.featurizer.v1 import featurizer_pb2
 from hushtune.protos.inference.v1 import inference_pb2
 from hushtune.protos.keystore.v1 import keystore_pb2
+from hushtune.protos.landmarks.v1 import landmarks_pb2
 
-SERVICES: dict[str, Any] = {
-    "keystore": keystore_pb2.DESCRIPTOR.services_by_name["KeystoreService"],
-    "inference": inference_pb2.DESCRIPTOR.services_by_name["InferenceService"],
-    "featurizer": featurizer_pb2.DESCRIPTOR.services_by_name["FeaturizerService"],
-}
+SERVICES: list[tuple[str, Any]] = [
+    ("keystore", keystore_pb2.DESCRIPTOR.services_by_name["KeystoreService"]),
+    ("inference", inference_pb2.DESCRIPTOR.services_by_name["InferenceService"]),
+    ("inference", landmarks_pb2.DESCRIPTOR.services_by_name["LandmarkService"]),
+    ("featurizer", featurizer_pb2.DESCRIPTOR.services_by_name["FeaturizerService"]),
+]
+"""(server, service) pairs: the inference worker serves InferenceService and LandmarkService."""
 INTERNAL_DETAILS: collections.Counter[str] = collections.Counter()
 INTERNAL_SAMPLES: dict[str, str] = {}
 """INTERNAL answers seen, per RPC, and the first message of each (for the report)."""
@@ -66,7 +69,7 @@ def all_rpcs() -> list[Rpc]:
     """Every method of the three services, in a stable order."""
     return [
         Rpc(service, method)
-        for service, descriptor in SERVICES.items()
+        for service, descriptor in SERVICES
         for method in descriptor.methods
     ]
 

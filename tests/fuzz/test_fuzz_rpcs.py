@@ -18,9 +18,12 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hushtune.core.evidence import LandmarkSpec
 from hushtune.protos.featurizer.v1 import featurizer_pb2
 from hushtune.protos.inference.v1 import inference_pb2
 from hushtune.protos.keystore.v1 import keystore_pb2
+from hushtune.protos.landmarks.v1 import landmarks_pb2
+from hushtune.services.common import registry
 from tests.fuzz import strategies
 from tests.fuzz.rpcs import Rpc, all_rpcs, assert_serving, call_raw, serialize, timed
 from tests.fuzz.world import FUZZ_SETTINGS, FuzzRecord, FuzzStack
@@ -74,6 +77,25 @@ def score_requests(world: FuzzStack) -> list[Any]:
     ]
 
 
+def landmark_spec(world: FuzzStack) -> LandmarkSpec:
+    """The fuzz catalog's landmark spec (the build publishes one)."""
+    spec_json, _ = registry.load_landmarks(world.stack.redis, world.spec.catalog_version)
+    return LandmarkSpec.from_json(spec_json)
+
+
+def landmark_requests(cls: Any, header_cls: Any, size: Callable[[LandmarkSpec], int]
+                      ) -> Callable[[FuzzStack], list[Any]]:
+    """A ScoreBag or Retrieve stream of zeros of exactly the version's size (a valid query)."""
+
+    def make(world: FuzzStack) -> list[Any]:
+        payload = bytes(size(landmark_spec(world)))
+        header = header_cls(catalog_version=world.spec.catalog_version, size_bytes=len(payload))
+        chunks = pieces(payload)
+        return [cls(header=header, chunk=chunks[0])] + [cls(chunk=c) for c in chunks[1:]]
+
+    return make
+
+
 def key_request(cls: Any) -> Callable[[FuzzStack], list[Any]]:
     return lambda w: [fill(cls(), key_id=w.key_id, client_secret=w.client_secret)]
 
@@ -94,6 +116,20 @@ VALID: dict[str, Callable[[FuzzStack], list[Any]]] = {
         inference_pb2.GetModelSpecRequest(catalog_version=w.spec.catalog_version)
     ],
     "InferenceService.Score": score_requests,
+    "LandmarkService.GetStoreSpec": lambda w: [
+        landmarks_pb2.GetStoreSpecRequest(catalog_version=w.spec.catalog_version)
+    ],
+    "LandmarkService.GetHint": lambda w: [
+        landmarks_pb2.GetHintRequest(catalog_version=w.spec.catalog_version,
+                                     kind=landmarks_pb2.HINT_KIND_BAG)
+    ],
+    "LandmarkService.ScoreBag": landmark_requests(
+        landmarks_pb2.ScoreBagRequest, landmarks_pb2.ScoreBagHeader, lambda s: s.bag_width * 4
+    ),
+    "LandmarkService.Retrieve": landmark_requests(
+        landmarks_pb2.RetrieveRequest, landmarks_pb2.RetrieveHeader,
+        lambda s: s.layout.cols * s.queries_per_retrieve * 4,
+    ),
     "FeaturizerService.BuildCatalog": lambda w: [
         featurizer_pb2.BuildCatalogRequest(source_dir=str(w.sandbox), seed=7)
     ],

@@ -2,7 +2,8 @@
 
 Every server counts its gRPC calls in one interceptor: calls by final status code, latency,
 calls in flight, and message bytes in and out. Inference workers add the FHE run time, the
-key-cache hits and misses, and which catalog versions they hold in memory.
+key-cache hits and misses, which catalog versions they hold in memory, and the time of each
+landmark product (issue 14).
 
 Labels carry a service, a method, a status code, a hit or miss, or a catalog version, never a
 key id, a request id or anything from a payload. Names follow Prometheus conventions
@@ -56,6 +57,16 @@ FHE_SECONDS = Histogram(
 )
 KEY_CACHE = Counter(
     "hushtune_key_cache_lookups", "Evaluation key lookups of an inference worker.", ["result"]
+)
+LANDMARK_SECONDS = Histogram(
+    "hushtune_landmark_product_seconds",
+    "Time of one landmark product: the bag (ScoreBag) or the PIR store (Retrieve).",
+    ["stage", "catalog_version"], buckets=FHE_BUCKETS,
+)
+LANDMARKS_LOADED = Gauge(
+    "hushtune_landmarks_loaded",
+    "1 for every catalog version whose landmark store an inference worker holds packed.",
+    ["catalog_version"],
 )
 CATALOG_LOADED = Gauge(
     "hushtune_catalog_loaded", "1 for every catalog version an inference worker holds loaded.",

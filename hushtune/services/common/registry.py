@@ -8,7 +8,11 @@ Layout (all keys under ``hushtune:catalog:``):
     v:<version>     hash: summary (JSON), spec (client archive), spec_sha256,
                     server (Concrete-ML server.zip), server_sha256, and for the featurizer
                     only: training (float weights and songs, to grow the catalog later),
-                    training_sha256
+                    training_sha256; and, for versions built with landmarks (issue 14):
+                    landmark_spec (``core.evidence.LandmarkSpec`` JSON), landmark_spec_sha256,
+                    landmark_records (songs x record_bytes, the model spec's song order),
+                    landmark_records_sha256, landmark_store_hint (uint32 LE, rows x n) and
+                    landmark_bag_hint (uint32 LE, songs x n), whose sha256 are in the spec
 
 A version is written in one transaction and never modified or deleted by a build, so a
 failed build cannot lose a published version and workers can keep serving old ones. Every
@@ -63,6 +67,38 @@ _Fields = list[bytes | None]
 
 
 @dataclasses.dataclass(frozen=True)
+class LandmarkArtifacts:
+    """What a catalog version publishes for private landmark evidence (issue 14)."""
+
+    spec: bytes
+    """``core.evidence.LandmarkSpec.to_json()``; it holds both hints' sha256."""
+    records: bytes
+    """Every song's record, concatenated in the model spec's song order."""
+    store_hint: bytes
+    """H = D A of the PIR store, uint32 little-endian, rows x n."""
+    bag_hint: bytes
+    """M A of the bag, uint32 little-endian, songs x n."""
+
+    def fields(self) -> dict[str, bytes | str]:
+        """The version hash's fields; the hints' digests are checked against the spec's."""
+        try:
+            spec = json.loads(self.spec)
+        except ValueError as exc:
+            raise InvalidInput("the landmark spec is not JSON") from exc
+        for which, blob in (("store", self.store_hint), ("bag", self.bag_hint)):
+            if hashlib.sha256(blob).hexdigest() != spec.get(f"{which}_hint_sha256"):
+                raise InvalidInput(f"the landmark {which} hint does not match its spec digest")
+        return {
+            "landmark_spec": self.spec,
+            "landmark_spec_sha256": hashlib.sha256(self.spec).hexdigest(),
+            "landmark_records": self.records,
+            "landmark_records_sha256": hashlib.sha256(self.records).hexdigest(),
+            "landmark_store_hint": self.store_hint,
+            "landmark_bag_hint": self.bag_hint,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
 class CatalogVersion:
     """Everything published for one catalog version."""
 
@@ -72,6 +108,8 @@ class CatalogVersion:
     server_zip: bytes
     training: bytes = b""
     """The featurizer's training state (``catalog_state``); empty: this version cannot grow."""
+    landmarks: LandmarkArtifacts | None = None
+    """Stage-1 bag and stage-2 store of issue 14; None: a version without landmarks."""
 
     @property
     def spec_sha256(self) -> str:
@@ -109,6 +147,8 @@ def publish(client: redis.Redis, catalog: CatalogVersion, *, make_current: bool)
     if catalog.training:
         fields["training"] = catalog.training
         fields["training_sha256"] = hashlib.sha256(catalog.training).hexdigest()
+    if catalog.landmarks is not None:
+        fields.update(catalog.landmarks.fields())
     with client.pipeline(transaction=True) as pipe:
         pipe.hset(_key(catalog.version), mapping=fields)
         pipe.zadd(VERSIONS, {catalog.version: created})
@@ -218,6 +258,49 @@ def load_training(client: redis.Redis, version: str) -> bytes:
             "release), so songs cannot be added to it or removed from it: build it anew"
         )
     return found[0]
+
+
+def load_landmarks(client: redis.Redis, version: str) -> tuple[bytes, bytes]:
+    """(landmark spec JSON, all records) of a version, each checked against its digest.
+
+    Raises:
+        NotFound: no such version, or one published without landmarks.
+        Corrupt: a blob fails its sha256.
+    """
+    spec = _load_checked(client, version, "landmark_spec", "landmark spec")
+    records = _load_checked(client, version, "landmark_records", "landmark records")
+    if spec is None or records is None:
+        raise NotFound(_no_landmarks(client, version))
+    return spec[0], records[0]
+
+
+def load_landmark_hint(client: redis.Redis, version: str, which: str) -> bytes:
+    """The ``which`` ("store" or "bag") hint of a version, checked against the sha256 its
+    landmark spec names.
+
+    Raises:
+        InvalidInput: ``which`` is neither. NotFound: no such version or no landmarks.
+        Corrupt: the spec or the hint fails its digest.
+    """
+    if which not in ("store", "bag"):
+        raise InvalidInput(f"hint {which[:20]!r} is neither 'store' nor 'bag'")
+    spec = _load_checked(client, version, "landmark_spec", "landmark spec")
+    blob = cast(bytes | None, client.hget(_key(version), f"landmark_{which}_hint"))
+    if spec is None or blob is None:
+        raise NotFound(_no_landmarks(client, version))
+    try:
+        digest = json.loads(spec[0])[f"{which}_hint_sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Corrupt(f"catalog version {version}: its landmark spec names no "
+                      f"{which} hint digest") from exc
+    return _checked(bytes(blob), str(digest), version, f"landmark {which} hint")
+
+
+def _no_landmarks(client: redis.Redis, version: str) -> str:
+    if not client.exists(_key(version)):
+        return f"catalog version {version} is not in the registry"
+    return (f"catalog version {version} has no landmark data (built without landmarks or by "
+            "an older release)")
 
 
 def _load_checked(

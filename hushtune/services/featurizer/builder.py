@@ -1,9 +1,10 @@
 """Building one catalog version end to end, reporting progress as it goes.
 
-Stages: featurize every file (clean and degraded copies, kept in the feature cache), train and
-calibrate, compile with Concrete-ML (or, for the ``ckks`` engine, export the clear weights),
-publish to the registry in one transaction. Nothing is written to the registry before the last
-stage, so a failed build leaves every published version as it was.
+Stages: featurize every file (clean and degraded copies, kept in the feature cache, and, unless
+``landmarks`` is off, each song's landmark record: ``landmark_store``), train and calibrate,
+compile with Concrete-ML (or, for the ``ckks`` engine, export the clear weights), publish to
+the registry in one transaction (the landmark store and hints with it). Nothing is written to
+the registry before the last stage, so a failed build leaves every published version as it was.
 
 Two trainers: ``full`` (sklearn's full-batch fit, thresholds from held-out folds) and
 ``streaming`` (minibatches in bounded memory, for thousands of songs; ``streaming.py``).
@@ -39,6 +40,13 @@ from hushtune.services.featurizer.feature_cache import (
     catalog_recipe,
     featurize_tracks,
     load_windows,
+)
+from hushtune.services.featurizer.landmark_store import (
+    SongLandmarks,
+    build_artifacts,
+    cached,
+    calibrate,
+    landmark_recipe,
 )
 from hushtune.services.featurizer.song_paths import stored_audio, stored_cache
 from hushtune.services.featurizer.sources import SongSource, scan_folder
@@ -109,6 +117,8 @@ class BuiltCatalog:
     model: TrainedModel
     state: CatalogState | None = None
     """What adding songs to it later needs; None for catalogs that cannot grow."""
+    landmarks: registry.LandmarkArtifacts | None = None
+    """The private landmark evidence of issue 14; None: built without it."""
 
 
 def build_catalog(
@@ -126,6 +136,7 @@ def build_catalog(
     seed: int | None = None,
     hidden_units: int = 0,
     source_roots: Sequence[Path] = (),
+    landmarks: bool = True,
 ) -> BuildResult:
     """Build and publish a catalog version from the audio files of ``source_dir``.
 
@@ -137,6 +148,7 @@ def build_catalog(
         workers: processes that featurize tracks.
         source_roots: the featurizer's source roots: the training state stores each song's
             audio file relative to the one holding it (``song_paths``).
+        landmarks: also build and publish the landmark records, store and hints (issue 14).
     """
     check_engine(engine)
     check_trainer(trainer)
@@ -147,6 +159,9 @@ def build_catalog(
     with feature_folder(cache_dir) as folder:
         cache_files = featurize_songs(songs, folder, config, workers, report)
         per_track = [load_windows(f) for f in cache_files]
+        found = featurize_landmarks([s.path for s in songs], folder, workers, report
+                                    ) if landmarks else None
+    artifacts = catalog_landmarks(found, report) if found is not None else None
     records = [
         SongRecord(Song(s.song_id, s.title, s.artist), stored_audio(s.path, source_roots),
                    stored_cache(f, folder))
@@ -156,6 +171,8 @@ def build_catalog(
         per_track, [r.song for r in records], config, report, started=started, engine=engine,
         trainer=trainer, records=records,
     )
+    if artifacts is not None:
+        built = dataclasses.replace(built, landmarks=artifacts)
     publish_catalog(redis_client, built, make_current=make_current, progress=report)
     return built.result
 
@@ -266,6 +283,7 @@ def publish_catalog(
         registry.CatalogVersion(
             version, built.result.summary(), built.spec.to_bytes(), built.artifacts.server_zip,
             built.state.to_bytes() if built.state is not None else b"",
+            built.landmarks,
         ),
         make_current=make_current,
     )
@@ -325,6 +343,42 @@ def featurize_songs(
     if cached == len(songs):
         report(Stage.FEATURIZE, len(songs), len(songs), "every track was in the feature cache")
     return files
+
+
+def featurize_landmarks(
+    paths: Sequence[Path], cache_dir: Path, workers: int, report: ProgressCallback
+) -> list[SongLandmarks]:
+    """Every song's landmark record and calibration excerpts, computing the uncached ones.
+
+    Progress stays at the featurize stage's end (all songs done), the message counting the
+    records: the stage's counts never go backwards.
+
+    Raises:
+        InvalidInput: a file cannot be used (named).
+    """
+    songs = len(paths)
+
+    def step(_: str, done: int, total: int) -> None:
+        if total:
+            report(Stage.FEATURIZE, songs, songs, f"{done}/{total} landmark records")
+
+    return cached(featurize_tracks(paths, cache_dir, landmark_recipe(), workers=workers,
+                                   progress=step))
+
+
+def catalog_landmarks(
+    songs: Sequence[SongLandmarks], report: ProgressCallback, *, min_aligned: int | None = None
+) -> registry.LandmarkArtifacts:
+    """Store, bag and hints of the songs' records, with the threshold calibrated on them
+    (``landmark_store.calibrate``) unless ``min_aligned`` is given."""
+    records = [s.record for s in songs]
+    if min_aligned is None:
+        min_aligned = calibrate(records, [s.excerpts for s in songs])
+    count = len(songs)
+    report(Stage.FEATURIZE, count, count, f"landmark store and hints (T = {min_aligned} aligned)")
+    _, artifacts = build_artifacts(records, min_aligned)
+    report(Stage.FEATURIZE, count, count, "landmark store and hints ready")
+    return artifacts
 
 
 def _version_name(started: float, song_ids: Sequence[str]) -> str:

@@ -6,10 +6,18 @@ the other rows stay frozen (``streaming.add_songs``), so no song of the base ver
 differently. The threshold is measured afresh on the added songs under the base model (they are
 unknown songs to it) when there are enough of them. The result is published as a new version;
 the base version stays published, so workers serving it keep serving it until they switch.
+
+Landmarks (issue 14) stay in step with the base version: a base with them gives a version with
+them, whose kept songs reuse the base's records and whose added songs get records from their
+audio; the store, bag and hints are rebuilt from fresh seeds. The alignment threshold never
+falls: the base's, raised when the added songs' excerpts calibrate higher
+(``landmark_store.calibrate`` on them, against every other song). Removing songs keeps it (fewer
+impostors can only lower the tail). A base without landmarks gives a version without them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,20 +26,24 @@ import numpy as np
 import redis
 from numpy.typing import NDArray
 
+from hushtune.core.evidence import LandmarkSpec, split_records
 from hushtune.core.model_spec import Song
 from hushtune.services.common import registry
-from hushtune.services.common.errors import InvalidInput, Precondition
+from hushtune.services.common.errors import Corrupt, InvalidInput, NotFound, Precondition
 from hushtune.services.featurizer.builder import (
     BuildResult,
     ProgressCallback,
     Stage,
+    catalog_landmarks,
     feature_folder,
+    featurize_landmarks,
     featurize_songs,
     package,
     publish_catalog,
 )
 from hushtune.services.featurizer.catalog_state import CatalogState, SongRecord
 from hushtune.services.featurizer.feature_cache import load_windows
+from hushtune.services.featurizer.landmark_store import SongLandmarks, calibrate
 from hushtune.services.featurizer.song_paths import (
     audio_file,
     cache_file,
@@ -87,11 +99,16 @@ def update_catalog(
         model = remove_songs(model, sorted(dropped))
     config = TrainingConfig(regularization=state.regularization)
     records = list(kept)
+    base_landmarks = _base_landmarks(redis_client, base, len(state.songs))
+    added_landmarks: list[SongLandmarks] = []
     if adding:
         with feature_folder(cache_dir) as folder:
             new_files = featurize_songs(adding, folder, config, workers, report)
             old_windows = song_windows(kept, folder, config, workers, report, source_roots)
             new_windows = [load_windows(f) for f in new_files]
+            if base_landmarks is not None:
+                added_landmarks = featurize_landmarks([s.path for s in adding], folder,
+                                                      workers, report)
 
         def step(done: int, total: int, message: str) -> None:
             report(Stage.TRAIN, done, total, message)
@@ -105,8 +122,46 @@ def update_catalog(
         ]
     built = package(model, [r.song for r in records], started=started, engine=engine,
                     trainer="incremental", records=records, base_version=base, progress=report)
+    if base_landmarks is not None:
+        built = dataclasses.replace(built, landmarks=_grown_landmarks(
+            base_landmarks, dropped, added_landmarks, report))
     publish_catalog(redis_client, built, make_current=make_current, progress=report)
     return built.result
+
+
+def _base_landmarks(
+    redis_client: redis.Redis, base: str, songs: int
+) -> tuple[LandmarkSpec, list[bytes]] | None:
+    """The base version's landmark spec and per-song records; None when it has none."""
+    try:
+        spec_json, blob = registry.load_landmarks(redis_client, base)
+    except NotFound:
+        return None
+    spec = LandmarkSpec.from_json(spec_json)
+    found = split_records(blob, spec.record_bytes)
+    if len(found) != songs or spec.songs != songs:
+        raise Corrupt(f"catalog version {base} has {len(found)} landmark records for {songs} "
+                      "songs")
+    return spec, found
+
+
+def _grown_landmarks(
+    base: tuple[LandmarkSpec, list[bytes]],
+    dropped: set[int],
+    added: Sequence[SongLandmarks],
+    report: ProgressCallback,
+) -> registry.LandmarkArtifacts:
+    """The new version's landmark data (module docstring): kept records, then added ones."""
+    spec, base_records = base
+    kept = [r for i, r in enumerate(base_records) if i not in dropped]
+    records = kept + [s.record for s in added]
+    min_aligned = spec.min_aligned
+    if added:
+        excerpts = [()] * len(kept) + [s.excerpts for s in added]
+        fresh = calibrate(records, excerpts, songs=range(len(kept), len(records)))
+        min_aligned = max(min_aligned, fresh)
+    everything = [SongLandmarks(r, ()) for r in records]
+    return catalog_landmarks(everything, report, min_aligned=min_aligned)
 
 
 def song_windows(

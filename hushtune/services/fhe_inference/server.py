@@ -9,17 +9,21 @@ import redis
 from grpc_health.v1.health import HealthServicer
 
 from hushtune.protos.inference.v1 import inference_pb2, inference_pb2_grpc
+from hushtune.protos.landmarks.v1 import landmarks_pb2, landmarks_pb2_grpc
 from hushtune.services.common import server as common_server
 from hushtune.services.common.config import Settings
-from hushtune.services.common.errors import NotFound, ServiceError
+from hushtune.services.common.errors import NotFound, Precondition, ServiceError
 from hushtune.services.common.ratelimit import RateLimiter
 from hushtune.services.common.tls import open_keystore_channel
 from hushtune.services.fhe_inference.keys import KeyCache, KeystoreFetcher
+from hushtune.services.fhe_inference.landmark_servicer import LandmarkServicer
+from hushtune.services.fhe_inference.landmark_store import LandmarkAnswerer, LandmarkCache
 from hushtune.services.fhe_inference.models import ModelCache
 from hushtune.services.fhe_inference.scoring import Scorer
 from hushtune.services.fhe_inference.servicer import InferenceServicer
 
 SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name
+LANDMARK_SERVICE_NAME = landmarks_pb2.DESCRIPTOR.services_by_name["LandmarkService"].full_name
 log = logging.getLogger(__name__)
 
 
@@ -28,7 +32,9 @@ def create_server(
 ) -> tuple[grpc.Server, int, HealthServicer]:
     """Build an inference server bound to ``settings.inference_port`` (not started).
 
-    The current catalog version, if any, is loaded first (see ``preload_current``).
+    It serves InferenceService (dense FHE scoring) and LandmarkService (the landmark bag and
+    PIR store of issue 14) side by side. The current catalog version, if any, is loaded
+    first (see ``preload_current``).
     """
     keystore_channel = open_keystore_channel(settings, common_server.message_options(settings))
     keys = KeyCache(
@@ -37,7 +43,8 @@ def create_server(
         max_age=settings.key_cache_seconds,
     )
     models = ModelCache(redis_client)
-    preload_current(models)
+    landmark_cache = LandmarkCache(redis_client)
+    preload_current(models, landmark_cache)
     scorer = Scorer(
         models,
         keys,
@@ -56,27 +63,45 @@ def create_server(
         chunk_bytes=settings.chunk_bytes,
         max_ciphertext_bytes=settings.max_ciphertext_bytes,
     )
+    landmarks = LandmarkServicer(
+        LandmarkAnswerer(landmark_cache, max_concurrent=settings.max_concurrent_fhe),
+        chunk_bytes=settings.chunk_bytes,
+    )
     return common_server.create_server(
         settings,
         settings.inference_port,
-        [lambda s: inference_pb2_grpc.add_InferenceServiceServicer_to_server(servicer, s)],
-        [SERVICE_NAME],
+        [
+            lambda s: inference_pb2_grpc.add_InferenceServiceServicer_to_server(servicer, s),
+            lambda s: landmarks_pb2_grpc.add_LandmarkServiceServicer_to_server(landmarks, s),
+        ],
+        [SERVICE_NAME, LANDMARK_SERVICE_NAME],
     )
 
 
-def preload_current(models: ModelCache) -> None:
+def preload_current(models: ModelCache, landmarks: LandmarkCache | None = None) -> None:
     """Load the current catalog version before serving, so that no query waits for it.
 
     A new or restarted worker then joins the pool ready: the first query does not pay for
-    importing Concrete-ML and loading the circuit (seconds). Without a catalog, or when the
-    current version cannot be loaded, versions load on first use as before.
+    importing Concrete-ML and loading the circuit (seconds), nor for packing the landmark
+    store. Without a catalog, or when the current version cannot be loaded, versions load on
+    first use as before; a version without landmarks is simply served dense only.
     """
     try:
-        models.get(models.resolve(""))
+        version = models.resolve("")
+        models.get(version)
     except NotFound:
         return
     except ServiceError as exc:
         log.warning("could not preload the current catalog version", extra={"error": str(exc)})
+        return
+    if landmarks is None:
+        return
+    try:
+        landmarks.get(version)
+    except (NotFound, Precondition):
+        return
+    except ServiceError as exc:
+        log.warning("could not preload the current landmark store", extra={"error": str(exc)})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,530 @@
+"""Time-aligned evidence, privately (issue 14, docs/DESIGN.md "Decision"): what a catalog
+version publishes about its landmarks, and the client's two-stage decision.
+
+Stage 1 ranks the catalog twice, by the dense encrypted scores and by the landmark-hash bag's
+decrypted counts, and interleaves the two rankings into a shortlist of exactly K songs
+(``shortlist``). Stage 2 fetches the K songs' records by PIR: each record is split into c
+chunk-records so a small catalog's store stays near square (``choose_chunks``), hence exactly
+K x c PIR queries (``LandmarkSpec.queries_per_retrieve``), rebuilt by
+``records_from_chunks``. The client then counts aligned hashes against each record
+(``landmarks.aligned_count``) and answers (``decide``).
+
+Everything here runs on the client or the builder: no server sees an input of these functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hushtune.core import lwe_pir
+from hushtune.core.errors import CatalogError
+from hushtune.core.landmarks import Fingerprint, aligned_count, bag_bins, decode_record
+from hushtune.core.ranking import open_set_score
+
+FORMAT = 1
+"""Version of the ``LandmarkSpec`` JSON layout."""
+SHORTLIST_K = 10
+"""Songs fetched in stage 2 (docs/DESIGN.md: K = 10 with 16 KB records fits 1 MB down)."""
+RECORD_BYTES = 16_000
+"""One song's thinned landmarks: 3,200 hashes of 5 bytes (docs/DESIGN.md, table 1)."""
+BAG_BITS = 18
+"""Bins of the stage-1 bag, 2^18: 2^16 fell 10 points behind under babble on 293 songs."""
+MAX_CHUNKS = 64
+"""Most chunk-records per record (``choose_chunks``)."""
+MAX_RETRIEVE_UPLOAD = 400_000
+"""Largest upload of one Retrieve (bytes), K x c x cols x 4: the chosen design's 400 KB."""
+DENSE_FALLBACK = False
+"""Whether ``decide`` falls back to the dense answer when too few hashes align (measured
+both ways in docs/BENCHMARKS.md; see ``decide``)."""
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class DecidedBy(enum.StrEnum):
+    """Which evidence gave the answer."""
+
+    LANDMARKS = "landmarks"
+    DENSE = "dense"
+    NONE = "none"
+    """Nothing was sure enough: the answer is "unknown"."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoStageAnswer:
+    """The client's answer: a song index (in the model spec's song order) or None."""
+
+    song: int | None
+    aligned: int
+    """Aligned hashes of the best shortlisted song (whatever decided)."""
+    decided_by: DecidedBy
+
+
+@dataclasses.dataclass(frozen=True)
+class LandmarkSpec:
+    """The public description of a catalog version's landmark data (module docstring).
+
+    Songs are in the model spec's song order; song i's record is chunk-records i*c .. i*c+c-1
+    of the store, each ``record_bytes / c`` bytes.
+    """
+
+    store_params: lwe_pir.LweParameters
+    record_bytes: int
+    chunks_per_record: int
+    layout: lwe_pir.StoreLayout
+    store_seed: bytes
+    bag_bits: int
+    bag_params: lwe_pir.LweParameters
+    bag_seed: bytes
+    song_bins: tuple[int, ...]
+    """Occupied bag bins of each song (the client's chance correction)."""
+    min_aligned: int
+    """Aligned hashes at which the best shortlisted song is the answer (calibrated per
+    catalog by the builder)."""
+    store_hint_sha256: str
+    bag_hint_sha256: str
+    shortlist_k: int = SHORTLIST_K
+    format: int = FORMAT
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    @property
+    def songs(self) -> int:
+        """Songs of the catalog version."""
+        return len(self.song_bins)
+
+    @property
+    def chunk_bytes(self) -> int:
+        """Bytes of one chunk-record: record_bytes / c."""
+        return self.record_bytes // self.chunks_per_record
+
+    @property
+    def bag_width(self) -> int:
+        """Bins of the bag, 2^bag_bits: the width of a bag query."""
+        return 1 << self.bag_bits
+
+    @property
+    def queries_per_retrieve(self) -> int:
+        """K x c: the exact number of PIR queries every Retrieve carries."""
+        return self.shortlist_k * self.chunks_per_record
+
+    def columns_of(self, song: int) -> list[int]:
+        """The store columns holding ``song``'s chunks, in chunk order (may repeat when one
+        column holds several chunk-records)."""
+        if not 0 <= song < self.songs:
+            raise ValueError(f"song {song} is out of range 0..{self.songs - 1}")
+        c = self.chunks_per_record
+        return [self.layout.column_of(song * c + j) for j in range(c)]
+
+    def check(self) -> None:
+        """Refuse an inconsistent spec; CatalogError names the bad field."""
+        if self.format != FORMAT:
+            raise CatalogError(f"landmark spec field 'format' is {self.format}, not {FORMAT}")
+        _positive("record_bytes", self.record_bytes)
+        c = _positive("chunks_per_record", self.chunks_per_record)
+        if c & (c - 1) or c > MAX_CHUNKS or self.record_bytes % c:
+            raise CatalogError(f"landmark spec field 'chunks_per_record' is {c}: a power of two "
+                               f"up to {MAX_CHUNKS} dividing record_bytes {self.record_bytes}")
+        if not self.song_bins:
+            raise CatalogError("landmark spec field 'song_bins' is empty: no songs")
+        if self.layout.records != self.songs * c:
+            raise CatalogError(f"landmark spec field 'song_bins' lists {self.songs} songs, the "
+                               f"layout holds {self.layout.records} chunk-records of {c}")
+        expected = lwe_pir.StoreLayout.near_square(self.songs * c, self.record_bytes // c)
+        if self.layout != expected:
+            raise CatalogError(f"landmark spec field 'layout' is {self.layout}, expected "
+                               f"{expected} for {self.songs} songs")
+        for name in ("store_seed", "bag_seed"):
+            if len(getattr(self, name)) != lwe_pir.SEED_BYTES:
+                raise CatalogError(f"landmark spec field {name!r} is not "
+                                   f"{lwe_pir.SEED_BYTES} bytes")
+        if not 1 <= self.bag_bits <= 20:
+            raise CatalogError(f"landmark spec field 'bag_bits' is {self.bag_bits}, not 1..20")
+        if any(b < 0 or b > self.bag_width for b in self.song_bins):
+            raise CatalogError("landmark spec field 'song_bins' has a count outside the bag")
+        if max(self.song_bins) >= self.bag_params.p:
+            raise CatalogError(f"landmark spec field 'bag_params' has p {self.bag_params.p}, "
+                               f"not above the largest count {max(self.song_bins)}")
+        if not 1 <= self.shortlist_k <= self.songs:
+            raise CatalogError(f"landmark spec field 'shortlist_k' is {self.shortlist_k}, "
+                               f"not 1..{self.songs}")
+        _positive("min_aligned", self.min_aligned)
+        if self.store_params.p < 256:
+            raise CatalogError(f"landmark spec field 'store_params' has p {self.store_params.p}:"
+                               " a store entry holds a byte, p must be 256 or more")
+        try:
+            lwe_pir.check_failure(self.store_params, self.layout.rows, self.layout.cols,
+                                  self.queries_per_retrieve)
+        except ValueError as exc:
+            raise CatalogError(f"landmark spec field 'store_params': {exc}") from exc
+        for name in ("store_hint_sha256", "bag_hint_sha256"):
+            if not _HEX64.match(getattr(self, name)):
+                raise CatalogError(f"landmark spec field {name!r} is not a lower-case sha256")
+
+    def to_json(self) -> bytes:
+        """The spec as published in the registry (``landmark_spec``)."""
+        document = {
+            "format": self.format,
+            "store_params": self.store_params.to_dict(),
+            "record_bytes": self.record_bytes,
+            "chunks_per_record": self.chunks_per_record,
+            "layout": self.layout.to_dict(),
+            "store_seed": self.store_seed.hex(),
+            "bag_bits": self.bag_bits,
+            "bag_params": self.bag_params.to_dict(),
+            "bag_seed": self.bag_seed.hex(),
+            "shortlist_k": self.shortlist_k,
+            "song_bins": list(self.song_bins),
+            "min_aligned": self.min_aligned,
+            "store_hint_sha256": self.store_hint_sha256,
+            "bag_hint_sha256": self.bag_hint_sha256,
+        }
+        return json.dumps(document, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> LandmarkSpec:
+        """Parse and check a published spec.
+
+        Raises:
+            CatalogError: not JSON, or a field missing or bad (named).
+        """
+        try:
+            document = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CatalogError(f"the landmark spec is not JSON: {exc}") from exc
+        if not isinstance(document, dict):
+            raise CatalogError("the landmark spec must be a JSON object")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        missing = sorted(fields - set(document))
+        if missing:
+            raise CatalogError(f"landmark spec misses the field {missing[0]!r}")
+        unknown = sorted(set(document) - fields)
+        if unknown:
+            raise CatalogError(f"landmark spec has an unknown field {unknown[0]!r}")
+        return cls(
+            store_params=lwe_pir.LweParameters.from_dict(document["store_params"]),
+            record_bytes=_int(document, "record_bytes"),
+            chunks_per_record=_int(document, "chunks_per_record"),
+            layout=lwe_pir.StoreLayout.from_dict(document["layout"]),
+            store_seed=_hex_bytes(document, "store_seed"),
+            bag_bits=_int(document, "bag_bits"),
+            bag_params=lwe_pir.LweParameters.from_dict(document["bag_params"]),
+            bag_seed=_hex_bytes(document, "bag_seed"),
+            shortlist_k=_int(document, "shortlist_k"),
+            song_bins=tuple(_int_list(document, "song_bins")),
+            min_aligned=_int(document, "min_aligned"),
+            store_hint_sha256=_str(document, "store_hint_sha256"),
+            bag_hint_sha256=_str(document, "bag_hint_sha256"),
+            format=_int(document, "format"),
+        )
+
+
+def _positive(name: str, value: int) -> int:
+    if value < 1:
+        raise CatalogError(f"landmark spec field {name!r} is {value}, not positive")
+    return value
+
+
+def _int(document: Mapping[str, Any], name: str) -> int:
+    raw = document[name]
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise CatalogError(f"landmark spec field {name!r} is not an integer: {raw!r}")
+    return int(raw)
+
+
+def _int_list(document: Mapping[str, Any], name: str) -> list[int]:
+    raw = document[name]
+    if not isinstance(raw, list) or any(isinstance(v, bool) or not isinstance(v, int)
+                                        for v in raw):
+        raise CatalogError(f"landmark spec field {name!r} is not a list of integers")
+    return [int(v) for v in raw]
+
+
+def _str(document: Mapping[str, Any], name: str) -> str:
+    raw = document[name]
+    if not isinstance(raw, str):
+        raise CatalogError(f"landmark spec field {name!r} is not a string: {raw!r}")
+    return raw
+
+
+def _hex_bytes(document: Mapping[str, Any], name: str) -> bytes:
+    try:
+        return bytes.fromhex(_str(document, name))
+    except ValueError as exc:
+        raise CatalogError(f"landmark spec field {name!r} is not hex") from exc
+
+
+def choose_chunks(songs: int, record_bytes: int, k: int) -> int:
+    """Chunk-records per record, c: the largest power of two up to ``MAX_CHUNKS`` dividing
+    ``record_bytes`` whose Retrieve upload K x c x cols x 4 stays within
+    ``MAX_RETRIEVE_UPLOAD``; 1 when none does.
+
+    Why: with one record per column a small catalog's store is tall and thin (16,000 rows x
+    12 columns), so its hint (rows x n x 4 bytes) is large for little data; splitting records
+    makes the store near square and the hint small, at the price of more queries.
+    """
+    if min(songs, record_bytes, k) < 1:
+        raise ValueError(f"songs {songs}, record_bytes {record_bytes} and k {k} must be positive")
+    best = 1
+    c = 1
+    while c <= MAX_CHUNKS and record_bytes % c == 0:
+        layout = lwe_pir.StoreLayout.near_square(songs * c, record_bytes // c)
+        if k * c * layout.cols * 4 <= MAX_RETRIEVE_UPLOAD:
+            best = c
+        c *= 2
+    return best
+
+
+def chunk_records(records: Sequence[bytes], chunks: int) -> list[bytes]:
+    """The store's chunk-records: chunk j of record i is item i * chunks + j."""
+    out = []
+    for record in records:
+        size = len(record) // chunks
+        out += [record[j * size : (j + 1) * size] for j in range(chunks)]
+    return out
+
+
+def split_records(blob: bytes, record_bytes: int) -> list[bytes]:
+    """A published records blob (``landmark_records``) cut into one record per song.
+
+    Raises:
+        ValueError: the blob is not whole records.
+    """
+    if record_bytes < 1 or len(blob) % record_bytes:
+        raise ValueError(f"{len(blob)} bytes of records are not whole records of {record_bytes}")
+    return [blob[i : i + record_bytes] for i in range(0, len(blob), record_bytes)]
+
+
+def store_of(spec: LandmarkSpec, records: Sequence[bytes]) -> lwe_pir.Store:
+    """The PIR store the server answers from: the records' chunk-records packed as the spec
+    lays them out (the builder hints this very store).
+
+    Raises:
+        ValueError: not one record of ``record_bytes`` per song of the spec.
+    """
+    _check_records(spec, records)
+    store = lwe_pir.pack_store(chunk_records(records, spec.chunks_per_record), spec.chunk_bytes,
+                               params=spec.store_params)
+    if store.layout != spec.layout:
+        raise ValueError(f"the store's layout {store.layout} is not the spec's {spec.layout}")
+    return store
+
+
+def song_bins(records: Sequence[bytes], bits: int) -> list[NDArray[np.int64]]:
+    """Each record's occupied bag bins."""
+    return [bag_bins(decode_record(r).hashes, bits) for r in records]
+
+
+def bag_of(spec: LandmarkSpec, records: Sequence[bytes]) -> lwe_pir.BagMatrix:
+    """The bag's 0/1 song x bin matrix the server multiplies (the builder hints this one).
+
+    Raises:
+        ValueError: not one record per song, or occupancies that differ from the spec's.
+    """
+    from scipy import sparse
+
+    _check_records(spec, records)
+    bins = song_bins(records, spec.bag_bits)
+    if tuple(int(b.size) for b in bins) != spec.song_bins:
+        raise ValueError("the records' bag occupancies differ from the spec's song_bins")
+    rows = np.repeat(np.arange(len(bins)), [b.size for b in bins])
+    columns = np.concatenate([*bins, np.zeros(0, np.int64)])
+    matrix = sparse.csr_matrix((np.ones(rows.size, np.uint32), (rows, columns)),
+                               shape=(len(bins), spec.bag_width))
+    return lwe_pir.bag_matrix(matrix)
+
+
+def _check_records(spec: LandmarkSpec, records: Sequence[bytes]) -> None:
+    if len(records) != spec.songs or any(len(r) != spec.record_bytes for r in records):
+        raise ValueError(f"expected {spec.songs} records of {spec.record_bytes} bytes")
+
+
+def hint_array(blob: bytes, n: int) -> lwe_pir.U32:
+    """A published hint (uint32 little-endian, rows x n) as the array lwe_pir takes.
+
+    Raises:
+        ValueError: not whole rows of n entries.
+    """
+    if len(blob) % (4 * n):
+        raise ValueError(f"a hint of {len(blob)} bytes is not whole rows of {n} uint32")
+    out: lwe_pir.U32 = np.frombuffer(blob, "<u4").astype(np.uint32).reshape(-1, n)
+    return out
+
+
+def plan_columns(spec: LandmarkSpec, songs: Sequence[int]) -> list[int]:
+    """The K x c store columns to query for the shortlisted ``songs``, in query order.
+
+    Raises:
+        ValueError: not exactly K distinct songs, or a song out of range.
+    """
+    _check_shortlist(spec, songs)
+    return [column for song in songs for column in spec.columns_of(song)]
+
+
+def records_from_chunks(
+    spec: LandmarkSpec, songs: Sequence[int], recovered_columns: Sequence[bytes]
+) -> list[bytes]:
+    """The records of ``songs`` (each ``record_bytes``) from the recovered columns, which
+    answer ``plan_columns(spec, songs)`` in order (lwe_pir.recover's output).
+
+    Raises:
+        ValueError: not K distinct songs, or not K x c columns of ``layout.rows`` bytes.
+    """
+    _check_shortlist(spec, songs)
+    c = spec.chunks_per_record
+    if len(recovered_columns) != len(songs) * c:
+        raise ValueError(f"{len(recovered_columns)} columns for {len(songs)} songs of {c} chunks")
+    items = [song * c + j for song in songs for j in range(c)]
+    chunks = lwe_pir.records_from_columns(spec.layout, items, recovered_columns)
+    return [b"".join(chunks[i * c : (i + 1) * c]) for i in range(len(songs))]
+
+
+def _check_shortlist(spec: LandmarkSpec, songs: Sequence[int]) -> None:
+    if len(songs) != spec.shortlist_k or len(set(songs)) != len(songs):
+        raise ValueError(f"a shortlist has exactly {spec.shortlist_k} distinct songs, got "
+                         f"{list(songs)[:20]}")
+    for song in songs:
+        if not 0 <= song < spec.songs:
+            raise ValueError(f"song {song} is out of range 0..{spec.songs - 1}")
+
+
+def query_bins(query: Fingerprint, spec: LandmarkSpec) -> NDArray[np.int64]:
+    """The bag bins a query sets (what ``lwe_pir.encrypt_indicator`` takes): all of its
+    hashes' bins, or, when they reach the bag's p (a long query), those of its strongest
+    hashes, so no count can wrap mod p."""
+    limit = spec.bag_params.p - 1
+    bins = bag_bins(query.hashes, spec.bag_bits)
+    if bins.size <= limit:
+        return bins
+    strength = query.strength if query.strength is not None else np.zeros(query.hashes.size)
+    ranked = query.hashes[np.argsort(-strength, kind="stable")]
+    lo, hi = 0, ranked.size  # the most strongest hashes whose bins stay within the limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if bag_bins(ranked[:mid], spec.bag_bits).size <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return bag_bins(ranked[:lo], spec.bag_bits)
+
+
+def bag_z_scores(
+    bag_counts: NDArray[np.int64], spec: LandmarkSpec, query_bin_count: int
+) -> NDArray[np.float64]:
+    """Chance-corrected bag counts: z = (c - m b / B) / sqrt(m b / B) for a song with b
+    occupied bins of B, against a query of m bins (a song with more bins shares more by
+    chance)."""
+    expected = query_bin_count * np.asarray(spec.song_bins, np.float64) / spec.bag_width
+    out: NDArray[np.float64] = (np.asarray(bag_counts, np.float64) - expected) / np.sqrt(
+        np.maximum(expected, 1e-9))
+    return out
+
+
+def shortlist(
+    dense_logits: NDArray[np.float64],
+    bag_counts: NDArray[np.int64],
+    spec: LandmarkSpec,
+    *,
+    query_bin_count: int,
+) -> list[int]:
+    """Exactly K distinct song indices: the chance-corrected bag ranking and the dense
+    ranking interleaved (bag's best, dense's best, bag's next, ...; a song taken once).
+
+    Why both: the bag holds the right song under noise where the dense scorer misses it, the
+    dense ranking holds it under speed changes where the bag misses it (docs/DESIGN.md).
+
+    Args:
+        dense_logits: (songs,) decrypted dense scores.
+        bag_counts: (songs,) decrypted bag counts (``lwe_pir.decrypt_counts``).
+        query_bin_count: bins the query set (``len(query_bins(...))``), m above.
+
+    Raises:
+        ValueError: arrays that are not one value per song.
+    """
+    dense = np.asarray(dense_logits, np.float64)
+    counts = np.asarray(bag_counts)
+    if dense.shape != (spec.songs,) or counts.shape != (spec.songs,):
+        raise ValueError(f"expected {spec.songs} dense logits and bag counts, got "
+                         f"{dense.shape} and {counts.shape}")
+    rank_bag = _ranks(bag_z_scores(counts, spec, query_bin_count))
+    rank_dense = _ranks(dense)
+    priority = np.minimum(2 * rank_bag, 2 * rank_dense + 1)
+    return [int(i) for i in np.argsort(priority, kind="stable")[: spec.shortlist_k]]
+
+
+def _ranks(scores: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Rank of each song (0 = best), ties by index."""
+    out: NDArray[np.int64] = np.argsort(np.argsort(-scores, kind="stable"), kind="stable")
+    return out
+
+
+def aligned_counts(
+    query: Fingerprint, songs: Sequence[int], records: Sequence[bytes]
+) -> dict[int, int]:
+    """Stage 2's evidence: per shortlisted song, the query's aligned count against its
+    fetched record (``records[i]`` is song ``songs[i]``'s)."""
+    if len(songs) != len(records):
+        raise ValueError(f"{len(songs)} songs but {len(records)} records")
+    return {int(s): aligned_count(query, decode_record(r)) for s, r in zip(songs, records,
+                                                                          strict=True)}
+
+
+def decide(
+    dense_logits: NDArray[np.float64],
+    dense_threshold: float,
+    aligned: Mapping[int, int],
+    spec: LandmarkSpec,
+    *,
+    dense_fallback: bool = DENSE_FALLBACK,
+) -> TwoStageAnswer:
+    """The answer: the shortlisted song with the most aligned hashes when it has at least
+    ``spec.min_aligned`` (ties: the higher dense logit, then the lower index); else, when
+    ``dense_fallback``, the dense top-1 when its open-set score (``ranking.open_set_score``)
+    reaches ``dense_threshold`` (the model spec's threshold); else unknown.
+
+    Args:
+        dense_logits: (songs,) decrypted dense scores.
+        dense_threshold: the model spec's unknown-song threshold.
+        aligned: aligned count (``landmarks.aligned_count``) of each shortlisted song.
+
+    Raises:
+        ValueError: an empty ``aligned`` or a song out of range.
+    """
+    logits = np.asarray(dense_logits, np.float64)
+    if not aligned:
+        raise ValueError("no shortlisted song was aligned")
+    if any(not 0 <= s < logits.size for s in aligned):
+        raise ValueError(f"a shortlisted song is out of range 0..{logits.size - 1}")
+    best = max(aligned, key=lambda s: (aligned[s], logits[s], -s))
+    count = int(aligned[best])
+    if count >= spec.min_aligned:
+        return TwoStageAnswer(best, count, DecidedBy.LANDMARKS)
+    if dense_fallback and float(open_set_score(logits)[0]) >= dense_threshold:
+        return TwoStageAnswer(int(np.argmax(logits)), count, DecidedBy.DENSE)
+    return TwoStageAnswer(None, count, DecidedBy.NONE)
+
+
+def min_aligned_from_impostors(
+    impostor_best: Sequence[int], *, false_accepts: float = 0.01, floor: int = 5
+) -> int:
+    """The alignment threshold T from impostor counts: the ``1 - false_accepts`` quantile
+    (the smallest count at least that share of impostors stay at or below) plus one, and at
+    least ``floor`` (a small catalog has few impostors to estimate a tail from).
+
+    Args:
+        impostor_best: per impostor query, the best aligned count among catalog songs that
+            are not its own (leave-one-out).
+    """
+    values = np.sort(np.asarray(impostor_best, np.int64))
+    if values.size == 0:
+        return floor
+    index = min(values.size - 1, math.ceil((1.0 - false_accepts) * values.size) - 1)
+    return max(floor, int(values[max(index, 0)]) + 1)

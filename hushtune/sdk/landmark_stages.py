@@ -1,0 +1,139 @@
+"""The client's half of issue 14's private stages: encrypt, send, decrypt; nothing decided here.
+
+Stage 1's bag: the query's landmark hashes folded into 2^bag_bits bins, LWE-encrypted
+(``lwe_pir.encrypt_indicator``), multiplied by the server's song x bin matrix, decrypted to
+one count per song. Stage 2: exactly ``queries_per_retrieve`` SimplePIR queries for the
+shortlisted songs' chunk-records, answered over the whole store and recovered here. The LWE
+secrets are drawn per query from ``secrets`` (lwe_pir's default) and never leave this process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+
+import grpc
+import numpy as np
+from numpy.typing import NDArray
+
+from hushtune.core import evidence, landmarks, lwe_pir
+from hushtune.core.errors import CatalogError, ServiceError
+from hushtune.sdk import transport
+from hushtune.sdk.landmark_hints import LandmarkKit
+
+
+@dataclasses.dataclass(frozen=True)
+class StageCost:
+    """What one private stage cost: client seconds, server seconds, bytes each way."""
+
+    client_s: float
+    server_s: float
+    network_s: float
+    upload_bytes: int
+    download_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BagResult:
+    """Stage 1's landmark evidence: shared bins per catalog song, in catalog order."""
+
+    counts: NDArray[np.int64]
+    query_bins: int
+    """Bins the query set (the shortlist's chance correction needs it)."""
+    cost: StageCost
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrieveResult:
+    """Stage 2's evidence: per shortlisted song, the most query hashes on one time offset."""
+
+    songs: tuple[int, ...]
+    aligned: tuple[int, ...]
+    cost: StageCost
+
+
+def score_bag(
+    channel: grpc.Channel,
+    kit: LandmarkKit,
+    query: landmarks.Fingerprint,
+    deadline: float,
+    attempt_seconds: float | None = None,
+) -> BagResult:
+    """Encrypt the query's bag, have the server score it, decrypt one count per song.
+
+    Every query sends the same number of bytes (one uint32 per bin), whatever its hashes.
+    """
+    spec = kit.spec
+    started = time.perf_counter()
+    bins = [int(b) for b in evidence.query_bins(query, spec)]
+    encrypted, secret = lwe_pir.encrypt_indicator(spec.bag_params, kit.bag_a, bins, spec.bag_width)
+    payload = encrypted.astype("<u4").tobytes()
+    encrypt_s = time.perf_counter() - started
+    reply = transport.score_bag(channel, kit.version, payload, deadline, attempt_seconds)
+    mark = time.perf_counter()
+    answers = _words(reply.payload, spec.songs, "ScoreBag")
+    counts = lwe_pir.decrypt_counts(spec.bag_params, kit.bag_hint, answers, secret)
+    client_s = encrypt_s + time.perf_counter() - mark
+    return BagResult(counts, len(bins), _cost(reply, client_s))
+
+
+def retrieve(
+    channel: grpc.Channel,
+    kit: LandmarkKit,
+    songs: Sequence[int],
+    query: landmarks.Fingerprint,
+    deadline: float,
+    attempt_seconds: float | None = None,
+) -> RetrieveResult:
+    """Fetch the shortlisted songs' records privately and align the query against each.
+
+    Exactly ``queries_per_retrieve`` queries go out: the shortlist is always K songs (the
+    spec's), each of ``chunks_per_record`` columns.
+
+    Raises:
+        ValueError: the shortlist is not K distinct songs (a bug: the server would learn).
+        ServiceError: the answers do not decode (a wrong hint, answer or a decryption failure).
+    """
+    spec = kit.spec
+    started = time.perf_counter()
+    columns = evidence.plan_columns(spec, songs)  # ValueError unless exactly K distinct songs
+    if len(columns) != spec.queries_per_retrieve:
+        raise CatalogError(
+            f"{len(columns)} PIR queries; the spec fixes {spec.queries_per_retrieve}"
+        )
+    queries, state = lwe_pir.make_queries(spec.store_params, kit.store_a, columns)
+    payload = queries.astype("<u4").tobytes()
+    encrypt_s = time.perf_counter() - started
+    reply = transport.retrieve(channel, kit.version, payload, deadline, attempt_seconds)
+    mark = time.perf_counter()
+    answers = _words(reply.payload, spec.layout.rows * len(columns), "Retrieve")
+    try:
+        recovered = lwe_pir.recover(
+            spec.store_params, kit.store_hint, answers.reshape(spec.layout.rows, -1), state
+        )
+    except ValueError as exc:
+        raise ServiceError(f"Retrieve: the answers do not decode ({exc})") from exc
+    records = evidence.records_from_chunks(spec, list(songs), recovered)
+    index = landmarks.RecordIndex([landmarks.decode_record(r) for r in records])
+    aligned = tuple(int(count) for count in index.aligned_counts(query))
+    client_s = encrypt_s + time.perf_counter() - mark
+    return RetrieveResult(tuple(int(s) for s in songs), aligned, _cost(reply, client_s))
+
+
+def _words(payload: bytes, count: int, what: str) -> lwe_pir.U32:
+    """An answer's bytes as ``count`` uint32; ServiceError when the server sent another size."""
+    if len(payload) != 4 * count:
+        raise ServiceError(f"{what} answered {len(payload)} bytes, expected {4 * count}")
+    words: lwe_pir.U32 = np.frombuffer(payload, "<u4").astype(np.uint32)
+    return words
+
+
+def _cost(reply: transport.StreamReply, client_s: float) -> StageCost:
+    return StageCost(
+        client_s=client_s,
+        server_s=reply.server_seconds,
+        network_s=max(0.0, reply.total_s - reply.server_seconds),
+        upload_bytes=reply.upload_bytes,
+        download_bytes=len(reply.payload),
+    )

@@ -1,0 +1,198 @@
+"""A catalog version's landmark data (issue 14): records, store, bag, hints and the alignment
+threshold, built from the songs' audio.
+
+Each song's record is made from its full audio (``core.landmarks.encode_record``) together
+with a few clean excerpts that calibrate the threshold; both are kept in the feature cache
+(``feature_cache.featurize_tracks`` with ``landmark_recipe``), so a rebuild decodes no track
+twice. The records then become the PIR store (split in ``chunks_per_record`` chunk-records,
+``core.evidence.choose_chunks``) and the bag's 0/1 song x bin matrix, and both hints are
+computed from fresh public seeds.
+
+**The alignment threshold** ``min_aligned`` (``calibrate``), on the catalog itself, leave one
+out: each excerpt of song i is an unknown song to the catalog without i, so its best aligned
+count among the other songs' records is an impostor count (the best of all others bounds the
+best of any K shortlisted). T is one more than the count at or below which 99 % of impostors
+stay (so at most 1 % of them reach T), and at least ``MIN_ALIGNED_FLOOR``. An impostor that
+aligns at least ``DUPLICATE_SHARE`` times as many hashes as the excerpt's own record is taken to be
+the same recording under another name (a catalog can hold duplicates) and left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hushtune.core import evidence, lwe_pir
+from hushtune.core.audio import SAMPLE_RATE
+from hushtune.core.evidence import LandmarkSpec
+from hushtune.core.landmarks import (
+    DEFAULT_CONFIG,
+    Fingerprint,
+    LandmarkConfig,
+    RecordIndex,
+    decode_record,
+    encode_record,
+    fingerprint,
+)
+from hushtune.services.common.registry import LandmarkArtifacts
+from hushtune.services.featurizer.feature_cache import Recipe, load_windows
+
+log = logging.getLogger(__name__)
+
+RECORDS_FORMAT = 1
+"""Version of what ``landmark_recipe`` caches; part of its cache key."""
+EXCERPTS = 4
+"""Calibration excerpts per song, evenly spread over it."""
+EXCERPT_SECONDS = 5.0
+"""Length of a calibration excerpt: the SDK's usual query."""
+FALSE_ACCEPTS = 0.01
+"""Share of impostors the threshold may let through."""
+MIN_ALIGNED_FLOOR = 5
+"""Lowest threshold: a small catalog has too few impostors to estimate a 1 % tail."""
+DUPLICATE_SHARE = 0.25
+"""An impostor aligning this share of what the excerpt's own record aligns is a duplicate:
+chance alignments are a few hashes, an excerpt and its own record line up a hundred or more."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SongLandmarks:
+    """One song's record and the fingerprints of its calibration excerpts."""
+
+    record: bytes
+    excerpts: tuple[Fingerprint, ...]
+
+
+def excerpt_starts(samples: int, count: int = EXCERPTS, seconds: float = EXCERPT_SECONDS
+                   ) -> list[int]:
+    """Sample offsets of ``count`` excerpts of ``seconds`` spread evenly over a signal."""
+    length = int(seconds * SAMPLE_RATE)
+    room = max(0, samples - length)
+    return sorted({round(room * (i + 0.5) / count) for i in range(count)})
+
+
+def song_landmarks(
+    y: NDArray[np.float32], record_bytes: int, config: LandmarkConfig = DEFAULT_CONFIG
+) -> SongLandmarks:
+    """A song's record from its whole signal, and its calibration excerpts' fingerprints."""
+    length = int(EXCERPT_SECONDS * SAMPLE_RATE)
+    excerpts = tuple(fingerprint(y[s : s + length], config) for s in excerpt_starts(y.size))
+    return SongLandmarks(encode_record(fingerprint(y, config), record_bytes, config), excerpts)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LandmarkArrays:
+    """The feature cache's callable: a song's landmarks as arrays (picklable)."""
+
+    record_bytes: int
+
+    def __call__(self, y: NDArray[np.float32], rng: np.random.Generator) -> list[NDArray[
+            np.generic]]:
+        found = song_landmarks(y, self.record_bytes)
+        arrays: list[NDArray[np.generic]] = [np.frombuffer(found.record, np.uint8)]
+        for excerpt in found.excerpts:
+            arrays += [excerpt.hashes, excerpt.times]
+        return arrays
+
+
+def landmark_recipe(record_bytes: int = evidence.RECORD_BYTES) -> Recipe:
+    """The feature cache recipe of a song's landmarks (``from_arrays`` reads it back)."""
+    key = ("landmarks", RECORDS_FORMAT, repr(DEFAULT_CONFIG), record_bytes, EXCERPTS,
+           EXCERPT_SECONDS)
+    return Recipe(_LandmarkArrays(record_bytes), key, 0)  # type: ignore[arg-type]
+
+
+def from_arrays(arrays: Sequence[NDArray[np.generic]]) -> SongLandmarks:
+    """``SongLandmarks`` from the arrays ``landmark_recipe`` cached."""
+    excerpts = tuple(
+        Fingerprint(np.asarray(arrays[i], np.uint32), np.asarray(arrays[i + 1], np.int32))
+        for i in range(1, len(arrays) - 1, 2))
+    return SongLandmarks(np.asarray(arrays[0], np.uint8).tobytes(), excerpts)
+
+
+def impostor_counts(records: Sequence[bytes], excerpts: Sequence[Sequence[Fingerprint]],
+                    songs: Sequence[int] | None = None) -> list[int]:
+    """Leave-one-out impostor counts (module docstring) of the excerpts of ``songs`` (all by
+    default; ``excerpts[i]`` belongs to song i), duplicates left out."""
+    index = RecordIndex([decode_record(r) for r in records])
+    out = []
+    for song in range(len(records)) if songs is None else songs:
+        for excerpt in excerpts[song]:
+            counts = index.aligned_counts(excerpt)
+            own = int(counts[song])
+            counts[song] = -1
+            best = int(counts.max(initial=0)) if counts.size > 1 else 0
+            if own >= MIN_ALIGNED_FLOOR and best >= DUPLICATE_SHARE * own:
+                log.info("calibration skips a duplicate", extra={"song": song, "aligned": best})
+                continue
+            out.append(max(best, 0))
+    return out
+
+
+def calibrate(records: Sequence[bytes], excerpts: Sequence[Sequence[Fingerprint]],
+              songs: Sequence[int] | None = None) -> int:
+    """The alignment threshold T of a catalog (module docstring)."""
+    return evidence.min_aligned_from_impostors(
+        impostor_counts(records, excerpts, songs), false_accepts=FALSE_ACCEPTS,
+        floor=MIN_ALIGNED_FLOOR)
+
+
+def build_artifacts(
+    records: Sequence[bytes],
+    min_aligned: int,
+    *,
+    record_bytes: int = evidence.RECORD_BYTES,
+    shortlist_k: int = evidence.SHORTLIST_K,
+    bag_bits: int = evidence.BAG_BITS,
+) -> tuple[LandmarkSpec, LandmarkArtifacts]:
+    """Store, bag, both hints and the spec of a catalog's records (song order kept).
+
+    K is ``shortlist_k``, or every song when the catalog is smaller. The hints are computed
+    over ``evidence.store_of`` and ``evidence.bag_of``, what the server answers from.
+
+    Raises:
+        ValueError: no records, or one that is not ``record_bytes`` long.
+    """
+    if not records or any(len(r) != record_bytes for r in records):
+        raise ValueError(f"every record must be {record_bytes} bytes, and there must be one")
+    k = min(shortlist_k, len(records))
+    chunks = evidence.choose_chunks(len(records), record_bytes, k)
+    store_params = lwe_pir.DEFAULT_PARAMETERS
+    bins = evidence.song_bins(records, bag_bits)
+    draft = LandmarkSpec(
+        store_params=store_params, record_bytes=record_bytes, chunks_per_record=chunks,
+        layout=lwe_pir.StoreLayout.near_square(len(records) * chunks, record_bytes // chunks),
+        store_seed=lwe_pir.new_seed(), bag_bits=bag_bits,
+        bag_params=lwe_pir.LweParameters(p=bag_modulus(max(b.size for b in bins))),
+        bag_seed=lwe_pir.new_seed(), shortlist_k=k, song_bins=tuple(int(b.size) for b in bins),
+        min_aligned=min_aligned, store_hint_sha256="0" * 64, bag_hint_sha256="0" * 64,
+    )
+    store = evidence.store_of(draft, records)
+    a = lwe_pir.public_matrix(store_params, draft.store_seed, store.layout.cols)
+    store_hint = lwe_pir.hint(store, a).astype("<u4").tobytes()
+    bag = evidence.bag_of(draft, records)
+    bag_hint = lwe_pir.bag_hint_from_seed(draft.bag_params, bag, draft.bag_seed).astype(
+        "<u4").tobytes()
+    spec = dataclasses.replace(draft, store_hint_sha256=_sha256(store_hint),
+                               bag_hint_sha256=_sha256(bag_hint))
+    return spec, LandmarkArtifacts(spec.to_json(), b"".join(records), store_hint, bag_hint)
+
+
+def bag_modulus(largest_count: int) -> int:
+    """The bag's p: a power of two above every count a song can reach (its occupied bins),
+    and at least ``lwe_pir.BAG_PARAMETERS.p``."""
+    return max(lwe_pir.BAG_PARAMETERS.p, 1 << int(largest_count).bit_length())
+
+
+def _sha256(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def cached(files: Sequence[Path]) -> list[SongLandmarks]:
+    """Songs' landmarks from their ``landmark_recipe`` cache files."""
+    return [from_arrays(load_windows(f)) for f in files]

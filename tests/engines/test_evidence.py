@@ -1,0 +1,155 @@
+"""The public landmark spec and the client's two-stage decision (hushtune.core.evidence)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from hushtune.core import evidence, lwe_pir
+from hushtune.core.errors import CatalogError
+from hushtune.core.evidence import DecidedBy, LandmarkSpec
+
+
+def make_spec(songs: int = 12, record_bytes: int = 16_000, k: int = 10, **changes: object
+              ) -> LandmarkSpec:
+    c = evidence.choose_chunks(songs, record_bytes, k)
+    fields: dict[str, object] = dict(
+        store_params=lwe_pir.DEFAULT_PARAMETERS, record_bytes=record_bytes,
+        chunks_per_record=c,
+        layout=lwe_pir.StoreLayout.near_square(songs * c, record_bytes // c),
+        store_seed=bytes(32), bag_bits=18, bag_params=lwe_pir.LweParameters(p=4096),
+        bag_seed=bytes(range(32)), shortlist_k=k, song_bins=tuple(range(3000, 3000 + songs)),
+        min_aligned=8, store_hint_sha256=hashlib.sha256(b"s").hexdigest(),
+        bag_hint_sha256=hashlib.sha256(b"b").hexdigest(),
+    )
+    fields.update(changes)
+    return LandmarkSpec(**fields)  # type: ignore[arg-type]
+
+
+def test_chunks_keep_the_upload_within_400_kb() -> None:
+    assert evidence.choose_chunks(10_000, 16_000, 10) == 1
+    small = evidence.choose_chunks(12, 16_000, 10)
+    assert small == 16
+    layout = lwe_pir.StoreLayout.near_square(12 * small, 16_000 // small)
+    assert 10 * small * layout.cols * 4 <= evidence.MAX_RETRIEVE_UPLOAD
+    bigger = lwe_pir.StoreLayout.near_square(12 * 2 * small, 16_000 // (2 * small))
+    assert 10 * 2 * small * bigger.cols * 4 > evidence.MAX_RETRIEVE_UPLOAD
+    assert evidence.choose_chunks(3, 1_024, 3) == 64
+    assert evidence.choose_chunks(3, 1_000, 3) == 8  # 1,000 = 8 x 125
+
+
+def test_the_spec_round_trips_through_json() -> None:
+    spec = make_spec()
+    assert LandmarkSpec.from_json(spec.to_json()) == spec
+    assert spec.queries_per_retrieve == 10 * spec.chunks_per_record
+    assert spec.columns_of(0) == [spec.layout.column_of(j) for j in range(spec.chunks_per_record)]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("format", 2), ("record_bytes", "16000"), ("chunks_per_record", 3), ("store_seed", "zz"),
+    ("bag_bits", 0), ("shortlist_k", 13), ("song_bins", [1, 2]), ("min_aligned", 0),
+    ("store_hint_sha256", "ABC"), ("layout", {"records": 1}),
+])
+def test_a_bad_field_is_named(field: str, value: object) -> None:
+    document = json.loads(make_spec().to_json())
+    document[field] = value
+    with pytest.raises(CatalogError, match=field):
+        LandmarkSpec.from_json(json.dumps(document).encode())
+
+
+def test_missing_unknown_and_non_json_are_refused() -> None:
+    document = json.loads(make_spec().to_json())
+    del document["bag_seed"]
+    with pytest.raises(CatalogError, match="bag_seed"):
+        LandmarkSpec.from_json(json.dumps(document).encode())
+    with pytest.raises(CatalogError, match="extra"):
+        LandmarkSpec.from_json(json.dumps({**json.loads(make_spec().to_json()), "extra": 1}
+                                          ).encode())
+    with pytest.raises(CatalogError, match="not JSON"):
+        LandmarkSpec.from_json(b"\xff{")
+    with pytest.raises(CatalogError, match="bag_params"):
+        make_spec(bag_params=lwe_pir.LweParameters(p=2048), song_bins=(2048,) * 12)
+
+
+def test_the_shortlist_interleaves_bag_and_dense_rankings() -> None:
+    spec = make_spec(songs=12, k=4, song_bins=(100,) * 12, bag_bits=10)
+    dense = np.arange(12, dtype=np.float64)  # dense: 11, 10, 9, ...
+    counts = np.zeros(12, np.int64)
+    counts[[0, 1, 2]] = [30, 20, 10]  # bag: 0, 1, 2, ...
+    assert evidence.shortlist(dense, counts, spec, query_bin_count=50) == [0, 11, 1, 10]
+    with pytest.raises(ValueError, match="12 dense logits"):
+        evidence.shortlist(dense[:5], counts, spec, query_bin_count=50)
+
+
+def test_the_bag_ranking_is_chance_corrected() -> None:
+    # Same count, but song 1 holds ten times the bins: its matches are more likely chance.
+    spec = make_spec(songs=3, k=1, song_bins=(100, 1000, 100), bag_bits=10)
+    counts = np.array([20, 20, 5], np.int64)
+    z = evidence.bag_z_scores(counts, spec, 100)
+    assert z[0] > z[1] and z[0] > z[2]
+
+
+def test_records_come_back_from_their_chunks_through_real_pir() -> None:
+    songs, record_bytes = 12, 1_600
+    rng = np.random.default_rng(4)
+    records = [rng.integers(0, 256, record_bytes, dtype=np.uint8).tobytes() for _ in range(songs)]
+    spec = make_spec(songs=songs, record_bytes=record_bytes, k=3)
+    assert spec.chunks_per_record > 1
+    store = lwe_pir.pack_store(evidence.chunk_records(records, spec.chunks_per_record),
+                               spec.chunk_bytes)
+    assert store.layout == spec.layout
+    a = lwe_pir.public_matrix(store.params, spec.store_seed, spec.layout.cols)
+    h = lwe_pir.hint(store, a)
+    wanted = [7, 0, 11]
+    queries, state = lwe_pir.make_queries(store.params, a, evidence.plan_columns(spec, wanted))
+    assert queries.shape == (spec.layout.cols, spec.queries_per_retrieve)
+    columns = lwe_pir.recover(store.params, h, lwe_pir.answer(store, queries), state)
+    assert evidence.records_from_chunks(spec, wanted, columns) == [records[i] for i in wanted]
+    with pytest.raises(ValueError, match="exactly 3 distinct"):
+        evidence.records_from_chunks(spec, [1, 1, 2], columns)
+
+
+def test_decide_prefers_aligned_landmarks_then_optionally_the_dense_answer() -> None:
+    spec = make_spec(min_aligned=8)
+    logits = np.zeros(12)
+    logits[5] = 10.0  # a clear dense margin for song 5
+    assert evidence.decide(logits, 3.0, {1: 9, 2: 4}, spec) == evidence.TwoStageAnswer(
+        1, 9, DecidedBy.LANDMARKS)
+    assert evidence.decide(logits, 3.0, {1: 7, 2: 4}, spec, dense_fallback=False
+                           ) == evidence.TwoStageAnswer(None, 7, DecidedBy.NONE)
+    assert evidence.decide(logits, 3.0, {1: 7, 2: 4}, spec, dense_fallback=True
+                           ) == evidence.TwoStageAnswer(5, 7, DecidedBy.DENSE)
+    assert evidence.decide(logits, 30.0, {1: 7}, spec, dense_fallback=True).song is None
+    # A tie on aligned hashes goes to the higher dense logit.
+    assert evidence.decide(logits, 3.0, {3: 9, 5: 9}, spec).song == 5
+
+
+def test_min_aligned_keeps_at_most_one_percent_of_impostors_out() -> None:
+    impostors = list(range(1, 201))  # 200 impostors, best counts 1..200
+    t = evidence.min_aligned_from_impostors(impostors, floor=1)
+    assert sum(i >= t for i in impostors) <= 2 and t == 199
+    assert evidence.min_aligned_from_impostors([1, 2, 3]) == 5  # the floor
+    assert evidence.min_aligned_from_impostors([]) == 5
+
+
+def test_a_long_query_sets_fewer_bins_than_p() -> None:
+    spec = make_spec(bag_params=lwe_pir.LweParameters(p=4096), song_bins=(300,) * 12)
+    spec = dataclasses.replace(spec, bag_params=lwe_pir.LweParameters(p=512))
+    hashes = np.arange(1, 5_000, dtype=np.uint32)
+    from hushtune.core.landmarks import Fingerprint
+
+    query = Fingerprint(hashes, np.zeros(hashes.size, np.int32), 0,
+                        np.linspace(0, 1, hashes.size).astype(np.float32))
+    bins = evidence.query_bins(query, spec)
+    assert 500 <= bins.size <= 511
+
+
+def test_store_parameters_that_fail_a_retrieve_are_refused() -> None:
+    with pytest.raises(CatalogError, match="store_params"):
+        make_spec(store_params=lwe_pir.LweParameters(p=8192))
+    with pytest.raises(CatalogError, match="store_params"):
+        make_spec(store_params=lwe_pir.LweParameters(p=200))
