@@ -29,11 +29,14 @@ def quiet_stderr(verbose: bool) -> Iterator[TextIO]:
     Yields:
         The stream for the command's own messages: the real stderr in both modes.
     """
-    if verbose:
+    try:
+        saved = -1 if verbose else os.dup(2)
+    except OSError:  # no descriptor 2 (started with 2>&-): nothing to keep quiet
+        saved = -1
+    if saved < 0:
         yield sys.stderr
         return
     sys.stderr.flush()
-    saved = os.dup(2)
     own = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
     try:
         with tempfile.TemporaryFile() as sink:
