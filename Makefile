@@ -1,5 +1,5 @@
 # Every target bootstraps .venv first (scripts/bootstrap.sh; fast when nothing changed).
-.PHONY: bootstrap demo test protos lint soak fuzz
+.PHONY: bootstrap demo test protos lint soak fuzz lock
 
 bootstrap:
 	bash scripts/bootstrap.sh
@@ -30,3 +30,18 @@ lint: bootstrap
 	cd protos && ../.venv/bin/buf lint
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+
+# requirements-dev.lock: every package of the development and CI environment (the [dev] extra of
+# pyproject.toml), pinned with hashes, for Python 3.11.7 on Linux (markers such as concrete-ml's
+# protobuf pin depend on the full Python version). Existing pins are kept; after editing
+# pyproject.toml, `make lock` adds or moves only what the edit needs. To move everything to the
+# newest allowed versions: make lock LOCK_ARGS=--upgrade (or --upgrade-package NAME).
+# uv runs from its own venv (.lock-tools), never from .venv.
+UV_VERSION ?= 0.13.9
+LOCK_ARGS ?=
+lock:
+	test -x .lock-tools/bin/uv || { python3 -m venv .lock-tools \
+	  && .lock-tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
+	.lock-tools/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
+	  --python-version 3.11.7 --python-platform x86_64-manylinux_2_28 \
+	  --custom-compile-command "make lock" $(LOCK_ARGS) -o requirements-dev.lock

@@ -2,13 +2,15 @@
 # Set up the development environment; safe to run again and again (fast when nothing changed).
 #
 #   1. create .venv with Python 3.11 if it is missing;
-#   2. pip install -r requirements-dev.txt, skipped while .venv/.requirements.sha256 matches the
-#      requirements*.txt files;
+#   2. pip install --require-hashes -r requirements-dev.lock (every package pinned, every file
+#      checked against its hash), skipped while .venv/.requirements.sha256 matches the lock;
 #   0. the Debian package espeak-ng (the benchmark's speech babble) when it is missing and this
 #      runs as root with apt-get; otherwise it says how to get it;
-#   3. pip install -e . --no-deps, skipped while .venv/.editable.sha256 matches pyproject.toml,
-#      requirements.txt and the list of packages under hushtune/ (the editable install only
-#      maps the packages that exist when it runs, so a new package re-runs it).
+#   3. pip install -e . --no-deps, skipped while .venv/.editable.sha256 matches pyproject.toml
+#      and the list of packages under hushtune/ (the editable install only maps the packages
+#      that exist when it runs, so a new package re-runs it).
+#
+# The lock is made from pyproject.toml's [dev] extra by `make lock` (docs/INSTALL.md).
 #
 # pip reads the machine's constraints (/etc/xdg/pip) as usual; nothing here changes them.
 set -euo pipefail
@@ -47,16 +49,17 @@ if [[ ! -x "$PY" ]]; then
   "$python" -m venv "$VENV"
 fi
 
-requirements_hash=$(sha256sum requirements*.txt | sha256sum | cut -d' ' -f1)
+LOCK=requirements-dev.lock
+requirements_hash=$(sha256sum "$LOCK" | cut -d' ' -f1)
 if [[ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$requirements_hash" ]]; then
-  echo "bootstrap: installing requirements-dev.txt"
-  "$PY" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  echo "bootstrap: installing $LOCK (hash-checked)"
+  "$PY" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$LOCK"
   echo "$requirements_hash" >"$VENV/.requirements.sha256"
 fi
 
 editable_hash=$(
   {
-    sha256sum pyproject.toml requirements.txt
+    sha256sum pyproject.toml
     find hushtune -name __init__.py | sort
   } | sha256sum | cut -d' ' -f1
 )

@@ -64,7 +64,7 @@ def _buf() -> str:
     if beside.is_file():
         return str(beside)
     found = shutil.which("buf")
-    assert found, "buf not found: pip install -r requirements-dev.txt (package buf-bin)"
+    assert found, "buf not found: make bootstrap (requirements-dev.lock, package buf-bin)"
     return found
 
 

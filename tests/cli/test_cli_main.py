@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -134,21 +135,28 @@ def test_build_list_and_identify_through_the_command(served: dict[str, str]) -> 
     assert summary["catalog_version"] in versions
 
     clip = Path(str(served["folder"])) / "seahorse-adventures__3.ogg"
-    answer = run(
-        "identify",
-        str(clip),
-        "--json",
-        "--inference",
-        str(served["inference"]),
-        "--keystore",
-        str(served["keystore"]),
-        env=env,
-    )
+    services = ("--inference", str(served["inference"]), "--keystore", str(served["keystore"]))
+    started = time.monotonic()
+    answer = run("identify", str(clip), "--json", *services, env=env)  # new keys: generated
+    wall = time.monotonic() - started
     assert answer.returncode == 0, answer.stderr
+    assert answer.stderr == "", "library noise on stderr without --verbose:\n" + answer.stderr
     decoded = json.loads(answer.stdout)
     assert decoded["catalog_version"] == summary["catalog_version"]
     assert decoded["candidates"][0]["title"] == "3", decoded["candidates"]
     assert decoded["upload_bytes"] > 0 and decoded["response_bytes"] > 0
+    timings = decoded["timings"]
+    parts = sum(v for k, v in timings.items() if k != "total")
+    assert abs(parts - timings["total"]) < 1e-6, timings
+    # The total is the command's run, set-up (interpreter start, imports, channels) included:
+    # all but the process's exit, as a stopwatch around the command sees it.
+    assert timings["setup"] > 0.2 and 0.7 * wall < timings["total"] <= wall, (timings, wall)
+
+    verbose = run("identify", str(clip), *services, "--verbose",
+                  "--key-dir", str(Path(str(served["folder"])).parent / "verbose-keys"), env=env)
+    assert verbose.returncode == 0, verbose.stderr
+    assert "KeySetCache" in verbose.stderr, verbose.stderr  # the noise the quiet run kept off
+    assert re.search(r"setup \d+ ms, .* = total \d+ ms", verbose.stdout), verbose.stdout
 
 
 def test_build_of_a_missing_folder_is_invalid_argument(served: dict[str, str]) -> None:
