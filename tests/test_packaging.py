@@ -57,10 +57,9 @@ first where one import name holds several distributions, as ``concrete`` does)."
 APP_EXTRAS = ("concrete",)
 """Extras that the SDK may import lazily: an engine an app adds when its catalogs need it."""
 
-KNOWN_GAPS = {("hushtune/sdk/keys.py", "concrete-ml")}
-"""Lazy imports of the SDK that the plain install and APP_EXTRAS do not cover yet: the SDK makes
-Concrete keys with concrete-ml's FHEModelClient until it uses concrete.compiler alone (the
-light-runtime work); with concrete-python only, a Concrete catalog fails there."""
+KNOWN_GAPS: frozenset[tuple[str, str]] = frozenset()
+"""Lazy imports of the SDK that the plain install and APP_EXTRAS do not cover: none since the
+SDK runs Concrete circuits with concrete.compiler alone (hushtune/core/concrete_client.py)."""
 
 
 def imports(folder: str) -> Iterator[tuple[str, str, bool]]:

@@ -485,6 +485,8 @@ def _catalogs(args: argparse.Namespace) -> int:
 def _identify(args: argparse.Namespace) -> int:
     """Identify a file or the microphone. Library noise stays off stderr unless ``--verbose``;
     the printed timings add up to the command's whole run, set-up included."""
+    if args.verbose:  # the libraries' notices, e.g. the Concrete runtime's, are INFO records
+        setup_logging("INFO")
     with quiet_stderr(args.verbose):
         from hushtune.core.audio import check_file
         from hushtune.sdk import Client, UnavailableError
