@@ -187,13 +187,19 @@ class LandmarkTwoStageSystem:
         """Batched ``score``; keeps the other rule's results for ``variants``."""
         found = [_as(QueryFeatures, q) for q in queries]
         logits, _ = self.dense.score_many([q.dense for q in found])
+        spec, threshold = self._fitted(), self._dense_threshold()
+        staged = [self.stages(logits[i], q.landmarks, dense_fallback=self.dense_fallback)
+                  for i, q in enumerate(found)]
         results: dict[bool, Scored] = {}
         for fallback in (self.dense_fallback, not self.dense_fallback):
-            rows = [self._ranked(logits[i], self.stages(logits[i], q.landmarks,
-                                                        dense_fallback=fallback))
-                    for i, q in enumerate(found)]
+            rows = []
+            for i, stage in enumerate(staged):
+                if fallback != self.dense_fallback:  # the same evidence, the other rule
+                    stage = dataclasses.replace(stage, answer=evidence.decide(
+                        logits[i], threshold, stage.aligned, spec, dense_fallback=fallback))
+                rows.append(self._ranked(logits[i], stage))
             results[fallback] = (np.stack([r[0] for r in rows]),
-                                 np.array([r[1] for r in rows]), self._fitted().min_aligned - 0.5)
+                                 np.array([r[1] for r in rows]), spec.min_aligned - 0.5)
         other = not self.dense_fallback
         self._variants = {f"{self.name}_{'fallback' if other else 'strict'}": results[other]}
         return results[self.dense_fallback][0], results[self.dense_fallback][1]

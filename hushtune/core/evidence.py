@@ -43,8 +43,9 @@ MAX_CHUNKS = 64
 MAX_RETRIEVE_UPLOAD = 400_000
 """Largest upload of one Retrieve (bytes), K x c x cols x 4: the chosen design's 400 KB."""
 DENSE_FALLBACK = False
-"""Whether ``decide`` falls back to the dense answer when too few hashes align (measured
-both ways in docs/BENCHMARKS.md; see ``decide``)."""
+"""Whether ``decide`` falls back to the dense answer when too few hashes align. Off: measured
+both ways (docs/BENCHMARKS.md, issue 14's section), the fallback rescues speed changes but lets
+unknown songs through well above 1 % at the dense model's own threshold."""
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
