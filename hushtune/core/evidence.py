@@ -38,6 +38,8 @@ RECORD_BYTES = 16_000
 """One song's thinned landmarks: 3,200 hashes of 5 bytes (docs/DESIGN.md, table 1)."""
 BAG_BITS = 18
 """Bins of the stage-1 bag, 2^18: 2^16 fell 10 points behind under babble on 293 songs."""
+SMALL_BAG_BITS = 12
+"""Bins of the bag of a catalog the shortlist nearly covers (``choose_bag_bits``)."""
 MAX_CHUNKS = 64
 """Most chunk-records per record (``choose_chunks``)."""
 MAX_RETRIEVE_UPLOAD = 400_000
@@ -261,6 +263,19 @@ def _hex_bytes(document: Mapping[str, Any], name: str) -> bytes:
         return bytes.fromhex(_str(document, name))
     except ValueError as exc:
         raise CatalogError(f"landmark spec field {name!r} is not hex") from exc
+
+
+def choose_bag_bits(songs: int, k: int) -> int:
+    """Bag bins (log2) for a catalog of ``songs`` with a shortlist of ``k``.
+
+    ``BAG_BITS`` in general. When the shortlist holds at least half the catalog, the bag only
+    orders songs stage 2 fetches anyway, so ``SMALL_BAG_BITS`` do: the client then expands
+    a 16 MiB public matrix instead of 1 GiB and uploads 16 KB instead of 1 MiB (the demo's
+    12 songs with K = 10). Every query of a version still sends exactly one bag of this size.
+    """
+    if min(songs, k) < 1:
+        raise ValueError(f"songs {songs} and k {k} must be positive")
+    return SMALL_BAG_BITS if 2 * k >= songs else BAG_BITS
 
 
 def choose_chunks(songs: int, record_bytes: int, k: int) -> int:

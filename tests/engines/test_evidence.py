@@ -153,3 +153,12 @@ def test_store_parameters_that_fail_a_retrieve_are_refused() -> None:
         make_spec(store_params=lwe_pir.LweParameters(p=8192))
     with pytest.raises(CatalogError, match="store_params"):
         make_spec(store_params=lwe_pir.LweParameters(p=200))
+
+
+def test_the_bag_is_small_only_when_the_shortlist_covers_half_the_catalog() -> None:
+    assert evidence.choose_bag_bits(12, 10) == evidence.SMALL_BAG_BITS  # the demo
+    assert evidence.choose_bag_bits(20, 10) == evidence.SMALL_BAG_BITS
+    assert evidence.choose_bag_bits(21, 10) == evidence.BAG_BITS
+    assert evidence.choose_bag_bits(10_000, 10) == evidence.BAG_BITS
+    with pytest.raises(ValueError, match="positive"):
+        evidence.choose_bag_bits(0, 10)

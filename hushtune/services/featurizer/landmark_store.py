@@ -148,12 +148,13 @@ def build_artifacts(
     *,
     record_bytes: int = evidence.RECORD_BYTES,
     shortlist_k: int = evidence.SHORTLIST_K,
-    bag_bits: int = evidence.BAG_BITS,
+    bag_bits: int | None = None,
 ) -> tuple[LandmarkSpec, LandmarkArtifacts]:
     """Store, bag, both hints and the spec of a catalog's records (song order kept).
 
-    K is ``shortlist_k``, or every song when the catalog is smaller. The hints are computed
-    over ``evidence.store_of`` and ``evidence.bag_of``, what the server answers from.
+    K is ``shortlist_k``, or every song when the catalog is smaller; the bag's bins are
+    ``bag_bits``, or ``evidence.choose_bag_bits``. The hints are computed over
+    ``evidence.store_of`` and ``evidence.bag_of``, what the server answers from.
 
     Raises:
         ValueError: no records, or one that is not ``record_bytes`` long.
@@ -162,6 +163,8 @@ def build_artifacts(
         raise ValueError(f"every record must be {record_bytes} bytes, and there must be one")
     k = min(shortlist_k, len(records))
     chunks = evidence.choose_chunks(len(records), record_bytes, k)
+    if bag_bits is None:
+        bag_bits = evidence.choose_bag_bits(len(records), k)
     store_params = lwe_pir.DEFAULT_PARAMETERS
     bins = evidence.song_bins(records, bag_bits)
     draft = LandmarkSpec(
