@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import soundfile
@@ -28,6 +28,7 @@ SILENCE_RMS = 1e-4
 """Below this root-mean-square amplitude (about -80 dBFS) audio counts as silence."""
 
 AudioSource = str | Path | bytes | NDArray[Any]
+FloatT = TypeVar("FloatT", np.float32, np.float64)
 
 
 def load_audio(
@@ -119,8 +120,8 @@ def to_sample_rate(y: NDArray[np.float32], sr: int) -> NDArray[np.float32]:
 
 
 def resample(
-    y: NDArray[np.float32], orig_sr: int, target_sr: int, *, quality: str
-) -> NDArray[np.float32]:
+    y: NDArray[FloatT], orig_sr: float, target_sr: float, *, quality: str
+) -> NDArray[FloatT]:
     """``y`` (1-D) from ``orig_sr`` to ``target_sr`` with soxr at ``quality`` ("soxr_hq",
     "soxr_mq"), exactly as ``librosa.resample(y, orig_sr=, target_sr=, res_type=quality)``
     (librosa 0.11 calls the same function): ``ceil(len(y) * target_sr / orig_sr)`` samples,

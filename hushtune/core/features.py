@@ -79,7 +79,7 @@ def frame_features(y: NDArray[np.float32], *, shared_band: bool = True) -> NDArr
     # hushtune.core.spectral computes what librosa 0.11 computes for these calls (its
     # functions name librosa's; tests/core/test_spectral.py compares them).
     magnitude = np.abs(spectral.stft(y, N_FFT, HOP_LENGTH))
-    power = magnitude**2
+    power = np.square(magnitude)  # what magnitude**2 computes
     mel = spectral.mel_power(power, SAMPLE_RATE, n_mels=128)
     mfcc = spectral.dct_ortho(spectral.power_to_db(mel), N_MFCC)
     logmel = spectral.power_to_db(spectral.mel_power(power, SAMPLE_RATE, n_mels=N_LOGMEL))

@@ -43,6 +43,7 @@ to float32 rounding.
 from __future__ import annotations
 
 from functools import cache
+from typing import TypeVar
 
 import numpy as np
 import scipy.fft
@@ -50,6 +51,7 @@ from numpy.typing import NDArray
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
+FloatT = TypeVar("FloatT", np.float32, np.float64)
 
 _STFT_BLOCK_FRAMES = 256
 """Frames transformed at once (bounds the float64 work arrays on long tracks to ~8 MB)."""
@@ -120,11 +122,11 @@ def mel_power(power: F32, sr: int, n_mels: int) -> F32:
     return out
 
 
-def power_to_db(power: NDArray[np.floating], top_db: float = 80.0) -> NDArray[np.floating]:
+def power_to_db(power: NDArray[FloatT], top_db: float = 80.0) -> NDArray[FloatT]:
     """Decibels of a power array (ref 1, amin 1e-10), floored at its maximum - ``top_db``;
     keeps the dtype (float32 in, float32 out)."""
     db = 10.0 * np.log10(np.maximum(1e-10, power))
-    result: NDArray[np.floating] = np.maximum(db, db.max() - top_db)
+    result: NDArray[FloatT] = np.maximum(db, db.max() - top_db)
     return result
 
 

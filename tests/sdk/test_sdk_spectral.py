@@ -209,3 +209,26 @@ def test_the_featurizer_does_not_import_librosa() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("factor", (0.97, 1.02, 1.1))
+def test_the_builders_speed_change_is_as_with_librosa(factor: float) -> None:
+    from hushtune.services.featurizer.augment import change_speed
+
+    y = load_audio(CLIPS[4])[: 2 * SAMPLE_RATE]
+    reference = librosa.resample(y, orig_sr=SAMPLE_RATE * factor, target_sr=SAMPLE_RATE,
+                                 res_type="soxr_hq").astype(np.float32)
+    assert np.array_equal(change_speed(y, factor), reference)
+
+
+def test_the_benchmarks_logmel_and_resampling_are_as_with_librosa() -> None:
+    from hushtune.bench import recipes, unseen
+
+    y = load_audio(CLIPS[5])[: 3 * SAMPLE_RATE]
+    mel = librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, n_fft=2048,
+                                         hop_length=HOP_LENGTH, n_mels=32)
+    reference = recipes.window_stats(librosa.power_to_db(mel).T.astype(np.float32))
+    assert np.array_equal(recipes.PARTS["logmel32"](y), reference)
+    y64 = y.astype(np.float64)
+    assert np.array_equal(unseen.resample(y64, SAMPLE_RATE, 16000), librosa.resample(
+        y64, orig_sr=SAMPLE_RATE, target_sr=16000, res_type="soxr_hq").astype(np.float32))
