@@ -76,8 +76,8 @@ def frame_features(y: NDArray[np.float32], *, shared_band: bool = True) -> NDArr
     y = y - np.float32(np.mean(y, dtype=np.float64))
     if shared_band:
         y = resample_round_trip(y, SHARED_BAND_RATE)
-    # hushtune.core.spectral computes what librosa 0.11 computes for these calls (its
-    # functions name librosa's; tests/core/test_spectral.py compares them).
+    # hushtune.core.spectral computes what librosa 0.11 computed here before issue 16 (each
+    # function names its librosa call; tests/sdk/test_sdk_spectral.py compares them).
     magnitude = np.abs(spectral.stft(y, N_FFT, HOP_LENGTH))
     power = np.square(magnitude)  # what magnitude**2 computes
     mel = spectral.mel_power(power, SAMPLE_RATE, n_mels=128)

@@ -1,8 +1,8 @@
 """The spectral transforms of ``hushtune.core.features``, in numpy and scipy.fft.
 
 Each function computes what librosa 0.11.0 computes for the parameter values the featurizer
-uses, and nothing else (librosa is the reference: ``tests/core/test_spectral.py`` compares
-every function, and the whole featurization, with it). librosa itself is not imported: it
+uses, and nothing else (librosa is the reference: ``tests/sdk/test_sdk_spectral.py``
+compares every function, and the whole featurization, with it). librosa itself is not imported: it
 loads numba and llvmlite, which cost an app 1.4 to 1.7 s of CPU at start-up and about 260 MB
 of install (issue 16).
 
@@ -18,6 +18,7 @@ size, ``K = N // 2 + 1`` the frequency bins):
   ``norm="slaney"``, fmin 0, fmax sr/2): M triangles whose edges are M + 2 points evenly
   spaced on Slaney's mel scale (linear below 1 kHz at 3/200 mel per Hz, logarithmic above
   with 27 mels per factor 6.4), each scaled by 2 / (its upper edge - its lower edge) in Hz.
+  ``mel_power`` applies it to a power spectrogram (``librosa.feature.melspectrogram(S=...)``).
 - ``power_to_db``, as ``librosa.power_to_db(S)`` (``ref=1``, ``amin=1e-10``,
   ``top_db=80``): ``10 log10(max(S, 1e-10))``, floored at the array's maximum minus 80 dB.
 - ``dct_ortho``, as the first rows of ``scipy.fft.dct(S, type=2, norm="ortho", axis=0)``
@@ -36,8 +37,10 @@ size, ``K = N // 2 + 1`` the frequency bins):
   edges), the mean of the top and of the bottom 2 % of the sorted magnitudes; the contrast
   is ``power_to_db(peak) - power_to_db(valley)``, each ``power_to_db`` floored on its own.
 
-Dtypes follow librosa's (float32 features from a float32 signal), so that the results agree
-to float32 rounding.
+Dtypes, and the order of the sums where it matters (``np.einsum`` as librosa calls it), follow
+librosa's, so the results are librosa's bit for bit except ``delta``: librosa's filter
+coefficients come from a least-squares solve and differ from k/60 in their last bits, which
+moves a delta by at most one float32 rounding step.
 """
 
 from __future__ import annotations
