@@ -61,6 +61,9 @@ def _probe(argv: Sequence[str]) -> NoReturn:
     answer = json.loads(out.getvalue())
     timings = answer["timings"]
     identify = finished - imported
+    # The SDK call's seconds: the command's timings also hold its set-up (process start to the
+    # call, in "setup") and any recording, and their "total" is the whole command's.
+    call = timings["total"] - timings.get("setup", 0.0) - timings.get("listen", 0.0)
     phases = {
         "interpreter": entered - spawned,
         "import_cli": imported - started,
@@ -69,14 +72,14 @@ def _probe(argv: Sequence[str]) -> NoReturn:
         "score_call": timings["upload"] + timings["server"] + timings["download"],
         "server": timings["server"],
         "decrypt": timings["decrypt"],
-        "keys_and_engine": timings["total"] - sum(
+        "keys_and_engine": call - sum(
             timings[k] for k in ("featurize", "encrypt", "upload", "server", "download",
                                  "decrypt")
         ),
-        "other_in_identify": identify - timings["total"],
+        "other_in_identify": identify - call,
         "modules": sorted(
             name for name in ("torch", "concrete.ml", "concrete.fhe", "concrete.compiler",
-                              "tenseal", "sklearn", "numba", "librosa")
+                              "tenseal", "sklearn", "numba", "librosa", "scipy.signal")
             if name in sys.modules
         ),
         "match": (answer.get("match") or {}).get("song_id"),
@@ -235,7 +238,7 @@ def render(results: Sequence[dict[str, Any]], runs: int, clip: str, nice: int = 
     names = {
         "interpreter": "Python start (interpreter, site)",
         "import_cli": "import the CLI (`hushtune.cli.main`)",
-        "featurize": "decode and featurize (librosa's first calls included)",
+        "featurize": "decode and featurize",
         "encrypt": "encrypt (quantize, encrypt, serialize)",
         "score_call": "Score call (upload, server, download)",
         "server": "... of which the server's FHE run",

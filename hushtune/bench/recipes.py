@@ -35,6 +35,7 @@ from hushtune.bench.duplicates import DEV_DUPLICATES, load_groups
 from hushtune.bench.queries import QueryPlan, plan_queries, render
 from hushtune.bench.run import correct_songs, split_catalog
 from hushtune.bench.unseen import Backgrounds, load_backgrounds
+from hushtune.core import spectral
 from hushtune.core.audio import SAMPLE_RATE, load_audio
 from hushtune.core.features import (
     HOP_LENGTH,
@@ -122,11 +123,10 @@ def _peak_windows(y: NDArray[np.float32], n_windows: int) -> Windows:
 
 def _logmel_windows(bands: int) -> Callable[[NDArray[np.float32]], Windows]:
     def windows(y: NDArray[np.float32]) -> Windows:
-        import librosa
-
-        mel = librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, n_fft=2048,
-                                             hop_length=HOP_LENGTH, n_mels=bands)
-        return window_stats(librosa.power_to_db(mel).T.astype(np.float32))
+        # librosa.feature.melspectrogram(y=y, n_fft=2048, ...) and power_to_db, as before.
+        power = np.square(np.abs(spectral.stft(y, 2048, HOP_LENGTH)))
+        mel = spectral.mel_power(power, SAMPLE_RATE, n_mels=bands)
+        return window_stats(spectral.power_to_db(mel).T.astype(np.float32))
 
     return windows
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from hushtune.core import audio
 from hushtune.core.audio import SAMPLE_RATE, load_audio
 from hushtune.services.featurizer import augment
 
@@ -164,10 +165,7 @@ def band_pass(y: Audio, low_hz: float, high_hz: float, sr: int = SAMPLE_RATE) ->
 
 def resample(y: Audio, sr: int, target_sr: int) -> Audio:
     """``y`` at ``target_sr`` (soxr, high quality)."""
-    import librosa
-
-    out: Audio = librosa.resample(y, orig_sr=sr, target_sr=target_sr,
-                                  res_type="soxr_hq").astype(np.float32)
+    out: Audio = audio.resample(y, sr, target_sr, quality="soxr_hq").astype(np.float32)
     return out
 
 

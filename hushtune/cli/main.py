@@ -249,8 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ``hushtune identify`` run as a command (``argv`` None: the process's own arguments) ends
     the process here, once its output is flushed, without tearing the interpreter down: with
-    librosa, numba and Concrete loaded that teardown costs more than the identification's
-    FHE part (docs/STARTUP.md), and a one-shot command has nothing left to clean up.
+    Concrete loaded (and librosa and numba, before issue 16) that teardown cost more than the
+    identification's FHE part (docs/STARTUP.md), and a one-shot command has nothing left to
+    clean up.
     """
     command = ""
     try:

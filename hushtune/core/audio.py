@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import soundfile
+import soxr
 from numpy.typing import NDArray
 
 from hushtune.core.errors import AudioError
@@ -27,6 +28,7 @@ SILENCE_RMS = 1e-4
 """Below this root-mean-square amplitude (about -80 dBFS) audio counts as silence."""
 
 AudioSource = str | Path | bytes | NDArray[Any]
+FloatT = TypeVar("FloatT", np.float32, np.float64)
 
 
 def load_audio(
@@ -100,10 +102,8 @@ def resample_round_trip(
 ) -> NDArray[np.float32]:
     """``y`` (at ``sr``) as if recorded at ``rate`` and brought back to ``sr``: everything
     above ``rate / 2`` is gone. Same length."""
-    import librosa
-
-    down = librosa.resample(y, orig_sr=sr, target_sr=rate, res_type="soxr_hq")
-    back = librosa.resample(down, orig_sr=rate, target_sr=sr, res_type="soxr_mq")
+    down = resample(y, sr, rate, quality="soxr_hq")
+    back = resample(down, rate, sr, quality="soxr_mq")
     out = np.zeros_like(y)
     out[: min(y.size, back.size)] = back[: y.size]
     return out
@@ -113,12 +113,26 @@ def to_sample_rate(y: NDArray[np.float32], sr: int) -> NDArray[np.float32]:
     """Mono float32 samples at ``sr`` brought to ``SAMPLE_RATE`` (unchecked; see
     ``check_audio``)."""
     if sr != SAMPLE_RATE:
-        import librosa
-
         # soxr's medium quality: 40 times faster than "hq" on long tracks, and its pass band
         # (to about 91% of Nyquist) is more than the features use.
-        y = librosa.resample(y, orig_sr=int(sr), target_sr=SAMPLE_RATE, res_type="soxr_mq")
+        y = resample(y, int(sr), SAMPLE_RATE, quality="soxr_mq")
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def resample(
+    y: NDArray[FloatT], orig_sr: float, target_sr: float, *, quality: str
+) -> NDArray[FloatT]:
+    """``y`` (1-D) from ``orig_sr`` to ``target_sr`` with soxr at ``quality`` ("soxr_hq",
+    "soxr_mq"), exactly as ``librosa.resample(y, orig_sr=, target_sr=, res_type=quality)``
+    (librosa 0.11 calls the same function): ``ceil(len(y) * target_sr / orig_sr)`` samples,
+    zero-padded or cut to that length, in ``y``'s dtype."""
+    if orig_sr == target_sr:
+        return y
+    n_out = int(np.ceil(y.shape[-1] * (float(target_sr) / orig_sr)))
+    out = np.asarray(soxr.resample(y, orig_sr, target_sr, quality=quality), dtype=y.dtype)
+    if out.shape[-1] >= n_out:
+        return out[:n_out]
+    return np.pad(out, (0, n_out - out.shape[-1]))
 
 
 def check_file(source: str | Path) -> Path:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hushtune.core import spectral
 from hushtune.core.audio import SAMPLE_RATE, resample_round_trip
 from hushtune.core.errors import AudioError
 
@@ -68,8 +69,6 @@ def frame_features(y: NDArray[np.float32], *, shared_band: bool = True) -> NDArr
     Returns:
         float32 array of shape (n_frames, N_FRAME_FEATURES).
     """
-    import librosa
-
     if y.ndim != 1 or y.size < N_FFT:
         raise AudioError(f"need a 1-D signal of at least {N_FFT} samples, got shape {y.shape}")
     # A DC offset (a badly mastered track, a cheap sound card) would fill the lowest bins,
@@ -77,21 +76,21 @@ def frame_features(y: NDArray[np.float32], *, shared_band: bool = True) -> NDArr
     y = y - np.float32(np.mean(y, dtype=np.float64))
     if shared_band:
         y = resample_round_trip(y, SHARED_BAND_RATE)
-    magnitude = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH))
-    power = magnitude**2
-    mel = librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE)
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC)
-    logmel = librosa.power_to_db(
-        librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE, n_mels=N_LOGMEL)
-    )
-    delta = librosa.feature.delta(mfcc, mode="nearest")
-    # tuning=0: no per-signal tuning estimate, which is slow and makes a noisy query's chroma
-    # bins shift against the catalog's.
-    chroma = librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE, n_chroma=N_CHROMA, tuning=0.0)
+    # hushtune.core.spectral computes what librosa 0.11 computed here before issue 16 (each
+    # function names its librosa call; tests/sdk/test_sdk_spectral.py compares them).
+    magnitude = np.abs(spectral.stft(y, N_FFT, HOP_LENGTH))
+    power = np.square(magnitude)  # what magnitude**2 computes
+    mel = spectral.mel_power(power, SAMPLE_RATE, n_mels=128)
+    mfcc = spectral.dct_ortho(spectral.power_to_db(mel), N_MFCC)
+    logmel = spectral.power_to_db(spectral.mel_power(power, SAMPLE_RATE, n_mels=N_LOGMEL))
+    delta = spectral.delta(mfcc)
+    # Chroma at tuning 0 (A4 = 440 Hz): no per-signal tuning estimate, which is slow and
+    # makes a noisy query's chroma bins shift against the catalog's.
+    chroma = spectral.chroma(power, SAMPLE_RATE, n_chroma=N_CHROMA)
     # The floor keeps the bands above the shared band (empty but for the resampler's residue,
     # which rounding moves) at zero contrast instead of at noise.
-    contrast = librosa.feature.spectral_contrast(
-        S=np.maximum(magnitude, CONTRAST_FLOOR), sr=SAMPLE_RATE, n_bands=N_CONTRAST_BANDS
+    contrast = spectral.spectral_contrast(
+        np.maximum(magnitude, CONTRAST_FLOOR), SAMPLE_RATE, n_bands=N_CONTRAST_BANDS
     )
     return np.vstack([mfcc, delta, chroma, contrast, logmel]).T.astype(np.float32)
 
