@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage, signal
 
 from hushtune.core.audio import SAMPLE_RATE
 
@@ -135,6 +134,9 @@ def spectral_peaks_db(
     Returns:
         (frames, bins, level in dB re full scale of the STFT magnitude), each (n_peaks,).
     """
+    # Imported here: scipy.signal pulls in scipy.stats, 0.4 s of every CLI start otherwise.
+    from scipy import ndimage, signal
+
     factor = SAMPLE_RATE // config.sr
     y_low = signal.resample_poly(y, 1, factor) if factor > 1 else y
     if y_low.size < config.n_fft:
