@@ -28,17 +28,22 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from hushtune.bench.scale import DEMO_CATALOG, REPO, make_catalog, pad, train_real
+from hushtune.bench.scale import (
+    DEMO_CATALOG,
+    REPO,
+    loopback_stack,
+    make_catalog,
+    pad,
+    train_real,
+    write_section,
+)
 from hushtune.core.audio import SAMPLE_RATE, load_audio
 from hushtune.core.concrete_runtime import run_main
 from hushtune.core.evidence import RECORD_BYTES, LandmarkSpec
 from hushtune.sdk import Client
-from hushtune.services.common.config import load_settings
-from hushtune.services.common.redis_store import close_redis, connect_redis
 from hushtune.services.featurizer import landmark_store
 from hushtune.services.featurizer.builder import publish_catalog
 from hushtune.services.featurizer.sources import scan_folder
-from hushtune.services.stack import start_stack
 
 SECTION = "## Two-stage scale"
 TARGETS = {"server_s_p50": 0.5, "upload_bytes": 1_000_000, "response_bytes": 1_000_000,
@@ -114,35 +119,26 @@ def run(sizes: Sequence[int], source: Path, repeats: int) -> list[TwoStageRow]:
     ]
     rng = np.random.default_rng(2026)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="hushtune-landmark-scale-") as folder:
-        settings = load_settings(
-            environ={}, data_dir=folder, keystore_port=0, inference_port=0, featurizer_port=0,
-        )
-        redis_client = connect_redis(settings.redis_url, settings.data_dir)
-        stack = start_stack(settings, redis_client=redis_client)
-        try:
-            for size in sizes:
-                weights, bias = pad(real, size, rng)
-                built = make_catalog("ckks", real, weights, bias)
-                mark = time.perf_counter()
-                spec, artifacts = landmark_store.build_artifacts(
-                    padded_records(records, size), min_aligned=8
-                )
-                print(f"{size:,} songs: landmark store and hints in "
-                      f"{time.perf_counter() - mark:.1f} s", flush=True)
-                built = dataclasses.replace(built, landmarks=artifacts)
-                publish_catalog(redis_client, built, make_current=False)
-                one_time = len(artifacts.spec) + len(artifacts.store_hint) + len(
-                    artifacts.bag_hint)
-                rows.append(measure(
-                    stack.address("inference"), stack.address("keystore"),
-                    Path(folder) / "keys", built.result.catalog_version, spec, one_time,
-                    real.query, repeats,
-                ))
-                print(json.dumps(dataclasses.asdict(rows[-1])), flush=True)
-        finally:
-            stack.stop(grace=1.0)
-            close_redis(redis_client)
+    with tempfile.TemporaryDirectory(prefix="hushtune-landmark-scale-") as folder, \
+            loopback_stack(folder) as (redis_client, stack):
+        for size in sizes:
+            weights, bias = pad(real, size, rng)
+            built = make_catalog("ckks", real, weights, bias)
+            mark = time.perf_counter()
+            spec, artifacts = landmark_store.build_artifacts(
+                padded_records(records, size), min_aligned=8
+            )
+            print(f"{size:,} songs: landmark store and hints in "
+                  f"{time.perf_counter() - mark:.1f} s", flush=True)
+            built = dataclasses.replace(built, landmarks=artifacts)
+            publish_catalog(redis_client, built, make_current=False)
+            one_time = len(artifacts.spec) + len(artifacts.store_hint) + len(artifacts.bag_hint)
+            rows.append(measure(
+                stack.address("inference"), stack.address("keystore"),
+                Path(folder) / "keys", built.result.catalog_version, spec, one_time,
+                real.query, repeats,
+            ))
+            print(json.dumps(dataclasses.asdict(rows[-1])), flush=True)
     return rows
 
 
@@ -182,20 +178,6 @@ def section(rows: Sequence[TwoStageRow], repeats: int, load: float) -> str:
     return "\n".join([*lines, ""])
 
 
-def write_section(markdown: Path, text: str) -> None:
-    """Replace this section of ``markdown`` (or append it); keep every other one."""
-    current = markdown.read_text() if markdown.exists() else "# Benchmarks\n"
-    lines = current.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        markdown.write_text(current.rstrip("\n") + "\n\n" + text)
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-               len(lines))
-    tail = "\n" + "".join(lines[end:]) if end < len(lines) else ""
-    markdown.write_text("".join(lines[:start]) + text + tail)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run, then write scale.json's ``two_stage`` rows and the BENCHMARKS.md section."""
     parser = argparse.ArgumentParser(prog="python -m hushtune.bench.landmark_scale",
@@ -216,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     document["two_stage"] = {"rows": [dataclasses.asdict(r) for r in rows],
                              "repeats": args.repeats, "load": load, "targets": TARGETS}
     saved.write_text(json.dumps(document, indent=1))
-    write_section(args.out / "BENCHMARKS.md", section(rows, args.repeats, load))
+    write_section(args.out / "BENCHMARKS.md", section(rows, args.repeats, load), SECTION)
     print(f"wrote {saved} (two_stage) and {args.out / 'BENCHMARKS.md'} ({SECTION})")
     return 0
 

@@ -16,16 +16,18 @@ and ``<out>/bench_scale.png``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import redis
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
@@ -54,7 +56,7 @@ from hushtune.services.featurizer.compiler import (
 from hushtune.services.featurizer.feature_cache import load_windows
 from hushtune.services.featurizer.sources import scan_folder
 from hushtune.services.featurizer.training import TrainedModel, TrainingConfig, train
-from hushtune.services.stack import start_stack
+from hushtune.services.stack import RunningStack, start_stack
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CATALOG = REPO / "demo" / "catalog"
@@ -191,6 +193,21 @@ def measure(
     )
 
 
+@contextlib.contextmanager
+def loopback_stack(folder: str) -> Iterator[tuple[redis.Redis, RunningStack]]:
+    """The three services on loopback ports over an embedded Redis in ``folder``."""
+    settings = load_settings(
+        environ={}, data_dir=folder, keystore_port=0, inference_port=0, featurizer_port=0,
+    )
+    redis_client = connect_redis(settings.redis_url, settings.data_dir)
+    stack = start_stack(settings, redis_client=redis_client)
+    try:
+        yield redis_client, stack
+    finally:
+        stack.stop(grace=1.0)
+        close_redis(redis_client)
+
+
 def run(
     sizes: Sequence[int], concrete_max: int, source: Path, limit: int, repeats: int
 ) -> tuple[list[ScaleRow], int]:
@@ -198,28 +215,21 @@ def run(
     real = train_real(source, limit)
     rng = np.random.default_rng(2026)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="hushtune-scale-") as folder:
-        settings = load_settings(
-            environ={}, data_dir=folder, keystore_port=0, inference_port=0, featurizer_port=0,
-        )
-        redis_client = connect_redis(settings.redis_url, settings.data_dir)
-        stack = start_stack(settings, redis_client=redis_client)
-        try:
-            for songs in sizes:
-                weights, bias = pad(real, songs, rng)
-                for engine in ("concrete", "ckks"):
-                    if engine == "concrete" and songs > concrete_max:
-                        continue
-                    built = make_catalog(engine, real, weights, bias)
-                    publish_catalog(redis_client, built, make_current=False)
-                    rows.append(measure(
-                        stack.address("inference"), stack.address("keystore"),
-                        Path(folder) / "keys", built, real, weights, bias, repeats,
-                    ))
-                    print(_line(rows[-1]), flush=True)
-        finally:
-            stack.stop(grace=1.0)
-            close_redis(redis_client)
+    with tempfile.TemporaryDirectory(prefix="hushtune-scale-") as folder, loopback_stack(
+        folder
+    ) as (redis_client, stack):
+        for songs in sizes:
+            weights, bias = pad(real, songs, rng)
+            for engine in ("concrete", "ckks"):
+                if engine == "concrete" and songs > concrete_max:
+                    continue
+                built = make_catalog(engine, real, weights, bias)
+                publish_catalog(redis_client, built, make_current=False)
+                rows.append(measure(
+                    stack.address("inference"), stack.address("keystore"),
+                    Path(folder) / "keys", built, real, weights, bias, repeats,
+                ))
+                print(_line(rows[-1]), flush=True)
     return rows, real.weights.shape[0]
 
 
@@ -328,11 +338,11 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def write_section(markdown: Path, text: str) -> None:
-    """Replace the "## Scale" section of ``markdown`` (or append it); keep every other one."""
+def write_section(markdown: Path, text: str, heading: str = SECTION) -> None:
+    """Replace the ``heading`` section of ``markdown`` (or append it); keep every other one."""
     current = markdown.read_text() if markdown.exists() else "# Benchmarks\n"
     lines = current.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
     if start is None:
         body = current.rstrip("\n") + "\n\n" + text
     else:
