@@ -34,15 +34,15 @@ from sklearn.linear_model import LogisticRegression
 from hushtune.core.audio import SAMPLE_RATE, load_audio
 from hushtune.core.ckks_scheme import CkksParameters
 from hushtune.core.concrete_runtime import run_main
-from hushtune.core.features import FEATURE_VERSION, N_FEATURES, query_vector
-from hushtune.core.model_spec import ModelSpec, Song
+from hushtune.core.features import N_FEATURES, query_vector
+from hushtune.core.model_spec import Song
 from hushtune.sdk import Client
 from hushtune.services.common.config import load_settings
 from hushtune.services.common.redis_store import close_redis, connect_redis
 from hushtune.services.featurizer.augment import add_noise
 from hushtune.services.featurizer.builder import (
-    BuildResult,
     BuiltCatalog,
+    describe,
     feature_folder,
     featurize_songs,
     publish_catalog,
@@ -143,24 +143,7 @@ def make_catalog(
         artifacts = concrete_artifacts(weights, bias, real.model.calibration_inputs)
     started = time.time()
     version = f"scale-{engine}-{len(songs)}-{int(started * 1000) % 100000:05d}"
-    spec = ModelSpec(
-        catalog_version=version,
-        feature_version=FEATURE_VERSION,
-        feature_mean=real.model.feature_mean,
-        feature_scale=real.model.feature_scale,
-        songs=songs,
-        threshold=real.model.threshold,
-        key_profile=artifacts.key_profile,
-        client_zip=artifacts.client_zip,
-        library_versions=artifacts.library_versions,
-        engine=artifacts.engine,
-        ckks=artifacts.ckks,
-        quantization=artifacts.quantization,
-    )
-    result = BuildResult(
-        version, len(songs), N_FEATURES, started, 0.0, real.model.threshold,
-        artifacts.key_profile, artifacts.engine,
-    )
+    spec, result = describe(real.model, songs, artifacts, version=version, started=started)
     return BuiltCatalog(result, spec, artifacts, real.model)
 
 

@@ -233,6 +233,27 @@ def package(
         artifacts = compile_classifier(model.classifier, model.calibration_inputs)
     report(Stage.COMPILE, 1, 1, "compiled")
     version = _version_name(started, [s.song_id for s in songs])
+    spec, result = describe(model, songs, artifacts, version=version, started=started,
+                            trainer=trainer, base_version=base_version)
+    state = None
+    if records is not None:
+        weights, bias = catalog_weights(model.classifier, len(songs))
+        state = CatalogState.from_model(model, weights, bias, records)
+    return BuiltCatalog(result, spec, artifacts, model, state)
+
+
+def describe(
+    model: TrainedModel,
+    songs: Sequence[Song],
+    artifacts: CompiledArtifacts,
+    *,
+    version: str,
+    started: float,
+    trainer: str = "",
+    base_version: str = "",
+) -> tuple[ModelSpec, BuildResult]:
+    """The model spec clients fetch and the build's summary, for compiled ``artifacts``: the
+    one place a catalog version is described (builds, updates and the scale benchmark)."""
     spec = ModelSpec(
         catalog_version=version,
         feature_version=FEATURE_VERSION,
@@ -260,11 +281,7 @@ def package(
         trainer=trainer,
         base_version=base_version,
     )
-    state = None
-    if records is not None:
-        weights, bias = catalog_weights(model.classifier, len(songs))
-        state = CatalogState.from_model(model, weights, bias, records)
-    return BuiltCatalog(result, spec, artifacts, model, state)
+    return spec, result
 
 
 def publish_catalog(
