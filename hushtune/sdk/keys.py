@@ -22,6 +22,7 @@ import os
 import stat
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -166,8 +167,9 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only, atomically.
+def write_private(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write a file readable by its owner only, atomically; ``data`` may come in pieces, so a
+    large file (the bag's public matrix) is never whole in memory.
 
     The temporary file has a name of its own (mkstemp, 0600), so that two writers of the same
     file (threads, or clients sharing a key folder) never write into or rename each other's.
@@ -175,7 +177,8 @@ def write_private(path: Path, data: bytes) -> None:
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for piece in (data,) if isinstance(data, bytes) else data:
+                handle.write(piece)
         os.chmod(temporary, PRIVATE_FILE)
         os.replace(temporary, path)
     except BaseException:

@@ -22,9 +22,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
-import os
 import secrets
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +33,7 @@ from hushtune.core import lwe_pir
 from hushtune.core.errors import CatalogError
 from hushtune.core.evidence import LandmarkSpec
 from hushtune.core.model_spec import is_valid_catalog_version
-from hushtune.sdk.keys import PRIVATE_FILE, private_dir, write_private
+from hushtune.sdk.keys import private_dir, write_private
 
 HINT_KINDS = ("store", "bag")
 """The two hints of a version, as GetHint names them."""
@@ -181,18 +179,12 @@ def _prune(public_dir: Path, keep: Path) -> None:
 
 def _expand(path: Path, params: lwe_pir.LweParameters, seed: bytes, bins: int) -> None:
     """Write A's rows to ``path`` block by block (never all in memory), atomically."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for start in range(0, bins, lwe_pir.ROW_BLOCK):
-                block = range(start, min(bins, start + lwe_pir.ROW_BLOCK))
-                handle.write(lwe_pir.public_rows(params, seed, block).astype("<u4").tobytes())
-        os.chmod(temporary, PRIVATE_FILE)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    write_private(path, (
+        lwe_pir.public_rows(
+            params, seed, range(start, min(bins, start + lwe_pir.ROW_BLOCK))
+        ).astype("<u4").tobytes()
+        for start in range(0, bins, lwe_pir.ROW_BLOCK)
+    ))
 
 
 def _matrix(data: bytes, n: int, kind: str) -> lwe_pir.U32:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from hushtune.protos.inference.v1 import inference_pb2
-from hushtune.services.common.chunks import join, split
+from hushtune.services.common.chunks import header_first, join, split
 from hushtune.services.common.errors import InvalidInput, TooLarge
 
 Request = inference_pb2.ScoreRequest
@@ -124,3 +124,11 @@ def test_join_accepts_exactly_max_chunks_messages() -> None:
     messages = [Request(header=header(), chunk=b"a")] + [Request(chunk=b"b") for _ in range(4)]
     _, joined = join(messages, max_bytes=100, what="Score", max_chunks=5)
     assert joined == b"abbbb"
+
+
+def test_header_first_puts_the_header_on_the_first_message_only() -> None:
+    made = list(header_first(lambda **kw: kw, "HEAD", b"abcdefg", 3))
+    assert made == [{"header": "HEAD", "chunk": b"abc"}, {"header": None, "chunk": b"def"},
+                    {"header": None, "chunk": b"g"}]
+    assert list(header_first(lambda **kw: kw, "HEAD", b"", 3)) == [
+        {"header": "HEAD", "chunk": b""}]

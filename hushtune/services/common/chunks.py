@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
 
 from hushtune.services.common.errors import InvalidInput, TooLarge
@@ -16,6 +16,18 @@ def split(data: bytes, chunk_bytes: int) -> Iterator[bytes]:
     view = memoryview(data)
     for start in range(0, len(data), chunk_bytes):
         yield bytes(view[start : start + chunk_bytes])
+
+
+R = TypeVar("R")
+
+
+def header_first(
+    message: Callable[..., R], header: object, data: bytes, chunk_bytes: int
+) -> Iterator[R]:
+    """A response stream of ``data``: ``message(header=..., chunk=...)`` per piece, with the
+    header on the first message only (the shape of every streamed answer in protos/)."""
+    for index, piece in enumerate(split(data, chunk_bytes)):
+        yield message(header=header if index == 0 else None, chunk=piece)
 
 
 MAX_CHUNKS = 16_384

@@ -47,8 +47,9 @@ class LandmarkServicer(landmarks_pb2_grpc.LandmarkServiceServicer):
             catalog_version=request.catalog_version, kind=request.kind,
             size_bytes=len(blob), sha256=digest,
         )
-        for index, piece in enumerate(chunks.split(blob, self._chunk_bytes)):
-            yield landmarks_pb2.GetHintResponse(header=header if index == 0 else None, chunk=piece)
+        yield from chunks.header_first(
+            landmarks_pb2.GetHintResponse, header, blob, self._chunk_bytes
+        )
 
     def ScoreBag(  # noqa: N802 (gRPC method name)
         self,
@@ -63,8 +64,9 @@ class LandmarkServicer(landmarks_pb2_grpc.LandmarkServiceServicer):
             catalog_version=version, size_bytes=len(answer.payload),
             server_seconds=answer.seconds,
         )
-        for index, piece in enumerate(chunks.split(answer.payload, self._chunk_bytes)):
-            yield landmarks_pb2.ScoreBagResponse(header=header if index == 0 else None, chunk=piece)
+        yield from chunks.header_first(
+            landmarks_pb2.ScoreBagResponse, header, answer.payload, self._chunk_bytes
+        )
 
     def Retrieve(  # noqa: N802 (gRPC method name)
         self,
@@ -79,8 +81,9 @@ class LandmarkServicer(landmarks_pb2_grpc.LandmarkServiceServicer):
             catalog_version=version, size_bytes=len(answer.payload),
             server_seconds=answer.seconds,
         )
-        for index, piece in enumerate(chunks.split(answer.payload, self._chunk_bytes)):
-            yield landmarks_pb2.RetrieveResponse(header=header if index == 0 else None, chunk=piece)
+        yield from chunks.header_first(
+            landmarks_pb2.RetrieveResponse, header, answer.payload, self._chunk_bytes
+        )
 
     def _collect(
         self, messages: Iterable[_Request], kind: HintKind, what: str

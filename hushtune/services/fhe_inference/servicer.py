@@ -47,10 +47,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         header = inference_pb2.ModelSpecHeader(
             catalog_version=version, size_bytes=len(spec), sha256=digest, key_profile=profile
         )
-        for index, piece in enumerate(chunks.split(spec, self._chunk_bytes)):
-            yield inference_pb2.GetModelSpecResponse(
-                header=header if index == 0 else None, chunk=piece
-            )
+        yield from chunks.header_first(
+            inference_pb2.GetModelSpecResponse, header, spec, self._chunk_bytes
+        )
 
     def Score(  # noqa: N802 (gRPC method name)
         self, request_iterator: Iterator[inference_pb2.ScoreRequest], context: grpc.ServicerContext
@@ -75,7 +74,6 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             size_bytes=len(result.encrypted_scores),
             fhe_seconds=result.fhe_seconds,
         )
-        for index, piece in enumerate(chunks.split(result.encrypted_scores, self._chunk_bytes)):
-            yield inference_pb2.ScoreResponse(
-                header=result_header if index == 0 else None, chunk=piece
-            )
+        yield from chunks.header_first(
+            inference_pb2.ScoreResponse, result_header, result.encrypted_scores, self._chunk_bytes
+        )

@@ -70,10 +70,9 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
         with grpc_errors(context, "FetchKeys"):
             record, blob = self._store.get(request.key_id, request.client_secret)
         log.info("keys fetched", extra={"key_id": request.key_id, "size_bytes": len(blob)})
-        pieces = chunks.split(blob, self._chunk_bytes)
-        yield keystore_pb2.FetchKeysResponse(header=_header(record), chunk=next(pieces))
-        for piece in pieces:
-            yield keystore_pb2.FetchKeysResponse(chunk=piece)
+        yield from chunks.header_first(
+            keystore_pb2.FetchKeysResponse, _header(record), blob, self._chunk_bytes
+        )
 
     def DescribeKeys(  # noqa: N802 (gRPC method name)
         self, request: keystore_pb2.DescribeKeysRequest, context: grpc.ServicerContext
