@@ -17,21 +17,14 @@ from hushtune.bench.landmarks import (
     spectral_peaks_db,
 )
 from hushtune.core.audio import SAMPLE_RATE
+from tests.signals import chords
 
 CONFIG = LandmarkConfig()
 BLOCK = round(CONFIG.frames_per_second)
 
 
 def _music(seconds: float = 8.0, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    notes = rng.uniform(200.0, 3000.0, size=(int(seconds * 4), 3))
-    y = np.zeros_like(t)
-    for i, chord in enumerate(notes):
-        part = (t >= i / 4) & (t < (i + 1) / 4)
-        for j, f in enumerate(chord):
-            y[part] += np.sin(2 * np.pi * f * t[part]) / (j + 1)
-    return (0.2 * y + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+    return chords(seconds, seed, low_hz=200.0, high_hz=3000.0)
 
 
 def _print(strength: list[float], times: list[int]) -> lt.StrongPrint:

@@ -8,19 +8,11 @@ import pytest
 
 from hushtune.core import landmarks as lm
 from hushtune.core.audio import SAMPLE_RATE
+from tests.signals import chords
 
 
 def music(seconds: float = 12.0, seed: int = 0) -> np.ndarray:
-    """Chords of random sines, four a second, with a little noise: plenty of peaks."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    notes = rng.uniform(150.0, 4000.0, size=(int(seconds * 4), 3))
-    y = np.zeros_like(t)
-    for i, chord in enumerate(notes):
-        part = (t >= i / 4) & (t < (i + 1) / 4)
-        for j, f in enumerate(chord):
-            y[part] += np.sin(2 * np.pi * f * t[part]) / (j + 1)
-    return (0.2 * y + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+    return chords(seconds, seed)
 
 
 def test_a_record_round_trips_and_is_exactly_its_size() -> None:
