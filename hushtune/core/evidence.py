@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from hushtune.core import lwe_pir
 from hushtune.core.errors import CatalogError
-from hushtune.core.landmarks import Fingerprint, aligned_count, bag_bins, decode_record
+from hushtune.core.landmarks import Fingerprint, RecordIndex, bag_bins, decode_record
 from hushtune.core.ranking import open_set_score
 
 FORMAT = 1
@@ -489,8 +489,8 @@ def aligned_counts(
     fetched record (``records[i]`` is song ``songs[i]``'s)."""
     if len(songs) != len(records):
         raise ValueError(f"{len(songs)} songs but {len(records)} records")
-    return {int(s): aligned_count(query, decode_record(r)) for s, r in zip(songs, records,
-                                                                          strict=True)}
+    counts = RecordIndex([decode_record(r) for r in records]).aligned_counts(query)
+    return {int(s): int(c) for s, c in zip(songs, counts, strict=True)}
 
 
 def decide(

@@ -115,10 +115,9 @@ def retrieve(
     except ValueError as exc:
         raise ServiceError(f"Retrieve: the answers do not decode ({exc})") from exc
     records = evidence.records_from_chunks(spec, list(songs), recovered)
-    index = landmarks.RecordIndex([landmarks.decode_record(r) for r in records])
-    aligned = tuple(int(count) for count in index.aligned_counts(query))
+    aligned = evidence.aligned_counts(query, songs, records)
     client_s = encrypt_s + time.perf_counter() - mark
-    return RetrieveResult(tuple(int(s) for s in songs), aligned, _cost(reply, client_s))
+    return RetrieveResult(tuple(aligned), tuple(aligned.values()), _cost(reply, client_s))
 
 
 def _words(payload: bytes, count: int, what: str) -> lwe_pir.U32:
