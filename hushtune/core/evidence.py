@@ -148,7 +148,11 @@ class LandmarkSpec:
 
     @property
     def retrieve_query_bytes(self) -> int:
-        """Exact size of a Retrieve: K x c queries of one uint32 per store column."""
+        """Exact size of a Retrieve: K x c queries of one uint32 per store column.
+
+        Exact, never "at most": a client that sent fewer queries would tell the server how
+        sure stage 1 made it.
+        """
         return lwe_pir.wire_bytes(self.layout.cols * self.queries_per_retrieve, lwe_pir.LOG_Q)
 
     @property
