@@ -2,7 +2,8 @@
 
 The records are synthetic (random landmark entries, a few songs), the LWE parameters the real
 ones, and a small bag (2^10 bins), so the service and SDK tests run the real algebra in well
-under a second; the wire widths are the builder's choice (``evidence.choose_wire_bits``). The dense artifacts are placeholders: these tests never call Score.
+under a second; the wire widths are the builder's choice (``evidence.choose_wire_bits``). The
+dense artifacts are placeholders: these tests never call Score.
 """
 
 from __future__ import annotations

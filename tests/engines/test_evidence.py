@@ -50,7 +50,8 @@ def test_the_spec_round_trips_through_json() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("format", 1), ("format", 3), ("record_bytes", "16000"), ("chunks_per_record", 3), ("store_seed", "zz"),
+    ("format", 1), ("format", 3), ("record_bytes", "16000"), ("chunks_per_record", 3),
+    ("store_seed", "zz"),
     ("bag_bits", 0), ("shortlist_k", 13), ("song_bins", [1, 2]), ("min_aligned", 0),
     ("store_hint_sha256", "ABC"), ("layout", {"records": 1}), ("answer_bits", 4),
     ("answer_bits", 33), ("bag_query_bits", 8), ("bag_query_bits", "20"),
