@@ -54,7 +54,7 @@ times 2^(32 - bits) (``from_wire``): off by a rounding error |r| <= 2^(31 - bits
   be checked from the query, so its probability is that of uniform words (i.i.d. uniform
   r_j) up to an LWE distinguisher's advantage (2^-128 by the estimate above).
 - *Retrieve queries stay 32 bits*: their errors would be multiplied by store entries up to
-  p / 2 (416), so 2^(31 - bits) x 416 x sqrt(cols) swallows t = q / (2p) for any saving.
+  p / 2, so 2^(31 - bits) (p / 2) sqrt(cols) swallows t = q / (2p) for any saving.
 """
 
 from __future__ import annotations
