@@ -2,7 +2,8 @@
 
 The records are synthetic (random landmark entries, a few songs), the LWE parameters the real
 ones, and a small bag (2^10 bins), so the service and SDK tests run the real algebra in well
-under a second. The dense artifacts are placeholders: these tests never call Score.
+under a second; the wire widths are the builder's choice (``evidence.choose_wire_bits``). The
+dense artifacts are placeholders: these tests never call Score.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def build(version: str = WITH_LANDMARKS, records: list[bytes] | None = None) -> 
         bag_hint_sha256=_sha(bag_hint),
         shortlist_k=SHORTLIST_K,
     )
+    answer_bits, bag_query_bits = evidence.choose_wire_bits(spec)
+    spec = dataclasses.replace(spec, answer_bits=answer_bits, bag_query_bits=bag_query_bits)
     return LandmarkVersion(version, spec, records, store_hint, bag_hint, bag.csr)
 
 

@@ -157,7 +157,10 @@ class LandmarkTwoStageSystem:
         counts = lwe_pir.decrypt_counts(
             artifacts_spec.bag_params,
             evidence.hint_array(artifacts.bag_hint, artifacts_spec.bag_params.n),
-            lwe_pir.answer_sparse(evidence.bag_of(artifacts_spec, self.records), bag_query),
+            _over_wire(lwe_pir.answer_sparse(evidence.bag_of(artifacts_spec, self.records),
+                                             _over_wire(bag_query,
+                                                        artifacts_spec.bag_query_bits)),
+                       artifacts_spec.answer_bits),
             secret)
         shortlist = evidence.shortlist(logits, counts, artifacts_spec,
                                        query_bin_count=int(bins.size))
@@ -165,7 +168,9 @@ class LandmarkTwoStageSystem:
                                   artifacts_spec.layout.cols)
         queries, state = lwe_pir.make_queries(artifacts_spec.store_params, a,
                                               evidence.plan_columns(artifacts_spec, shortlist))
-        answers = lwe_pir.answer(evidence.store_of(artifacts_spec, self.records), queries)
+        answers = _over_wire(
+            lwe_pir.answer(evidence.store_of(artifacts_spec, self.records), queries),
+            artifacts_spec.answer_bits)
         columns = lwe_pir.recover(
             artifacts_spec.store_params,
             evidence.hint_array(artifacts.store_hint, artifacts_spec.store_params.n), answers,
@@ -239,6 +244,13 @@ class LandmarkTwoStageSystem:
 
 
 T = TypeVar("T")
+
+
+def _over_wire(words: lwe_pir.U32, bits: int) -> lwe_pir.U32:
+    """``words`` as the other side receives them: rounded to ``bits``, packed and lifted back
+    by the same functions as the services and SDK (the rounding error included)."""
+    return lwe_pir.from_wire(lwe_pir.to_wire(words, bits), words.size, bits).reshape(
+        words.shape)
 
 
 def _as(kind: type[T], value: object) -> T:

@@ -30,8 +30,9 @@ from hushtune.core.errors import CatalogError
 from hushtune.core.landmarks import Fingerprint, RecordIndex, bag_bins, decode_record
 from hushtune.core.ranking import open_set_score
 
-FORMAT = 1
-"""Version of the ``LandmarkSpec`` JSON layout."""
+FORMAT = 2
+"""Version of the ``LandmarkSpec`` JSON layout (2: answers and the bag query are rounded,
+``answer_bits`` and ``bag_query_bits``)."""
 SHORTLIST_K = 10
 """Songs fetched in stage 2 (docs/DESIGN.md: K = 10 with 16 KB records fits 1 MB down)."""
 RECORD_BYTES = 16_000
@@ -44,6 +45,13 @@ MAX_CHUNKS = 64
 """Most chunk-records per record (``choose_chunks``)."""
 MAX_RETRIEVE_UPLOAD = 400_000
 """Largest upload of one Retrieve (bytes), K x c x cols x 4: the chosen design's 400 KB."""
+ANSWER_BITS_CHOICES = (16, lwe_pir.LOG_Q)
+"""Answer widths the builder tries (``choose_wire_bits``): 16-bit words halve the download;
+narrower ones save little more and eat the margin a growing store needs."""
+BAG_QUERY_BITS_CHOICES = tuple(range(1, lwe_pir.LOG_Q + 1))
+"""Bag query widths the builder tries: any, the narrowest the failure bound allows."""
+FAILURE_LIMIT = 2.0**-40
+"""Largest failure bound of a whole batch (``lwe_pir.check_failure``'s default)."""
 DENSE_FALLBACK = False
 """Whether ``decide`` falls back to the dense answer when too few hashes align. Off: measured
 both ways (docs/BENCHMARKS.md, issue 14's section), the fallback rescues speed changes but lets
@@ -94,6 +102,10 @@ class LandmarkSpec:
     store_hint_sha256: str
     bag_hint_sha256: str
     shortlist_k: int = SHORTLIST_K
+    answer_bits: int = lwe_pir.LOG_Q
+    """Wire width of every answer word, ScoreBag's and Retrieve's (``lwe_pir.to_wire``)."""
+    bag_query_bits: int = lwe_pir.LOG_Q
+    """Wire width of each word of the bag query (the Retrieve query stays 32 bits)."""
     format: int = FORMAT
 
     def __post_init__(self) -> None:
@@ -118,6 +130,52 @@ class LandmarkSpec:
     def queries_per_retrieve(self) -> int:
         """K x c: the exact number of PIR queries every Retrieve carries."""
         return self.shortlist_k * self.chunks_per_record
+
+    @property
+    def fullest_row(self) -> int:
+        """Most occupied bins of one song: the width of a count's failure bound."""
+        return max(1, max(self.song_bins))
+
+    @property
+    def bag_query_bytes(self) -> int:
+        """Exact size of a ScoreBag query: 2^bag_bits words of ``bag_query_bits``."""
+        return lwe_pir.wire_bytes(self.bag_width, self.bag_query_bits)
+
+    @property
+    def bag_answer_bytes(self) -> int:
+        """Exact size of a ScoreBag answer: one word of ``answer_bits`` per song."""
+        return lwe_pir.wire_bytes(self.songs, self.answer_bits)
+
+    @property
+    def retrieve_query_bytes(self) -> int:
+        """Exact size of a Retrieve: K x c queries of one uint32 per store column.
+
+        Exact, never "at most": a client that sent fewer queries would tell the server how
+        sure stage 1 made it.
+        """
+        return lwe_pir.wire_bytes(self.layout.cols * self.queries_per_retrieve, lwe_pir.LOG_Q)
+
+    @property
+    def retrieve_answer_bytes(self) -> int:
+        """Exact size of a Retrieve's answers: store rows x K x c words of ``answer_bits``."""
+        return lwe_pir.wire_bytes(self.layout.rows * self.queries_per_retrieve,
+                                  self.answer_bits)
+
+    def store_failure(self, *, answer_bits: int | None = None) -> float:
+        """Failure bound of a Retrieve (``lwe_pir.failure_probability``), at this spec's
+        answer width or ``answer_bits``."""
+        return lwe_pir.failure_probability(
+            self.store_params, self.layout.rows, self.layout.cols, self.queries_per_retrieve,
+            answer_bits=self.answer_bits if answer_bits is None else answer_bits)
+
+    def bag_failure(
+        self, *, answer_bits: int | None = None, query_bits: int | None = None
+    ) -> float:
+        """Failure bound of a ScoreBag's counts, at this spec's widths or the ones given."""
+        return lwe_pir.failure_probability(
+            self.bag_params, self.songs, self.fullest_row, 1, max_entry=1.0,
+            answer_bits=self.answer_bits if answer_bits is None else answer_bits,
+            query_bits=self.bag_query_bits if query_bits is None else query_bits)
 
     def columns_of(self, song: int) -> list[int]:
         """The store columns holding ``song``'s chunks, in chunk order (may repeat when one
@@ -163,14 +221,35 @@ class LandmarkSpec:
         if self.store_params.p < 256:
             raise CatalogError(f"landmark spec field 'store_params' has p {self.store_params.p}:"
                                " a store entry holds a byte, p must be 256 or more")
-        try:
-            lwe_pir.check_failure(self.store_params, self.layout.rows, self.layout.cols,
-                                  self.queries_per_retrieve)
-        except ValueError as exc:
-            raise CatalogError(f"landmark spec field 'store_params': {exc}") from exc
+        self._check_failure()
         for name in ("store_hint_sha256", "bag_hint_sha256"):
             if not _HEX64.match(getattr(self, name)):
                 raise CatalogError(f"landmark spec field {name!r} is not a lower-case sha256")
+
+    def _check_failure(self) -> None:
+        """Refuse widths or moduli whose failure bound passes ``FAILURE_LIMIT``, naming the
+        field to change: the modulus when even unrounded words fail, else the width."""
+        for name in ("answer_bits", "bag_query_bits"):
+            try:
+                lwe_pir.check_bits(name, getattr(self, name))
+            except ValueError as exc:
+                raise CatalogError(f"landmark spec field {name!r}: {exc}") from exc
+        full = lwe_pir.LOG_Q
+        steps = (
+            ("store_params", "a Retrieve", self.store_failure(answer_bits=full)),
+            ("answer_bits", "a Retrieve", self.store_failure()),
+            ("bag_params", "a ScoreBag", self.bag_failure(answer_bits=full, query_bits=full)),
+            ("answer_bits", "a ScoreBag", self.bag_failure(query_bits=full)),
+            ("bag_query_bits", "a ScoreBag", self.bag_failure()),
+        )
+        for name, what, bound in steps:
+            if bound > FAILURE_LIMIT:
+                raise CatalogError(
+                    f"landmark spec field {name!r}: {what} fails with probability up to "
+                    f"{bound:.3g} > {FAILURE_LIMIT:.3g} (answer_bits {self.answer_bits}, "
+                    f"bag_query_bits {self.bag_query_bits}): "
+                    + ("use a smaller p or a narrower matrix" if name.endswith("params")
+                       else f"raise {name}"))
 
     def to_json(self) -> bytes:
         """The spec as published in the registry (``landmark_spec``)."""
@@ -189,6 +268,8 @@ class LandmarkSpec:
             "min_aligned": self.min_aligned,
             "store_hint_sha256": self.store_hint_sha256,
             "bag_hint_sha256": self.bag_hint_sha256,
+            "answer_bits": self.answer_bits,
+            "bag_query_bits": self.bag_query_bits,
         }
         return json.dumps(document, sort_keys=True).encode()
 
@@ -205,6 +286,9 @@ class LandmarkSpec:
             raise CatalogError(f"the landmark spec is not JSON: {exc}") from exc
         if not isinstance(document, dict):
             raise CatalogError("the landmark spec must be a JSON object")
+        if document.get("format") != FORMAT:
+            raise CatalogError(f"landmark spec field 'format' is {document.get('format')!r}, "
+                               f"not {FORMAT}: rebuild the catalog version's landmarks")
         fields = {f.name for f in dataclasses.fields(cls)}
         missing = sorted(fields - set(document))
         if missing:
@@ -226,6 +310,8 @@ class LandmarkSpec:
             min_aligned=_int(document, "min_aligned"),
             store_hint_sha256=_str(document, "store_hint_sha256"),
             bag_hint_sha256=_str(document, "bag_hint_sha256"),
+            answer_bits=_int(document, "answer_bits"),
+            bag_query_bits=_int(document, "bag_query_bits"),
             format=_int(document, "format"),
         )
 
@@ -276,6 +362,29 @@ def choose_bag_bits(songs: int, k: int) -> int:
     if min(songs, k) < 1:
         raise ValueError(f"songs {songs} and k {k} must be positive")
     return SMALL_BAG_BITS if 2 * k >= songs else BAG_BITS
+
+
+def choose_wire_bits(draft: LandmarkSpec) -> tuple[int, int]:
+    """``(answer_bits, bag_query_bits)`` for ``draft``'s store and bag: of the widths in
+    ``ANSWER_BITS_CHOICES`` and ``BAG_QUERY_BITS_CHOICES`` whose failure bounds (both stages)
+    stay within ``FAILURE_LIMIT``, the pair that sends the fewest bytes per query.
+
+    Raises:
+        CatalogError: not even unrounded words pass (the draft's moduli are too small).
+    """
+    passing = [
+        (a, b) for a in ANSWER_BITS_CHOICES for b in BAG_QUERY_BITS_CHOICES
+        if max(draft.store_failure(answer_bits=a),
+               draft.bag_failure(answer_bits=a, query_bits=b)) <= FAILURE_LIMIT
+    ]
+    if not passing:
+        raise CatalogError("no wire width passes the failure bound: check the store and bag p")
+
+    def sent(bits: tuple[int, int]) -> int:
+        answers = draft.songs + draft.layout.rows * draft.queries_per_retrieve
+        return lwe_pir.wire_bytes(answers, bits[0]) + lwe_pir.wire_bytes(draft.bag_width, bits[1])
+
+    return min(passing, key=sent)
 
 
 def choose_chunks(songs: int, record_bytes: int, k: int) -> int:

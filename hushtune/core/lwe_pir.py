@@ -33,6 +33,28 @@ parameter sigma m sqrt(cols) and Pr[|E| >= t] <= 2 exp(-t^2 / (2 sigma^2 m^2 col
 does not divide q); with m = p/2 this is the paper's 2 exp(-q^2 / (2 sigma^2 cols p^4)) up to
 0.1 % in the exponent. A batch of K queries recovers rows x K entries, hence the union bound
 of ``failure_probability``. Figures for the chosen store are in docs/DESIGN.md.
+
+**Fewer bytes on the wire: modulus switching.** A uint32 word a goes out as its top ``bits``,
+round(a / 2^(32 - bits)) mod 2^bits, packed tightly (``to_wire``), and comes back as that
+times 2^(32 - bits) (``from_wire``): off by a rounding error |r| <= 2^(31 - bits).
+
+- *Answers* (``answer_bits``): the server rounds its own output, public post-processing that
+  never touches the client's secret, so privacy is unchanged. Each decoded entry gains one
+  deterministic |r| <= 2^(31 - answer_bits), taken off the margin: t - 2^(31 - answer_bits).
+- *The bag query* (``query_bits``): the client rounds its own ciphertext, so the server still
+  sees a function of an LWE sample and security is unchanged. The errors r_j of the bins enter
+  a count through its song's non-zeros (at most the fullest row, cols in the bound), each
+  |r_j| <= B = 2^(31 - query_bits), and their mean is -1/2 (round half up): the mean, at most
+  m cols / 2, comes off t; the centred sum is bounded with Hoeffding, Pr[|sum| >= u] <=
+  2 exp(-u^2 / (2 cols m^2 B^2)). The margin is split between it and the Gaussian term in
+  proportion to their deviations (sigma and B), a union bound that needs no independence
+  between e and r: the two tails become 4 exp(-t^2 / (2 m^2 cols (sigma + B)^2)).
+  *Assumption:* Hoeffding needs the r_j independent. They are a function of the query
+  A s + e + Delta x alone, which is pseudorandom under LWE, and the event |sum r_j| >= u can
+  be checked from the query, so its probability is that of uniform words (i.i.d. uniform
+  r_j) up to an LWE distinguisher's advantage (2^-128 by the estimate above).
+- *Retrieve queries stay 32 bits*: their errors would be multiplied by store entries up to
+  p / 2, so 2^(31 - bits) (p / 2) sqrt(cols) swallows t = q / (2p) for any saving.
 """
 
 from __future__ import annotations
@@ -147,27 +169,62 @@ BAG_PARAMETERS = LweParameters(p=2048)
 """The bag of stage 1: p above twice the largest count a query can reach (1,024 bins)."""
 
 
+def rounding_error(bits: int) -> float:
+    """Largest |a - from_wire(to_wire(a))| of a word sent with ``bits``: 0 when unrounded."""
+    check_bits("bits", bits)
+    return 0.0 if bits == LOG_Q else 2.0 ** (LOG_Q - 1 - bits)
+
+
+def check_bits(name: str, bits: int) -> int:
+    """``bits`` when it is a wire width, 1 to 32; ValueError naming ``name`` if not."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= LOG_Q:
+        raise ValueError(f"{name} is {bits!r}: a wire width is 1 to {LOG_Q} bits")
+    return bits
+
+
 def failure_probability(
-    params: LweParameters, rows: int, cols: int, queries: int, *, max_entry: float | None = None
+    params: LweParameters,
+    rows: int,
+    cols: int,
+    queries: int,
+    *,
+    max_entry: float | None = None,
+    answer_bits: int = LOG_Q,
+    query_bits: int = LOG_Q,
 ) -> float:
     """Union bound on the chance that a batch of ``queries`` recovers any entry wrong.
 
     Args:
-        rows, cols: the shape of the server's matrix.
+        rows, cols: the shape of the server's matrix (cols: the non-zeros of the fullest row
+            when the matrix is sparse).
         queries: K, the queries answered together.
         max_entry: largest |d| of the matrix; p / 2 (centred entries) when None.
+        answer_bits, query_bits: wire widths of answers and queries (module docstring).
 
     Returns:
-        rows * queries * 2 exp(-t^2 / (2 sigma^2 max_entry^2 cols)), t = q/(2p) - 2p, at most 1.
+        rows * queries * the per-entry bound of the module docstring, at most 1.
     """
     if min(rows, cols, queries) < 1:
         raise ValueError(f"rows {rows}, cols {cols} and queries {queries} must be positive")
-    t = params.q / (2.0 * params.p) - 2.0 * params.p
     m = params.p / 2.0 if max_entry is None else max_entry
+    t = margin(params, cols, m, answer_bits=answer_bits, query_bits=query_bits)
     if t <= 0:
         return 1.0
-    per_entry = 2.0 * math.exp(-(t * t) / (2.0 * params.sigma**2 * m * m * cols))
+    spread = params.sigma + rounding_error(query_bits)
+    tails = 2.0 if query_bits == LOG_Q else 4.0
+    per_entry = tails * math.exp(-(t * t) / (2.0 * spread**2 * m * m * cols))
     return min(1.0, rows * queries * per_entry)
+
+
+def margin(
+    params: LweParameters, cols: int, max_entry: float, *, answer_bits: int, query_bits: int
+) -> float:
+    """The error a decoded entry tolerates once the deterministic terms are taken off: t =
+    q/(2p) - 2p, less the answer's rounding and the mean of the query's (module docstring)."""
+    t = params.q / (2.0 * params.p) - 2.0 * params.p - rounding_error(answer_bits)
+    if query_bits != LOG_Q:
+        t -= max_entry * cols / 2.0
+    return t
 
 
 def check_failure(
@@ -178,6 +235,8 @@ def check_failure(
     limit: float = 2.0**-40,
     *,
     max_entry: float | None = None,
+    answer_bits: int = LOG_Q,
+    query_bits: int = LOG_Q,
 ) -> None:
     """Refuse a matrix too wide (or too tall) for p: a batch must fail with at most ``limit``.
 
@@ -186,12 +245,89 @@ def check_failure(
     Raises:
         ValueError: the union bound exceeds ``limit``; the message says what to change.
     """
-    bound = failure_probability(params, rows, cols, queries, max_entry=max_entry)
-    if bound > limit:
-        raise ValueError(
-            f"a {rows} x {cols} matrix with p = {params.p} and {queries} queries fails with "
-            f"probability up to {bound:.3g} > {limit:.3g}: use a smaller p or a narrower store"
-        )
+    bound = failure_probability(params, rows, cols, queries, max_entry=max_entry,
+                                answer_bits=answer_bits, query_bits=query_bits)
+    if bound <= limit:
+        return
+    unrounded = failure_probability(params, rows, cols, queries, max_entry=max_entry)
+    fix = (f"round less (raise answer_bits {answer_bits} or query_bits {query_bits})"
+           if unrounded <= limit else "use a smaller p or a narrower store")
+    raise ValueError(
+        f"a {rows} x {cols} matrix with p = {params.p} and {queries} queries fails with "
+        f"probability up to {bound:.3g} > {limit:.3g}: {fix}"
+    )
+
+
+# ----- the wire: words rounded to their top bits, packed tightly -----------------------------
+
+
+def wire_bytes(count: int, bits: int) -> int:
+    """Bytes of ``count`` words sent with ``bits`` each: ceil(count * bits / 8)."""
+    check_bits("bits", bits)
+    return -(-count * bits // 8)
+
+
+def round_words(words: U32, bits: int) -> U32:
+    """round(a / 2^(32 - bits)) mod 2^bits of each word (half up): its top ``bits``."""
+    shift = LOG_Q - check_bits("bits", bits)
+    if shift == 0:
+        return np.asarray(words, np.uint32).copy()
+    wide = np.asarray(words, np.uint64) + np.uint64(1 << (shift - 1))
+    out: U32 = ((wide >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.uint32)
+    return out
+
+
+def lift_words(values: U32, bits: int) -> U32:
+    """Rounded words back in Z_q: each value times 2^(32 - bits)."""
+    shift = LOG_Q - check_bits("bits", bits)
+    out: U32 = np.left_shift(np.asarray(values, np.uint32), np.uint32(shift))
+    return out
+
+
+def pack_words(values: U32, bits: int) -> bytes:
+    """Values below 2^bits as one little-endian bit stream: value i holds bits i*bits to
+    i*bits + bits - 1 (two 20-bit values fill 5 bytes); the last byte is zero-padded."""
+    check_bits("bits", bits)
+    flat = np.ascontiguousarray(np.asarray(values, np.uint32).ravel(), "<u4")
+    if flat.size and int(flat.max()) >> bits:
+        raise ValueError(f"a value does not fit in {bits} bits")
+    if bits in (8, 16, 32):
+        return flat.astype(f"<u{bits // 8}").tobytes()
+    stream = np.unpackbits(flat.view(np.uint8).reshape(-1, 4), axis=1, bitorder="little")
+    return np.packbits(stream[:, :bits].ravel(), bitorder="little").tobytes()
+
+
+def unpack_words(data: bytes, count: int, bits: int) -> U32:
+    """``count`` values of ``bits`` from ``pack_words``'s stream.
+
+    Raises:
+        ValueError: ``data`` is not exactly ``wire_bytes(count, bits)`` long.
+    """
+    if len(data) != wire_bytes(count, bits):
+        raise ValueError(f"{len(data)} bytes are not {count} words of {bits} bits "
+                         f"({wire_bytes(count, bits)} bytes)")
+    if bits in (8, 16, 32):
+        out: U32 = np.frombuffer(data, f"<u{bits // 8}").astype(np.uint32)
+        return out
+    stream = np.unpackbits(np.frombuffer(data, np.uint8), count=count * bits, bitorder="little")
+    wide = np.zeros((count, LOG_Q), np.uint8)
+    wide[:, :bits] = stream.reshape(count, bits)
+    out = np.packbits(wide, axis=1, bitorder="little").view("<u4").ravel().astype(np.uint32)
+    return out
+
+
+def to_wire(words: U32, bits: int) -> bytes:
+    """Words (any shape, row-major) as sent: rounded to ``bits`` and packed."""
+    return pack_words(round_words(words, bits), bits)
+
+
+def from_wire(data: bytes, count: int, bits: int) -> U32:
+    """The ``count`` words ``to_wire`` sent, lifted back to Z_q (off by the rounding error).
+
+    Raises:
+        ValueError: ``data`` is not exactly ``wire_bytes(count, bits)`` long.
+    """
+    return lift_words(unpack_words(data, count, bits), bits)
 
 
 def public_row(seed: bytes, index: int, n: int) -> U32:

@@ -62,17 +62,18 @@ def score_bag(
 ) -> BagResult:
     """Encrypt the query's bag, have the server score it, decrypt one count per song.
 
-    Every query sends the same number of bytes (one uint32 per bin), whatever its hashes.
+    Every query sends the same number of bytes (one word of ``bag_query_bits`` per bin),
+    whatever its hashes.
     """
     spec = kit.spec
     started = time.perf_counter()
     bins = [int(b) for b in evidence.query_bins(query, spec)]
     encrypted, secret = lwe_pir.encrypt_indicator(spec.bag_params, kit.bag_a, bins, spec.bag_width)
-    payload = encrypted.astype("<u4").tobytes()
+    payload = lwe_pir.to_wire(encrypted, spec.bag_query_bits)
     encrypt_s = time.perf_counter() - started
     reply = transport.score_bag(channel, kit.version, payload, deadline, attempt_seconds)
     mark = time.perf_counter()
-    answers = _words(reply.payload, spec.songs, "ScoreBag")
+    answers = _words(reply.payload, spec.songs, spec.answer_bits, "ScoreBag")
     counts = lwe_pir.decrypt_counts(spec.bag_params, kit.bag_hint, answers, secret)
     client_s = encrypt_s + time.perf_counter() - mark
     return BagResult(counts, len(bins), _cost(reply, client_s))
@@ -103,11 +104,12 @@ def retrieve(
             f"{len(columns)} PIR queries; the spec fixes {spec.queries_per_retrieve}"
         )
     queries, state = lwe_pir.make_queries(spec.store_params, kit.store_a, columns)
-    payload = queries.astype("<u4").tobytes()
+    payload = lwe_pir.to_wire(queries, lwe_pir.LOG_Q)
     encrypt_s = time.perf_counter() - started
     reply = transport.retrieve(channel, kit.version, payload, deadline, attempt_seconds)
     mark = time.perf_counter()
-    answers = _words(reply.payload, spec.layout.rows * len(columns), "Retrieve")
+    answers = _words(reply.payload, spec.layout.rows * len(columns), spec.answer_bits,
+                     "Retrieve")
     try:
         recovered = lwe_pir.recover(
             spec.store_params, kit.store_hint, answers.reshape(spec.layout.rows, -1), state
@@ -120,12 +122,13 @@ def retrieve(
     return RetrieveResult(tuple(aligned), tuple(aligned.values()), _cost(reply, client_s))
 
 
-def _words(payload: bytes, count: int, what: str) -> lwe_pir.U32:
-    """An answer's bytes as ``count`` uint32; ServiceError when the server sent another size."""
-    if len(payload) != 4 * count:
-        raise ServiceError(f"{what} answered {len(payload)} bytes, expected {4 * count}")
-    words: lwe_pir.U32 = np.frombuffer(payload, "<u4").astype(np.uint32)
-    return words
+def _words(payload: bytes, count: int, bits: int, what: str) -> lwe_pir.U32:
+    """An answer's bytes as ``count`` words in Z_q (``lwe_pir.from_wire``); ServiceError when
+    the server sent another size."""
+    expected = lwe_pir.wire_bytes(count, bits)
+    if len(payload) != expected:
+        raise ServiceError(f"{what} answered {len(payload)} bytes, expected {expected}")
+    return lwe_pir.from_wire(payload, count, bits)
 
 
 def _cost(reply: transport.StreamReply, client_s: float) -> StageCost:

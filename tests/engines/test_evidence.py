@@ -50,15 +50,61 @@ def test_the_spec_round_trips_through_json() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("format", 2), ("record_bytes", "16000"), ("chunks_per_record", 3), ("store_seed", "zz"),
+    ("format", 1), ("format", 3), ("record_bytes", "16000"), ("chunks_per_record", 3),
+    ("store_seed", "zz"),
     ("bag_bits", 0), ("shortlist_k", 13), ("song_bins", [1, 2]), ("min_aligned", 0),
-    ("store_hint_sha256", "ABC"), ("layout", {"records": 1}),
+    ("store_hint_sha256", "ABC"), ("layout", {"records": 1}), ("answer_bits", 4),
+    ("answer_bits", 33), ("bag_query_bits", 8), ("bag_query_bits", "20"),
 ])
 def test_a_bad_field_is_named(field: str, value: object) -> None:
     document = json.loads(make_spec().to_json())
     document[field] = value
     with pytest.raises(CatalogError, match=field):
         LandmarkSpec.from_json(json.dumps(document).encode())
+
+
+def test_the_wire_widths_round_trip_and_a_format_1_spec_is_refused() -> None:
+    spec = make_spec(answer_bits=16, bag_query_bits=22)
+    document = json.loads(spec.to_json())
+    assert (document["answer_bits"], document["bag_query_bits"], document["format"]) == (
+        16, 22, 2)
+    assert LandmarkSpec.from_json(spec.to_json()) == spec
+    old = {k: v for k, v in document.items() if k not in ("answer_bits", "bag_query_bits")}
+    with pytest.raises(CatalogError, match="'format' is 1, not 2: rebuild"):
+        LandmarkSpec.from_json(json.dumps({**old, "format": 1}).encode())
+    for field in ("answer_bits", "bag_query_bits"):
+        missing = {k: v for k, v in document.items() if k != field}
+        with pytest.raises(CatalogError, match=f"misses the field '{field}'"):
+            LandmarkSpec.from_json(json.dumps(missing).encode())
+
+
+def test_the_builder_picks_the_narrowest_widths_at_10000_songs() -> None:
+    # The bench's bag (p 2,048: every song under 2,048 bins) and a full one (3,200 bins: p 4,096).
+    for p, bins, bits in ((2048, 2047, 20), (4096, 3200, 22)):
+        draft = make_spec(songs=10_000, bag_params=lwe_pir.LweParameters(p=p),
+                          song_bins=(bins,) * 10_000)
+        assert (draft.layout.rows, draft.layout.cols, draft.queries_per_retrieve) == (
+            16_000, 10_000, 10)
+        assert evidence.choose_wire_bits(draft) == (16, bits)
+        spec = dataclasses.replace(draft, answer_bits=16, bag_query_bits=bits)
+        assert max(spec.store_failure(), spec.bag_failure()) <= 2.0**-40
+        assert spec.bag_query_bytes == 2**18 * bits // 8
+        assert spec.retrieve_answer_bytes == 320_000 and spec.bag_answer_bytes == 20_000
+        assert spec.retrieve_query_bytes == 400_000
+        with pytest.raises(CatalogError, match="field 'bag_query_bits'.* raise bag_query_bits"):
+            dataclasses.replace(spec, bag_query_bits=bits - 1)
+    assert make_spec(songs=10_000, bag_bits=17, answer_bits=16, bag_query_bits=20,
+                     bag_params=lwe_pir.LweParameters(p=2048), song_bins=(2047,) * 10_000
+                     ).bag_query_bytes == 320 * 1024
+
+
+def test_too_much_rounding_is_refused_naming_the_field() -> None:
+    with pytest.raises(CatalogError, match="field 'answer_bits': a Retrieve .* raise answer_bits"):
+        make_spec(answer_bits=4)
+    with pytest.raises(CatalogError, match="field 'bag_query_bits': a ScoreBag"):
+        make_spec(bag_query_bits=8)
+    with pytest.raises(CatalogError, match="field 'bag_params'.* smaller p"):
+        make_spec(bag_params=lwe_pir.LweParameters(p=2**16), song_bins=(3000,) * 12)
 
 
 def test_missing_unknown_and_non_json_are_refused() -> None:

@@ -308,3 +308,135 @@ def test_seed_helpers_equal_the_full_public_matrix() -> None:
     counts = lwe_pir.decrypt_counts(params, lwe_pir.bag_hint(params, bag, a),
                                     lwe_pir.answer_sparse(bag, blockwise[0]), blockwise[1])
     assert counts.tolist() == np.asarray(matrix[:, bins].sum(axis=1)).ravel().tolist()
+
+
+# ----- the wire: rounding and packing (modulus switching) -----------------------------------
+
+
+def test_pack_and_unpack_known_answers() -> None:
+    # Two 20-bit values fill 5 bytes: 0x12345 | 0xABCDE << 20 = 0xABCDE12345, little-endian.
+    pair = np.array([0x12345, 0xABCDE], np.uint32)
+    assert lwe_pir.pack_words(pair, 20) == bytes.fromhex("4523e1cdab")
+    assert lwe_pir.unpack_words(bytes.fromhex("4523e1cdab"), 2, 20).tolist() == [0x12345, 0xABCDE]
+    # 3-bit values 5, 3: 0b011_101 = 0x1d, the last byte zero-padded.
+    assert lwe_pir.pack_words(np.array([5, 3], np.uint32), 3) == b"\x1d"
+    assert lwe_pir.pack_words(np.array([0x1234, 0xBEEF], np.uint32), 16) == bytes.fromhex(
+        "3412efbe")
+    assert lwe_pir.wire_bytes(2**18, 20) == 640 * 1024 and lwe_pir.wire_bytes(3, 3) == 2
+    with pytest.raises(ValueError, match="fit in 3 bits"):
+        lwe_pir.pack_words(np.array([8], np.uint32), 3)
+    with pytest.raises(ValueError, match="not 2 words of 20 bits"):
+        lwe_pir.unpack_words(bytes(6), 2, 20)
+    with pytest.raises(ValueError, match="1 to 32 bits"):
+        lwe_pir.wire_bytes(4, 33)
+
+
+def test_round_and_lift_known_answers() -> None:
+    words = np.array([0x00007FFF, 0x00008000, 0xFFFF8000, 0x12345678], np.uint32)
+    rounded = lwe_pir.round_words(words, 16)
+    assert rounded.tolist() == [0, 1, 0, 0x1234]  # half up; 0xFFFF8000 wraps to 0
+    assert lwe_pir.lift_words(rounded, 16).tolist() == [0, 0x10000, 0, 0x12340000]
+    assert lwe_pir.round_words(words, 32).tolist() == words.tolist()
+    assert lwe_pir.rounding_error(16) == 2**15 and lwe_pir.rounding_error(32) == 0
+
+
+@pytest.mark.parametrize("bits", [1, 7, 12, 16, 20, 31, 32])
+def test_the_wire_round_trip_is_off_by_the_rounding_error_at_most(bits: int) -> None:
+    words = np.random.default_rng(bits).integers(0, 2**32, 1001, dtype=np.uint64).astype(
+        np.uint32)
+    data = lwe_pir.to_wire(words, bits)
+    assert len(data) == lwe_pir.wire_bytes(words.size, bits)
+    back = lwe_pir.from_wire(data, words.size, bits)
+    error = (words.astype(np.int64) - back.astype(np.int64) + 2**31) % 2**32 - 2**31
+    assert np.abs(error).max() <= lwe_pir.rounding_error(bits)
+
+
+def test_the_rounded_bound_is_its_formula_and_monotone() -> None:
+    params, rows, cols = LweParameters(p=2048), 10_000, 3_200
+    t = 2**32 / 4096 - 4096 - 2**15 - cols / 2
+    direct = rows * 4 * math.exp(-t * t / (2 * cols * (6.4 + 2**11) ** 2))
+    got = lwe_pir.failure_probability(params, rows, cols, 1, max_entry=1.0, answer_bits=16,
+                                      query_bits=20)
+    assert got == pytest.approx(direct, rel=1e-9)
+    t0 = 2**32 / 1666 - 1666 - 2**15
+    direct = 16_000 * 10 * 2 * math.exp(-t0 * t0 / (2 * 6.4**2 * (833 / 2) ** 2 * 10_000))
+    assert lwe_pir.failure_probability(PARAMS, 16_000, 10_000, 10, answer_bits=16) == (
+        pytest.approx(direct, rel=1e-9))
+    by_bits = [lwe_pir.failure_probability(params, rows, cols, 1, max_entry=1.0,
+                                           answer_bits=a, query_bits=b)
+               for a in (12, 16, 24, 32) for b in (19, 20, 21, 32)]
+    assert by_bits[0] == 1.0 and by_bits[-1] < 1e-300
+    for a in range(4):  # more bits never raise the bound
+        row = by_bits[4 * a : 4 * a + 4]
+        assert row == sorted(row, reverse=True)
+        assert all(by_bits[4 * a + b] >= by_bits[4 * (a + 1) + b] for b in range(4) if a < 3)
+    wider = [lwe_pir.failure_probability(params, rows, c, 1, max_entry=1.0, query_bits=20)
+             for c in (500, 1_000, 2_000, 3_200)]
+    assert wider == sorted(wider)
+
+
+def test_too_much_rounding_is_refused_with_what_to_change() -> None:
+    with pytest.raises(ValueError, match="raise answer_bits 4"):
+        lwe_pir.check_failure(PARAMS, 64, 50, 3, answer_bits=4)
+    with pytest.raises(ValueError, match="query_bits 8"):
+        lwe_pir.check_failure(lwe_pir.BAG_PARAMETERS, 40, 300, 1, max_entry=1.0, query_bits=8)
+    lwe_pir.check_failure(PARAMS, 16_000, 10_000, 10, answer_bits=16)
+
+
+def _through(words: lwe_pir.U32, bits: int) -> lwe_pir.U32:
+    return lwe_pir.from_wire(lwe_pir.to_wire(words, bits), words.size, bits).reshape(words.shape)
+
+
+def test_records_come_back_exactly_over_rounded_answers() -> None:
+    records = _records(50, 64, seed=11)
+    store = lwe_pir.pack_store(records, 64)
+    a = lwe_pir.public_matrix(store.params, SEED, store.layout.cols)
+    h = lwe_pir.hint(store, a)
+    wanted = [0, 17, 49]
+    queries, state = lwe_pir.make_queries(store.params, a, wanted)
+    sent = _through(queries, 32)
+    answers = lwe_pir.answer(store, sent)
+    lwe_pir.check_failure(store.params, 64, 50, 3, answer_bits=16)
+    got = lwe_pir.recover(store.params, h, _through(answers, 16), state)
+    assert got == [records[i] + bytes(64 - len(records[i])) for i in wanted]
+    # Four bits of answer: the rounding error (2^27) dwarfs t (about 2^21): decoding fails.
+    try:
+        wrong = lwe_pir.recover(store.params, h, _through(answers, 4), state)
+    except ValueError:
+        wrong = []
+    assert wrong != got
+
+
+def _bag_counts(bits: int, answer_bits: int, queries: int) -> tuple[int, int]:
+    """Wrong and total counts of ``queries`` bag queries sent with ``bits`` per word over a
+    bag of 100 songs with 3,000 of 4,096 bins each, p = 4096."""
+    params, width, songs = LweParameters(p=4096), 2**12, 100
+    rng = np.random.default_rng(bits)
+    dense = np.zeros((songs, width), np.uint32)
+    for song in range(songs):
+        dense[song, rng.choice(width, size=3_000, replace=False)] = 1
+    bag = lwe_pir.bag_matrix(sparse.csr_matrix(dense))
+    a = lwe_pir.public_matrix(params, SEED, width)
+    h = lwe_pir.bag_hint(params, bag, a)
+    wrong = 0
+    for _ in range(queries):
+        bins = [int(b) for b in rng.choice(width, size=1_000, replace=False)]
+        query, secret = lwe_pir.encrypt_indicator(params, a, bins, width)
+        answers = lwe_pir.answer_sparse(bag, _through(query, bits))
+        counts = lwe_pir.decrypt_counts(params, h, _through(answers, answer_bits), secret)
+        wrong += int(np.sum(counts != dense[:, bins].sum(axis=1)))
+    return wrong, songs * queries
+
+
+def test_bag_counts_come_back_exactly_at_the_narrowest_width_the_bound_allows() -> None:
+    params = LweParameters(p=4096)
+    narrowest = next(b for b in range(1, 33) if lwe_pir.failure_probability(
+        params, 100, 3_000, 1, max_entry=1.0, answer_bits=16, query_bits=b) <= 2.0**-40)
+    assert narrowest == 21
+    assert _bag_counts(narrowest, 16, queries=3)[0] == 0
+    # Five bits fewer: refused, and real decoding does fail (the bound is not vacuous).
+    with pytest.raises(ValueError, match="query_bits 16"):
+        lwe_pir.check_failure(params, 100, 3_000, 1, max_entry=1.0, answer_bits=16,
+                              query_bits=16)
+    wrong, total = _bag_counts(16, 16, queries=3)
+    assert wrong > 0.05 * total

@@ -156,7 +156,10 @@ def test_landmarks_are_published_with_the_version_and_answer_privately(built: Bu
     queries, state = lwe_pir.make_queries(spec.store_params, a,
                                           evidence.plan_columns(spec, shortlist))
     answers = lwe_pir.answer(evidence.store_of(spec, records), queries)
-    columns = lwe_pir.recover(spec.store_params, store_hint, answers, state)
+    assert spec.answer_bits == 16 and spec.bag_query_bits < 32  # the builder's wire widths
+    received = lwe_pir.from_wire(lwe_pir.to_wire(answers, spec.answer_bits), answers.size,
+                                 spec.answer_bits).reshape(answers.shape)
+    columns = lwe_pir.recover(spec.store_params, store_hint, received, state)
     assert evidence.records_from_chunks(spec, shortlist, columns) == [records[i]
                                                                      for i in shortlist]
     # Stage 1: the bag counts of an excerpt of song 2 decrypt to the clear intersections.
@@ -168,8 +171,13 @@ def test_landmarks_are_published_with_the_version_and_answer_privately(built: Bu
     bag = evidence.bag_of(spec, records)
     bag_hint = evidence.hint_array(
         registry.load_landmark_hint(built.redis, version, "bag"), spec.bag_params.n)
-    counts = lwe_pir.decrypt_counts(spec.bag_params, bag_hint,
-                                    lwe_pir.answer_sparse(bag, bag_query), secret)
+    sent = lwe_pir.from_wire(lwe_pir.to_wire(bag_query, spec.bag_query_bits), spec.bag_width,
+                             spec.bag_query_bits)
+    bag_answers = lwe_pir.answer_sparse(bag, sent)
+    counts = lwe_pir.decrypt_counts(
+        spec.bag_params, bag_hint,
+        lwe_pir.from_wire(lwe_pir.to_wire(bag_answers, spec.answer_bits), spec.songs,
+                          spec.answer_bits), secret)
     clear = [np.intersect1d(b, bins).size for b in evidence.song_bins(records, spec.bag_bits)]
     assert counts.tolist() == clear and int(np.argmax(counts)) == 2
     aligned = {s: aligned_count(query, decode_record(records[s])) for s in shortlist}

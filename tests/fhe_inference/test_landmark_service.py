@@ -157,11 +157,12 @@ def test_bag_counts_come_back_through_the_encryption(world: World) -> None:
     a = lwe_pir.public_matrix(spec.bag_params, spec.bag_seed, spec.bag_width)
     encrypted, secret = lwe_pir.encrypt_indicator(spec.bag_params, a, bins, spec.bag_width)
     header, answer = joined(world.stub.ScoreBag(
-        bag_stream(world.version, encrypted.astype("<u4").tobytes()), timeout=30))
-    assert header.size_bytes == spec.songs * 4 and header.server_seconds > 0  # type: ignore[attr-defined]
+        bag_stream(world.version, lwe_pir.to_wire(encrypted, spec.bag_query_bits)), timeout=30))
+    assert (spec.answer_bits, spec.bag_query_bits) == (16, 18)  # rounded both ways
+    assert header.size_bytes == spec.songs * 2 and header.server_seconds > 0  # type: ignore[attr-defined]
     counts = lwe_pir.decrypt_counts(
         spec.bag_params, hint(world, landmarks_pb2.HINT_KIND_BAG),
-        np.frombuffer(answer, "<u4").astype(np.uint32), secret,
+        lwe_pir.from_wire(answer, spec.songs, spec.answer_bits), secret,
     )
     indicator = np.zeros(spec.bag_width, np.int64)
     indicator[bins] = 1
@@ -174,8 +175,10 @@ def retrieve_records(world: World, songs: list[int]) -> list[bytes]:
     a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
     queries, state = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(spec, songs))
     header, answer = joined(world.stub.Retrieve(
-        retrieve_stream(world.version, queries.astype("<u4").tobytes()), timeout=30))
-    answers = np.frombuffer(answer, "<u4").astype(np.uint32).reshape(spec.layout.rows, -1)
+        retrieve_stream(world.version, lwe_pir.to_wire(queries, 32)), timeout=30))
+    assert header.size_bytes == spec.layout.rows * queries.shape[1] * 2  # type: ignore[attr-defined]
+    answers = lwe_pir.from_wire(answer, spec.layout.rows * queries.shape[1], spec.answer_bits)
+    answers = answers.reshape(spec.layout.rows, -1)
     columns = lwe_pir.recover(
         spec.store_params, hint(world, landmarks_pb2.HINT_KIND_STORE), answers, state
     )
@@ -191,7 +194,7 @@ def valid_queries(world: World) -> bytes:
     spec = world.spec
     a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
     queries, _ = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(spec, [0, 1, 2]))
-    return queries.astype("<u4").tobytes()
+    return lwe_pir.to_wire(queries, 32)
 
 
 def test_retrieve_takes_exactly_k_times_c_queries(world: World) -> None:
@@ -219,7 +222,8 @@ def test_retrieve_takes_exactly_k_times_c_queries(world: World) -> None:
 
 
 def test_bag_takes_exactly_one_word_per_bin(world: World) -> None:
-    width = world.spec.bag_width * 4
+    width = world.spec.bag_query_bytes
+    assert width == world.spec.bag_width * world.spec.bag_query_bits // 8
     for payload, size, words in [
         (b"\0" * (width - 4), None, "takes exactly"),
         (b"\0" * (width // 2), None, "takes exactly"),
@@ -242,7 +246,7 @@ def test_queries_for_versions_it_cannot_answer(
     world: World, version: str, code: grpc.StatusCode
 ) -> None:
     for error in (
-        refused(world.stub.ScoreBag, bag_stream(version, b"\0" * world.spec.bag_width * 4)),
+        refused(world.stub.ScoreBag, bag_stream(version, b"\0" * world.spec.bag_query_bytes)),
         refused(world.stub.Retrieve, retrieve_stream(version, valid_queries(world))),
     ):
         assert error.code() == code, error.details()
@@ -257,9 +261,11 @@ def test_answers_have_one_size_whatever_is_asked(world: World) -> None:
         a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
         queries, _ = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(spec, songs))
         _, answer = joined(world.stub.Retrieve(
-            retrieve_stream(world.version, queries.astype("<u4").tobytes()), timeout=30))
+            retrieve_stream(world.version, lwe_pir.to_wire(queries, 32)), timeout=30))
         sizes.add(len(answer))
-    assert sizes == {world.spec.layout.rows * world.spec.queries_per_retrieve * 4}
+    assert sizes == {world.spec.retrieve_answer_bytes}
+    assert world.spec.retrieve_answer_bytes == (
+        world.spec.layout.rows * world.spec.queries_per_retrieve * 2)
 
 
 def test_products_are_timed_in_the_metrics(world: World) -> None:

@@ -124,11 +124,11 @@ VALID: dict[str, Callable[[FuzzStack], list[Any]]] = {
                                      kind=landmarks_pb2.HINT_KIND_BAG)
     ],
     "LandmarkService.ScoreBag": landmark_requests(
-        landmarks_pb2.ScoreBagRequest, landmarks_pb2.ScoreBagHeader, lambda s: s.bag_width * 4
+        landmarks_pb2.ScoreBagRequest, landmarks_pb2.ScoreBagHeader, lambda s: s.bag_query_bytes
     ),
     "LandmarkService.Retrieve": landmark_requests(
         landmarks_pb2.RetrieveRequest, landmarks_pb2.RetrieveHeader,
-        lambda s: s.layout.cols * s.queries_per_retrieve * 4,
+        lambda s: s.retrieve_query_bytes,
     ),
     "FeaturizerService.BuildCatalog": lambda w: [
         featurizer_pb2.BuildCatalogRequest(source_dir=str(w.sandbox), seed=7)

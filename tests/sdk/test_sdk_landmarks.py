@@ -142,8 +142,10 @@ def test_both_stages_find_the_queried_song(served: Served, tmp_path: Path) -> No
     deadline = time.monotonic() + 60
     bag = landmark_stages.score_bag(served.channel, kit, query, deadline)
     assert int(np.argmax(bag.counts)) == song and bag.counts[song] == bag.query_bins
-    assert bag.cost.upload_bytes == kit.spec.bag_width * 4
-    assert bag.cost.download_bytes == kit.spec.songs * 4
+    assert bag.cost.upload_bytes == kit.spec.bag_query_bytes  # bag_query_bits per bin
+    assert bag.cost.upload_bytes == kit.spec.bag_width * kit.spec.bag_query_bits // 8
+    assert kit.spec.bag_query_bits < 32 and kit.spec.answer_bits == 16
+    assert bag.cost.download_bytes == kit.spec.songs * 2
     dense = np.zeros(kit.spec.songs)  # no dense evidence: the bag alone ranks
     songs = evidence.shortlist(dense, bag.counts, kit.spec, query_bin_count=bag.query_bins)
     assert len(songs) == kit.spec.shortlist_k and song in songs
@@ -151,7 +153,7 @@ def test_both_stages_find_the_queried_song(served: Served, tmp_path: Path) -> No
     aligned = dict(zip(found.songs, found.aligned, strict=True))
     assert aligned[song] == 30 and max(v for s, v in aligned.items() if s != song) < 5
     assert found.cost.upload_bytes == kit.spec.layout.cols * kit.spec.queries_per_retrieve * 4
-    assert found.cost.download_bytes == kit.spec.layout.rows * kit.spec.queries_per_retrieve * 4
+    assert found.cost.download_bytes == kit.spec.layout.rows * kit.spec.queries_per_retrieve * 2
     answer = evidence.decide(dense, 0.0, aligned, kit.spec)
     assert answer.song == song and answer.aligned == 30
 
@@ -172,7 +174,7 @@ def test_a_query_without_landmarks_still_runs_both_stages(served: Served, tmp_pa
     deadline = time.monotonic() + 60
     bag = landmark_stages.score_bag(served.channel, kit, empty, deadline)
     assert bag.query_bins == 0 and not bag.counts.any()
-    assert bag.cost.upload_bytes == kit.spec.bag_width * 4
+    assert bag.cost.upload_bytes == kit.spec.bag_query_bytes
     dense = np.zeros(kit.spec.songs)
     songs = evidence.shortlist(dense, bag.counts, kit.spec, query_bin_count=0)
     found = landmark_stages.retrieve(served.channel, kit, songs, empty, deadline)

@@ -154,7 +154,8 @@ def build_artifacts(
 
     K is ``shortlist_k``, or every song when the catalog is smaller; the bag's bins are
     ``bag_bits``, or ``evidence.choose_bag_bits``. The hints are computed over
-    ``evidence.store_of`` and ``evidence.bag_of``, what the server answers from.
+    ``evidence.store_of`` and ``evidence.bag_of``, what the server answers from. The wire
+    widths are the narrowest the failure bound allows (``evidence.choose_wire_bits``).
 
     Raises:
         ValueError: no records, or one that is not ``record_bytes`` long.
@@ -181,8 +182,10 @@ def build_artifacts(
     bag = evidence.bag_of(draft, records)
     bag_hint = lwe_pir.bag_hint_from_seed(draft.bag_params, bag, draft.bag_seed).astype(
         "<u4").tobytes()
+    answer_bits, bag_query_bits = evidence.choose_wire_bits(draft)
     spec = dataclasses.replace(draft, store_hint_sha256=_sha256(store_hint),
-                               bag_hint_sha256=_sha256(bag_hint))
+                               bag_hint_sha256=_sha256(bag_hint), answer_bits=answer_bits,
+                               bag_query_bits=bag_query_bits)
     return spec, LandmarkArtifacts(spec.to_json(), b"".join(records), store_hint, bag_hint)
 
 

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import numpy as np
 import redis
 
 from hushtune.core import evidence, lwe_pir
@@ -30,10 +29,6 @@ from hushtune.services.common.errors import Busy, Corrupt, InvalidInput, NotFoun
 from hushtune.services.common.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
-
-WORD_BYTES = 4
-"""Every LWE vector on the wire is uint32 little-endian."""
-
 
 class HintKind(enum.StrEnum):
     """The two public hints of a version, named as the registry names them."""
@@ -58,20 +53,6 @@ class LoadedLandmarks:
     def spec_sha256(self) -> str:
         """Digest clients check the spec against."""
         return hashlib.sha256(self.spec_json).hexdigest()
-
-    @property
-    def bag_query_bytes(self) -> int:
-        """Exact size of a ScoreBag query: one uint32 per bin."""
-        return self.spec.bag_width * WORD_BYTES
-
-    @property
-    def retrieve_query_bytes(self) -> int:
-        """Exact size of a Retrieve: K * c queries of one uint32 per store column.
-
-        Exact, never "at most": a client that sent fewer queries would tell the server how
-        sure stage 1 made it.
-        """
-        return self.spec.layout.cols * self.spec.queries_per_retrieve * WORD_BYTES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,22 +158,32 @@ class LandmarkAnswerer:
     def query_bytes(self, version: str, kind: HintKind) -> int:
         """Exact size of a ScoreBag (BAG) or Retrieve (STORE) payload for ``version``."""
         loaded = self.cache.get(required(version))
-        return loaded.bag_query_bytes if kind is HintKind.BAG else loaded.retrieve_query_bytes
+        spec = loaded.spec
+        return spec.bag_query_bytes if kind is HintKind.BAG else spec.retrieve_query_bytes
 
     def score_bag(self, version: str, query: bytes) -> Answer:
-        """M x mod q for one bag query of exactly 2^bag_bits uint32."""
+        """M x mod q for one bag query of exactly 2^bag_bits words of ``bag_query_bits``,
+        sent back as one word of ``answer_bits`` per song."""
         loaded = self.cache.get(required(version))
-        vector = _words(query, loaded.bag_query_bytes, "ScoreBag query")
-        return self._run(version, "bag", lambda: lwe_pir.answer_sparse(loaded.bag, vector))
+        spec = loaded.spec
+        vector = _words(query, spec.bag_width, spec.bag_query_bits, "ScoreBag query")
+        return self._run(version, "bag", spec.answer_bits,
+                         lambda: lwe_pir.answer_sparse(loaded.bag, vector))
 
     def retrieve(self, version: str, queries: bytes) -> Answer:
-        """D Q mod q for exactly ``queries_per_retrieve`` PIR queries (cols x K*c)."""
+        """D Q mod q for exactly ``queries_per_retrieve`` PIR queries (cols x K*c uint32),
+        sent back as words of ``answer_bits``."""
         loaded = self.cache.get(required(version))
-        words = _words(queries, loaded.retrieve_query_bytes, "Retrieve queries")
-        matrix = words.reshape(loaded.spec.layout.cols, loaded.spec.queries_per_retrieve)
-        return self._run(version, "retrieve", lambda: lwe_pir.answer(loaded.store, matrix))
+        spec = loaded.spec
+        words = _words(queries, spec.layout.cols * spec.queries_per_retrieve, lwe_pir.LOG_Q,
+                       "Retrieve queries")
+        matrix = words.reshape(spec.layout.cols, spec.queries_per_retrieve)
+        return self._run(version, "retrieve", spec.answer_bits,
+                         lambda: lwe_pir.answer(loaded.store, matrix))
 
-    def _run(self, version: str, what: str, product: Callable[[], lwe_pir.U32]) -> Answer:
+    def _run(
+        self, version: str, what: str, bits: int, product: Callable[[], lwe_pir.U32]
+    ) -> Answer:
         if not self._slots.acquire(timeout=self._queue_timeout):
             raise Busy("all landmark slots are busy; retry with backoff")
         try:
@@ -201,7 +192,7 @@ class LandmarkAnswerer:
             seconds = time.perf_counter() - started
         finally:
             self._slots.release()
-        payload = result.astype("<u4").tobytes()
+        payload = lwe_pir.to_wire(result, bits)
         metrics.LANDMARK_SECONDS.labels(what, version).observe(seconds)
         log.info(
             "answered " + what,
@@ -218,12 +209,13 @@ def required(version: str) -> str:
     return version
 
 
-def _words(data: bytes, expected: int, what: str) -> lwe_pir.U32:
-    """``data`` as uint32 words when it is exactly ``expected`` bytes; InvalidInput if not."""
+def _words(data: bytes, count: int, bits: int, what: str) -> lwe_pir.U32:
+    """``data`` as ``count`` words in Z_q when it is exactly their wire size; InvalidInput if
+    not."""
+    expected = lwe_pir.wire_bytes(count, bits)
     if len(data) != expected:
         raise InvalidInput(
             f"{what} are {len(data)} bytes; this catalog version takes exactly {expected} "
             "(a different size is refused: it would tell the server something)"
         )
-    words: lwe_pir.U32 = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    return words
+    return lwe_pir.from_wire(data, count, bits)

@@ -82,7 +82,7 @@ class LandmarkServiceServicer(object):
 
     def ScoreBag(self, request_iterator, context):
         """ScoreBag multiplies the version's song x bin matrix by one encrypted bag. The client
-        streams the header and the query in chunks; the service streams back one uint32 per song.
+        streams the header and the query in chunks; the service streams back one word per song.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
