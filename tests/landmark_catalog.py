@@ -89,6 +89,7 @@ def build(version: str = WITH_LANDMARKS, records: list[bytes] | None = None) -> 
         bag_seed=bag_seed,
         song_bins=tuple(int(r.size) for r in rows),
         min_aligned=5,
+        min_aligned_with_dense=5,
         store_hint_sha256=_sha(store_hint),
         bag_hint_sha256=_sha(bag_hint),
         shortlist_k=SHORTLIST_K,

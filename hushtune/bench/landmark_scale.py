@@ -126,7 +126,7 @@ def run(sizes: Sequence[int], source: Path, repeats: int) -> list[TwoStageRow]:
             built = make_catalog("ckks", real, weights, bias)
             mark = time.perf_counter()
             spec, artifacts = landmark_store.build_artifacts(
-                padded_records(records, size), min_aligned=8
+                padded_records(records, size), landmark_store.Thresholds(8, 6)
             )
             print(f"{size:,} songs: landmark store and hints in "
                   f"{time.perf_counter() - mark:.1f} s", flush=True)

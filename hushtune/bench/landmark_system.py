@@ -6,14 +6,15 @@ circuit's), the bag counts (shared bins of the query and each record: what
 ``lwe_pir.decrypt_counts`` returns), the shortlist (``evidence.shortlist``), the shortlisted
 records (what ``evidence.records_from_chunks`` returns), the aligned counts and the decision
 (``evidence.decide``). The catalog side is the builder's own (``landmark_store``: records,
-calibrated ``min_aligned``, store and hints), so the spec is the one a build would publish.
+calibrated thresholds, store and hints), so the spec is the one a build would publish.
 ``private_answer`` runs one query through the real LWE bag and PIR in-process, to check that
 the clear shortcut changes nothing.
 
 For the benchmark's metrics, a query's ranking puts the answer first (when there is one), then
 the other shortlisted songs by aligned count, then the rest by shortlist priority; its
 confidence puts every decision on one scale against ``threshold`` = ``min_aligned`` - 1/2:
-the aligned count (an integer) when the landmarks decide or nothing does, and between
+the aligned count (an integer), plus ``min_aligned`` - ``min_aligned_with_dense`` when the
+best shortlisted song is the dense top song, when the landmarks decide or nothing does, and between
 ``min_aligned`` - 1/2 and ``min_aligned`` (growing with the dense margin) when the dense
 fallback decides, so a query is answered exactly when its confidence reaches the threshold.
 
@@ -123,8 +124,8 @@ class LandmarkTwoStageSystem:
         tracks = [_as(TrackFeatures, t) for t in per_track]
         self.dense.fit([t.dense for t in tracks])
         self.records = [t.landmarks.record for t in tracks]
-        min_aligned = calibrate(self.records, [t.landmarks.excerpts for t in tracks])
-        self.spec, self.artifacts = build_artifacts(self.records, min_aligned,
+        thresholds = calibrate(self.records, [t.landmarks.excerpts for t in tracks])
+        self.spec, self.artifacts = build_artifacts(self.records, thresholds,
                                                     bag_bits=self.bag_bits)
         self._index = RecordIndex([decode_record(r) for r in self.records])
         self._song_bins = evidence.song_bins(self.records, self.bag_bits)
@@ -137,7 +138,7 @@ class LandmarkTwoStageSystem:
         counts = np.array([np.intersect1d(b, bins, assume_unique=True).size
                            for b in self._song_bins], np.int64)
         shortlist = evidence.shortlist(logits, counts, spec, query_bin_count=int(bins.size))
-        every = self._index.aligned_counts(query)
+        every = self._index.aligned_counts(query, spec.speeds)
         aligned = {s: int(every[s]) for s in shortlist}
         answer = evidence.decide(logits, self._dense_threshold(), aligned, spec,
                                  dense_fallback=dense_fallback)
@@ -176,7 +177,7 @@ class LandmarkTwoStageSystem:
             evidence.hint_array(artifacts.store_hint, artifacts_spec.store_params.n), answers,
             state)
         fetched = evidence.records_from_chunks(artifacts_spec, shortlist, columns)
-        aligned = evidence.aligned_counts(query, shortlist, fetched)
+        aligned = evidence.aligned_counts(query, shortlist, fetched, artifacts_spec.speeds)
         answer = evidence.decide(logits, self._dense_threshold(), aligned, artifacts_spec,
                                  dense_fallback=self.dense_fallback)
         return Stages(counts.tolist(), shortlist, aligned, answer)
@@ -229,6 +230,8 @@ class LandmarkTwoStageSystem:
         if answer.decided_by == DecidedBy.DENSE:
             margin = max(0.0, float(open_set_score(logits)[0]) - self._dense_threshold())
             confidence = spec.min_aligned - 0.5 + 0.49 * margin / (1.0 + margin)
+        elif evidence.best_shortlisted(stages.aligned, logits) == int(np.argmax(logits)):
+            confidence = float(answer.aligned + spec.min_aligned - spec.min_aligned_with_dense)
         else:
             confidence = float(answer.aligned)
         return scores, confidence

@@ -37,8 +37,9 @@ SHORTLIST_K = 10
 """Songs fetched in stage 2 (docs/DESIGN.md: K = 10 with 16 KB records fits 1 MB down)."""
 RECORD_BYTES = 16_000
 """One song's thinned landmarks: 3,200 hashes of 5 bytes (docs/DESIGN.md, table 1)."""
-BAG_BITS = 18
-"""Bins of the stage-1 bag, 2^18: 2^16 fell 10 points behind under babble on 293 songs."""
+BAG_BITS = 17
+"""Bins of the stage-1 bag, 2^17: interleaved with the dense ranking, its shortlist held the
+right song as often as 2^18's on 293 songs, and its query fits the 1 MB upload (DESIGN.md)."""
 SMALL_BAG_BITS = 12
 """Bins of the bag of a catalog the shortlist nearly covers (``choose_bag_bits``)."""
 MAX_CHUNKS = 64
@@ -52,6 +53,14 @@ BAG_QUERY_BITS_CHOICES = tuple(range(1, lwe_pir.LOG_Q + 1))
 """Bag query widths the builder tries: any, the narrowest the failure bound allows."""
 FAILURE_LIMIT = 2.0**-40
 """Largest failure bound of a whole batch (``lwe_pir.check_failure``'s default)."""
+SPEEDS: tuple[float, ...] = tuple(round(1.0 + 0.0075 * k, 4) for k in range(-4, 5))
+"""Playback speeds a new catalog version asks clients to align queries at (``LandmarkSpec``):
+-3 % to +3 % in steps of 0.75 %, so a speed between two is at most 0.375 % off one, which
+keeps most aligned hashes; 0.5 % off loses a third (docs/DESIGN.md, "Speed changes")."""
+MAX_SPEEDS = 32
+"""Most playback speeds a spec may ask the client to align at."""
+MIN_SPEED = 0.8
+"""Slowest speed a spec may list (and 1 / MIN_SPEED the fastest)."""
 DENSE_FALLBACK = False
 """Whether ``decide`` falls back to the dense answer when too few hashes align. Off: measured
 both ways (docs/BENCHMARKS.md, issue 14's section), the fallback rescues speed changes but lets
@@ -63,6 +72,8 @@ class DecidedBy(enum.StrEnum):
     """Which evidence gave the answer."""
 
     LANDMARKS = "landmarks"
+    AGREEMENT = "landmarks+dense"
+    """Fewer aligned hashes, but on the dense scorer's own top song."""
     DENSE = "dense"
     NONE = "none"
     """Nothing was sure enough: the answer is "unknown"."""
@@ -99,6 +110,9 @@ class LandmarkSpec:
     min_aligned: int
     """Aligned hashes at which the best shortlisted song is the answer (calibrated per
     catalog by the builder)."""
+    min_aligned_with_dense: int
+    """Aligned hashes that suffice when that song is also the dense scorer's top song
+    (``decide``; calibrated with ``min_aligned``, at most it)."""
     store_hint_sha256: str
     bag_hint_sha256: str
     shortlist_k: int = SHORTLIST_K
@@ -106,6 +120,9 @@ class LandmarkSpec:
     """Wire width of every answer word, ScoreBag's and Retrieve's (``lwe_pir.to_wire``)."""
     bag_query_bits: int = lwe_pir.LOG_Q
     """Wire width of each word of the bag query (the Retrieve query stays 32 bits)."""
+    speeds: tuple[float, ...] = (1.0,)
+    """Playback speeds the client aligns a query at (``landmarks.at_speed``), the best
+    count kept; ``min_aligned`` was calibrated over the same ones."""
     format: int = FORMAT
 
     def __post_init__(self) -> None:
@@ -218,6 +235,16 @@ class LandmarkSpec:
             raise CatalogError(f"landmark spec field 'shortlist_k' is {self.shortlist_k}, "
                                f"not 1..{self.songs}")
         _positive("min_aligned", self.min_aligned)
+        if not 1 <= self.min_aligned_with_dense <= self.min_aligned:
+            raise CatalogError(f"landmark spec field 'min_aligned_with_dense' is "
+                               f"{self.min_aligned_with_dense}, not 1..min_aligned "
+                               f"({self.min_aligned})")
+        if (not 1 <= len(self.speeds) <= MAX_SPEEDS or 1.0 not in self.speeds
+                or len(set(self.speeds)) != len(self.speeds)
+                or any(not MIN_SPEED <= v <= 1.0 / MIN_SPEED for v in self.speeds)):
+            raise CatalogError(
+                f"landmark spec field 'speeds' is {list(self.speeds)[:40]}: 1 to {MAX_SPEEDS} "
+                f"distinct speeds including 1.0, each within {MIN_SPEED} to {1 / MIN_SPEED:.3g}")
         if self.store_params.p < 256:
             raise CatalogError(f"landmark spec field 'store_params' has p {self.store_params.p}:"
                                " a store entry holds a byte, p must be 256 or more")
@@ -266,10 +293,12 @@ class LandmarkSpec:
             "shortlist_k": self.shortlist_k,
             "song_bins": list(self.song_bins),
             "min_aligned": self.min_aligned,
+            "min_aligned_with_dense": self.min_aligned_with_dense,
             "store_hint_sha256": self.store_hint_sha256,
             "bag_hint_sha256": self.bag_hint_sha256,
             "answer_bits": self.answer_bits,
             "bag_query_bits": self.bag_query_bits,
+            "speeds": list(self.speeds),
         }
         return json.dumps(document, sort_keys=True).encode()
 
@@ -308,10 +337,12 @@ class LandmarkSpec:
             shortlist_k=_int(document, "shortlist_k"),
             song_bins=tuple(_int_list(document, "song_bins")),
             min_aligned=_int(document, "min_aligned"),
+            min_aligned_with_dense=_int(document, "min_aligned_with_dense"),
             store_hint_sha256=_str(document, "store_hint_sha256"),
             bag_hint_sha256=_str(document, "bag_hint_sha256"),
             answer_bits=_int(document, "answer_bits"),
             bag_query_bits=_int(document, "bag_query_bits"),
+            speeds=tuple(_speed_list(document, "speeds")),
             format=_int(document, "format"),
         )
 
@@ -335,6 +366,14 @@ def _int_list(document: Mapping[str, Any], name: str) -> list[int]:
                                         for v in raw):
         raise CatalogError(f"landmark spec field {name!r} is not a list of integers")
     return [int(v) for v in raw]
+
+
+def _speed_list(document: Mapping[str, Any], name: str) -> list[float]:
+    raw = document[name]
+    if not isinstance(raw, list) or any(isinstance(v, bool) or not isinstance(v, int | float)
+                                        for v in raw):
+        raise CatalogError(f"landmark spec field {name!r} is not a list of numbers")
+    return [float(v) for v in raw]
 
 
 def _str(document: Mapping[str, Any], name: str) -> str:
@@ -547,7 +586,15 @@ def bag_z_scores(
     """Chance-corrected bag counts: z = (c - m b / B) / sqrt(m b / B) for a song with b
     occupied bins of B, against a query of m bins (a song with more bins shares more by
     chance)."""
-    expected = query_bin_count * np.asarray(spec.song_bins, np.float64) / spec.bag_width
+    return chance_z(bag_counts, spec.song_bins, spec.bag_width, query_bin_count)
+
+
+def chance_z(
+    bag_counts: NDArray[np.int64], song_bins: Sequence[int], width: int, query_bin_count: int
+) -> NDArray[np.float64]:
+    """``bag_z_scores`` from the songs' occupied bins and the bag's width (what the builder
+    has before a spec exists)."""
+    expected = query_bin_count * np.asarray(song_bins, np.float64) / width
     out: NDArray[np.float64] = (np.asarray(bag_counts, np.float64) - expected) / np.sqrt(
         np.maximum(expected, 1e-9))
     return out
@@ -592,13 +639,15 @@ def _ranks(scores: NDArray[np.float64]) -> NDArray[np.int64]:
 
 
 def aligned_counts(
-    query: Fingerprint, songs: Sequence[int], records: Sequence[bytes]
+    query: Fingerprint, songs: Sequence[int], records: Sequence[bytes],
+    speeds: Sequence[float] = (1.0,),
 ) -> dict[int, int]:
     """Stage 2's evidence: per shortlisted song, the query's aligned count against its
-    fetched record (``records[i]`` is song ``songs[i]``'s)."""
+    fetched record (``records[i]`` is song ``songs[i]``'s), the best over ``speeds`` (the
+    spec's)."""
     if len(songs) != len(records):
         raise ValueError(f"{len(songs)} songs but {len(records)} records")
-    counts = RecordIndex([decode_record(r) for r in records]).aligned_counts(query)
+    counts = RecordIndex([decode_record(r) for r in records]).aligned_counts(query, speeds)
     return {int(s): int(c) for s, c in zip(songs, counts, strict=True)}
 
 
@@ -610,10 +659,15 @@ def decide(
     *,
     dense_fallback: bool = DENSE_FALLBACK,
 ) -> TwoStageAnswer:
-    """The answer: the shortlisted song with the most aligned hashes when it has at least
-    ``spec.min_aligned`` (ties: the higher dense logit, then the lower index); else, when
+    """The answer: the shortlisted song with the most aligned hashes (ties: the higher dense
+    logit, then the lower index) when it has at least ``spec.min_aligned``, or at least
+    ``spec.min_aligned_with_dense`` and it is the dense scorer's top song; else, when
     ``dense_fallback``, the dense top-1 when its open-set score (``ranking.open_set_score``)
     reaches ``dense_threshold`` (the model spec's threshold); else unknown.
+
+    Why the agreement: an unknown song's best chance alignment falls on the dense top song
+    about once in K, independently of its count, while a catalog song under noise that keeps
+    only a few aligned hashes is often the dense top song too (docs/DESIGN.md, "Decision").
 
     Args:
         dense_logits: (songs,) decrypted dense scores.
@@ -628,13 +682,21 @@ def decide(
         raise ValueError("no shortlisted song was aligned")
     if any(not 0 <= s < logits.size for s in aligned):
         raise ValueError(f"a shortlisted song is out of range 0..{logits.size - 1}")
-    best = max(aligned, key=lambda s: (aligned[s], logits[s], -s))
+    best = best_shortlisted(aligned, logits)
     count = int(aligned[best])
     if count >= spec.min_aligned:
         return TwoStageAnswer(best, count, DecidedBy.LANDMARKS)
+    if count >= spec.min_aligned_with_dense and best == int(np.argmax(logits)):
+        return TwoStageAnswer(best, count, DecidedBy.AGREEMENT)
     if dense_fallback and float(open_set_score(logits)[0]) >= dense_threshold:
         return TwoStageAnswer(int(np.argmax(logits)), count, DecidedBy.DENSE)
     return TwoStageAnswer(None, count, DecidedBy.NONE)
+
+
+def best_shortlisted(aligned: Mapping[int, int], dense_logits: NDArray[np.float64]) -> int:
+    """The shortlisted song with the most aligned hashes; ties: the higher dense logit, then
+    the lower index."""
+    return max(aligned, key=lambda s: (aligned[s], dense_logits[s], -s))
 
 
 def min_aligned_from_impostors(

@@ -214,6 +214,43 @@ def landmark_pairs(
     return Fingerprint(hashes, frames[anchor].astype(np.int32), int(n))
 
 
+def peaks_of(fp: Fingerprint) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """The distinct peaks (frames, bins) that ``fp``'s pairs were made of, sorted by frame then
+    bin: each hash names its anchor (at its time) and its target (``dt`` frames later)."""
+    anchor_bin = ((fp.hashes >> (FREQ_BITS + DT_BITS)) & _FREQ_MASK).astype(np.int64)
+    target_bin = ((fp.hashes >> DT_BITS) & _FREQ_MASK).astype(np.int64)
+    times = fp.times.astype(np.int64)
+    keys = np.unique(np.concatenate([
+        times * _KEY_STRIDE + anchor_bin,
+        (times + (fp.hashes & _DT_MASK).astype(np.int64)) * _KEY_STRIDE + target_bin]))
+    return (keys // _KEY_STRIDE).astype(np.int32), (keys % _KEY_STRIDE).astype(np.int32)
+
+
+def at_speed(
+    fp: Fingerprint, speed: float, config: LandmarkConfig = DEFAULT_CONFIG
+) -> Fingerprint:
+    """The landmarks ``fp`` would have had if its signal, heard ``speed`` times faster than
+    the recording (pitch moving with it, as a turntable or a resampling does), were played
+    back at the recording's own speed: its peaks' frames stretched by ``speed``, their bins
+    divided by it, re-paired.
+
+    The query side's answer to speed changes: a record is aligned against the query at a few
+    hypothesised speeds (``evidence.SPEEDS``), all on the client; hashes of a 2 % faster query
+    share few of their bins and frame differences with the record's otherwise.
+    """
+    if not 0.5 <= speed <= 2.0:
+        raise ValueError(f"speed {speed} is outside 0.5 to 2")
+    frames, bins = peaks_of(fp)
+    if speed == 1.0:
+        return landmark_pairs(frames, bins, config)
+    frames = np.rint(frames * speed).astype(np.int32)
+    bins = np.rint(bins / speed).astype(np.int32)
+    keep = (bins >= config.min_bin) & (bins < config.max_bin) & (frames >= 0)
+    keys = np.unique(frames[keep].astype(np.int64) * _KEY_STRIDE + bins[keep])
+    return landmark_pairs((keys // _KEY_STRIDE).astype(np.int32),
+                          (keys % _KEY_STRIDE).astype(np.int32), config)
+
+
 def _look_ahead(config: LandmarkConfig) -> int:
     """How many following peaks can fall in a target zone, given the per-block thinning."""
     block_frames, per_block = _block_shape(config.peaks_per_second, config)
@@ -383,9 +420,19 @@ class RecordIndex:
         self._hashes, self._songs, self._times = hashes[order], songs[order], times[order]
         self.size = len(records)
 
-    def aligned_counts(self, query: Fingerprint) -> NDArray[np.int64]:
+    def aligned_counts(
+        self, query: Fingerprint, speeds: Sequence[float] = (1.0,)
+    ) -> NDArray[np.int64]:
         """Per record, the most query hashes that agree on one time offset (counted over that
-        offset and the next frame, since the query starts anywhere inside a hop); (records,)."""
+        offset and the next frame, since the query starts anywhere inside a hop), the best
+        over the query heard at each of ``speeds`` (``at_speed``); (records,)."""
+        counts = [self._aligned(query if s == 1.0 else at_speed(query, s)) for s in speeds]
+        if not counts:
+            raise ValueError("no speed to align the query at")
+        out: NDArray[np.int64] = np.max(counts, axis=0)
+        return out
+
+    def _aligned(self, query: Fingerprint) -> NDArray[np.int64]:
         counts_out = np.zeros(self.size, np.int64)
         lo = np.searchsorted(self._hashes, query.hashes, side="left")
         hi = np.searchsorted(self._hashes, query.hashes, side="right")

@@ -117,7 +117,7 @@ def retrieve(
     except ValueError as exc:
         raise ServiceError(f"Retrieve: the answers do not decode ({exc})") from exc
     records = evidence.records_from_chunks(spec, list(songs), recovered)
-    aligned = evidence.aligned_counts(query, songs, records)
+    aligned = evidence.aligned_counts(query, songs, records, spec.speeds)
     client_s = encrypt_s + time.perf_counter() - mark
     return RetrieveResult(tuple(aligned), tuple(aligned.values()), _cost(reply, client_s))
 

@@ -23,7 +23,7 @@ def make_spec(songs: int = 12, record_bytes: int = 16_000, k: int = 10, **change
         layout=lwe_pir.StoreLayout.near_square(songs * c, record_bytes // c),
         store_seed=bytes(32), bag_bits=18, bag_params=lwe_pir.LweParameters(p=4096),
         bag_seed=bytes(range(32)), shortlist_k=k, song_bins=tuple(range(3000, 3000 + songs)),
-        min_aligned=8, store_hint_sha256=hashlib.sha256(b"s").hexdigest(),
+        min_aligned=8, min_aligned_with_dense=6, store_hint_sha256=hashlib.sha256(b"s").hexdigest(),
         bag_hint_sha256=hashlib.sha256(b"b").hexdigest(),
     )
     fields.update(changes)
@@ -172,6 +172,28 @@ def test_decide_prefers_aligned_landmarks_then_optionally_the_dense_answer() -> 
     assert evidence.decide(logits, 30.0, {1: 7}, spec, dense_fallback=True).song is None
     # A tie on aligned hashes goes to the higher dense logit.
     assert evidence.decide(logits, 3.0, {3: 9, 5: 9}, spec).song == 5
+
+
+def test_fewer_aligned_hashes_suffice_on_the_dense_top_song() -> None:
+    spec = make_spec(min_aligned=8, min_aligned_with_dense=6)
+    logits = np.zeros(12)
+    logits[5] = 1.0  # song 5 is the dense top song, with no margin to speak of
+    assert evidence.decide(logits, 3.0, {5: 6, 2: 4}, spec) == evidence.TwoStageAnswer(
+        5, 6, DecidedBy.AGREEMENT)
+    assert evidence.decide(logits, 3.0, {5: 5, 2: 4}, spec).song is None  # under 6
+    assert evidence.decide(logits, 3.0, {2: 7, 5: 4}, spec).song is None  # 7 < 8, not top
+    assert evidence.decide(logits, 3.0, {2: 8, 5: 7}, spec).song == 2  # 8 alone is enough
+
+
+def test_the_spec_refuses_a_dense_threshold_above_the_plain_one_and_bad_speeds() -> None:
+    with pytest.raises(CatalogError, match="min_aligned_with_dense"):
+        make_spec(min_aligned=8, min_aligned_with_dense=9)
+    with pytest.raises(CatalogError, match="speeds"):
+        make_spec(speeds=(0.99, 1.01))  # no 1.0
+    with pytest.raises(CatalogError, match="speeds"):
+        make_spec(speeds=(1.0, 1.5))
+    spec = make_spec(speeds=(0.97, 1.0, 1.03))
+    assert evidence.LandmarkSpec.from_json(spec.to_json()).speeds == (0.97, 1.0, 1.03)
 
 
 def test_min_aligned_keeps_at_most_one_percent_of_impostors_out() -> None:

@@ -97,3 +97,26 @@ def test_aligned_count_counts_one_offset_and_its_next_frame() -> None:
     assert lm.aligned_count(query, record) == 3
     assert lm.aligned_count(lm.Fingerprint(np.zeros(0, np.uint32), np.zeros(0, np.int32)),
                             record) == 0
+
+
+def test_the_peaks_of_a_print_pair_up_to_the_same_print() -> None:
+    fp = lm.fingerprint(music(6.0, seed=3))
+    again = lm.at_speed(fp, 1.0)
+    assert sorted(zip(again.hashes.tolist(), again.times.tolist(), strict=True)) == sorted(
+        zip(fp.hashes.tolist(), fp.times.tolist(), strict=True))
+
+
+def test_a_faster_query_aligns_once_heard_at_its_speed() -> None:
+    from hushtune.services.featurizer.augment import change_speed
+
+    song = music(20.0, seed=4)
+    record = lm.decode_record(lm.encode_record(lm.fingerprint(song), 16_000))
+    faster = lm.fingerprint(change_speed(song[3 * SAMPLE_RATE : 9 * SAMPLE_RATE], 1.02))
+    as_is = lm.aligned_count(faster, record)
+    index = lm.RecordIndex([record])
+    undone = int(index.aligned_counts(faster, (1.0, 1.0175, 1.0225))[0])
+    assert undone >= 4 * max(as_is, 3), (as_is, undone)
+    # The best over speeds includes speed 1: never below the count as heard.
+    assert int(index.aligned_counts(faster, (1.0, 0.97))[0]) >= as_is
+    with pytest.raises(ValueError, match="speed"):
+        lm.at_speed(faster, 3.0)

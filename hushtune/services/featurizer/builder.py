@@ -43,6 +43,7 @@ from hushtune.services.featurizer.feature_cache import (
 )
 from hushtune.services.featurizer.landmark_store import (
     SongLandmarks,
+    Thresholds,
     build_artifacts,
     cached,
     calibrate,
@@ -384,16 +385,19 @@ def featurize_landmarks(
 
 
 def catalog_landmarks(
-    songs: Sequence[SongLandmarks], report: ProgressCallback, *, min_aligned: int | None = None
+    songs: Sequence[SongLandmarks], report: ProgressCallback, *,
+    thresholds: Thresholds | None = None
 ) -> registry.LandmarkArtifacts:
     """Store, bag and hints of the songs' records, with the threshold calibrated on them
-    (``landmark_store.calibrate``) unless ``min_aligned`` is given."""
+    (``landmark_store.calibrate``) unless ``thresholds`` are given."""
     records = [s.record for s in songs]
-    if min_aligned is None:
-        min_aligned = calibrate(records, [s.excerpts for s in songs])
+    if thresholds is None:
+        thresholds = calibrate(records, [s.excerpts for s in songs])
     count = len(songs)
-    report(Stage.FEATURIZE, count, count, f"landmark store and hints (T = {min_aligned} aligned)")
-    _, artifacts = build_artifacts(records, min_aligned)
+    report(Stage.FEATURIZE, count, count,
+           f"landmark store and hints (T = {thresholds.min_aligned} aligned, "
+           f"{thresholds.min_aligned_with_dense} with the dense top song)")
+    _, artifacts = build_artifacts(records, thresholds)
     report(Stage.FEATURIZE, count, count, "landmark store and hints ready")
     return artifacts
 

@@ -8,11 +8,14 @@ twice. The records then become the PIR store (split in ``chunks_per_record`` chu
 ``core.evidence.choose_chunks``) and the bag's 0/1 song x bin matrix, and both hints are
 computed from fresh public seeds.
 
-**The alignment threshold** ``min_aligned`` (``calibrate``), on the catalog itself, leave one
-out: each excerpt of song i is an unknown song to the catalog without i, so its best aligned
-count among the other songs' records is an impostor count (the best of all others bounds the
-best of any K shortlisted). T is one more than the count at or below which 99 % of impostors
-stay (so at most 1 % of them reach T), and at least ``MIN_ALIGNED_FLOOR``. An impostor that
+**The thresholds** (``calibrate``), on the catalog itself, leave one out: each excerpt of
+song i is an unknown song to the catalog without i, so its best aligned count among the K
+other songs its bag ranks highest (the client aligns K shortlisted songs, not all) is an
+impostor count, aligned at every speed the spec lists. The budget of ``FALSE_ACCEPTS`` is
+shared in halves: ``min_aligned`` lets at most half of it of the impostors through on
+their own, and ``min_aligned_with_dense``, which also needs the dense scorer's top song,
+lets through at most K times half of it, since an unknown song's best alignment falls on
+that one song of the K about once in K. Both are at least ``MIN_ALIGNED_FLOOR``. An impostor that
 aligns at least ``DUPLICATE_SHARE`` times as many hashes as the excerpt's own record is taken to be
 the same recording under another name (a catalog can hold duplicates) and left out.
 """
@@ -36,6 +39,7 @@ from hushtune.core.landmarks import (
     Fingerprint,
     LandmarkConfig,
     RecordIndex,
+    bag_bins,
     decode_record,
     encode_record,
     fingerprint,
@@ -115,36 +119,71 @@ def from_arrays(arrays: Sequence[NDArray[np.generic]]) -> SongLandmarks:
     return SongLandmarks(np.asarray(arrays[0], np.uint8).tobytes(), excerpts)
 
 
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """A catalog's decision thresholds (``LandmarkSpec.min_aligned`` and
+    ``min_aligned_with_dense``)."""
+
+    min_aligned: int
+    min_aligned_with_dense: int
+
+
 def impostor_counts(records: Sequence[bytes], excerpts: Sequence[Sequence[Fingerprint]],
-                    songs: Sequence[int] | None = None) -> list[int]:
+                    songs: Sequence[int] | None = None, *,
+                    speeds: Sequence[float] = evidence.SPEEDS,
+                    shortlist_k: int = evidence.SHORTLIST_K) -> list[int]:
     """Leave-one-out impostor counts (module docstring) of the excerpts of ``songs`` (all by
-    default; ``excerpts[i]`` belongs to song i), duplicates left out."""
+    default; ``excerpts[i]`` belongs to song i), aligned at ``speeds`` as the client aligns,
+    duplicates left out. An excerpt's count is its best among the K other songs whose bag
+    counts rank highest (``evidence.chance_z``): the shortlist's bag half, taken K deep,
+    which holds the songs most likely to line hashes up by chance."""
+    from scipy import sparse
+
     index = RecordIndex([decode_record(r) for r in records])
+    k = min(shortlist_k, len(records))
+    bits = evidence.choose_bag_bits(len(records), k)
+    bins = evidence.song_bins(records, bits)
+    sizes = [int(b.size) for b in bins]
+    bag = sparse.csc_matrix(
+        (np.ones(sum(sizes), np.int64), (np.repeat(np.arange(len(bins)), sizes),
+                                         np.concatenate([*bins, np.zeros(0, np.int64)]))),
+        shape=(len(bins), 1 << bits))
     out = []
     for song in range(len(records)) if songs is None else songs:
         for excerpt in excerpts[song]:
-            counts = index.aligned_counts(excerpt)
+            counts = index.aligned_counts(excerpt, speeds)
             own = int(counts[song])
             counts[song] = -1
             best = int(counts.max(initial=0)) if counts.size > 1 else 0
             if own >= MIN_ALIGNED_FLOOR and best >= DUPLICATE_SHARE * own:
                 log.info("calibration skips a duplicate", extra={"song": song, "aligned": best})
                 continue
-            out.append(max(best, 0))
+            query = bag_bins(excerpt.hashes, bits)
+            shared = np.asarray(bag[:, query].sum(axis=1)).ravel()
+            z = evidence.chance_z(shared, sizes, 1 << bits, int(query.size))
+            z[song] = -np.inf
+            out.append(max(int(counts[np.argsort(-z, kind="stable")[:k]].max()), 0))
     return out
 
 
 def calibrate(records: Sequence[bytes], excerpts: Sequence[Sequence[Fingerprint]],
-              songs: Sequence[int] | None = None) -> int:
-    """The alignment threshold T of a catalog (module docstring)."""
-    return evidence.min_aligned_from_impostors(
-        impostor_counts(records, excerpts, songs), false_accepts=FALSE_ACCEPTS,
-        floor=MIN_ALIGNED_FLOOR)
+              songs: Sequence[int] | None = None,
+              shortlist_k: int = evidence.SHORTLIST_K) -> Thresholds:
+    """The thresholds of a catalog (module docstring): ``FALSE_ACCEPTS`` shared in halves
+    between aligning ``min_aligned`` hashes and aligning ``min_aligned_with_dense`` on the
+    dense top song, which an impostor's best lands on about once in K."""
+    impostors = impostor_counts(records, excerpts, songs, shortlist_k=shortlist_k)
+    k = min(shortlist_k, len(records))
+    alone = evidence.min_aligned_from_impostors(
+        impostors, false_accepts=FALSE_ACCEPTS / 2, floor=MIN_ALIGNED_FLOOR)
+    agreeing = evidence.min_aligned_from_impostors(
+        impostors, false_accepts=min(1.0, k * FALSE_ACCEPTS / 2), floor=MIN_ALIGNED_FLOOR)
+    return Thresholds(alone, min(agreeing, alone))
 
 
 def build_artifacts(
     records: Sequence[bytes],
-    min_aligned: int,
+    thresholds: Thresholds,
     *,
     record_bytes: int = evidence.RECORD_BYTES,
     shortlist_k: int = evidence.SHORTLIST_K,
@@ -174,7 +213,10 @@ def build_artifacts(
         store_seed=lwe_pir.new_seed(), bag_bits=bag_bits,
         bag_params=lwe_pir.LweParameters(p=bag_modulus(max(b.size for b in bins))),
         bag_seed=lwe_pir.new_seed(), shortlist_k=k, song_bins=tuple(int(b.size) for b in bins),
-        min_aligned=min_aligned, store_hint_sha256="0" * 64, bag_hint_sha256="0" * 64,
+        min_aligned=thresholds.min_aligned,
+        min_aligned_with_dense=thresholds.min_aligned_with_dense,
+        store_hint_sha256="0" * 64, bag_hint_sha256="0" * 64,
+        speeds=evidence.SPEEDS,
     )
     store = evidence.store_of(draft, records)
     a = lwe_pir.public_matrix(store_params, draft.store_seed, store.layout.cols)

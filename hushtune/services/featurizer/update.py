@@ -43,7 +43,7 @@ from hushtune.services.featurizer.builder import (
 )
 from hushtune.services.featurizer.catalog_state import CatalogState, SongRecord
 from hushtune.services.featurizer.feature_cache import load_windows
-from hushtune.services.featurizer.landmark_store import SongLandmarks, calibrate
+from hushtune.services.featurizer.landmark_store import SongLandmarks, Thresholds, calibrate
 from hushtune.services.featurizer.song_paths import (
     audio_file,
     cache_file,
@@ -155,13 +155,15 @@ def _grown_landmarks(
     spec, base_records = base
     kept = [r for i, r in enumerate(base_records) if i not in dropped]
     records = kept + [s.record for s in added]
-    min_aligned = spec.min_aligned
+    thresholds = Thresholds(spec.min_aligned, spec.min_aligned_with_dense)
     if added:
         excerpts = [()] * len(kept) + [s.excerpts for s in added]
         fresh = calibrate(records, excerpts, songs=range(len(kept), len(records)))
-        min_aligned = max(min_aligned, fresh)
+        thresholds = Thresholds(max(thresholds.min_aligned, fresh.min_aligned),
+                                max(thresholds.min_aligned_with_dense,
+                                    fresh.min_aligned_with_dense))
     everything = [SongLandmarks(r, ()) for r in records]
-    return catalog_landmarks(everything, report, min_aligned=min_aligned)
+    return catalog_landmarks(everything, report, thresholds=thresholds)
 
 
 def song_windows(

@@ -1,0 +1,59 @@
+"""The builder's decision thresholds (landmark_store.calibrate): leave-one-out impostors
+against the K songs the bag would shortlist, the false-accept budget shared between aligning
+alone and aligning on the dense top song."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hushtune.core import evidence
+from hushtune.core.landmarks import RecordIndex, decode_record
+from hushtune.services.featurizer import landmark_store
+from hushtune.services.featurizer.landmark_store import SongLandmarks, song_landmarks
+from tests.signals import chords
+
+SONGS = 16
+
+
+@pytest.fixture(scope="module")
+def songs() -> list[SongLandmarks]:
+    return [song_landmarks(chords(24.0, seed=100 + i), evidence.RECORD_BYTES)
+            for i in range(SONGS)]
+
+
+def test_impostors_are_counted_against_the_bag_shortlist_only(
+    songs: list[SongLandmarks],
+) -> None:
+    records = [s.record for s in songs]
+    excerpts = [s.excerpts for s in songs]
+    shortlisted = landmark_store.impostor_counts(records, excerpts, shortlist_k=3)
+    everyone = landmark_store.impostor_counts(records, excerpts, shortlist_k=SONGS)
+    assert len(shortlisted) == len(everyone) == SONGS * landmark_store.EXCERPTS
+    # K of the others can never align more than all of them, and K = every song is all.
+    assert all(a <= b for a, b in zip(shortlisted, everyone, strict=True))
+    index = RecordIndex([decode_record(r) for r in records])
+    counts = index.aligned_counts(excerpts[0][0], evidence.SPEEDS)
+    assert everyone[0] == int(np.delete(counts, 0).max())
+
+
+def test_the_thresholds_share_the_budget(songs: list[SongLandmarks]) -> None:
+    records = [s.record for s in songs]
+    excerpts = [s.excerpts for s in songs]
+    found = landmark_store.calibrate(records, excerpts, shortlist_k=4)
+    impostors = np.array(landmark_store.impostor_counts(records, excerpts, shortlist_k=4))
+    assert landmark_store.MIN_ALIGNED_FLOOR <= found.min_aligned_with_dense <= found.min_aligned
+    assert found.min_aligned == evidence.min_aligned_from_impostors(
+        impostors, false_accepts=landmark_store.FALSE_ACCEPTS / 2,
+        floor=landmark_store.MIN_ALIGNED_FLOOR)
+    # 64 impostors: half of 1 % is under one, so nobody may reach min_aligned; K = 4 times
+    # that (2 %) lets at most one through with the dense top song.
+    assert (impostors >= found.min_aligned).sum() == 0
+    assert (impostors >= found.min_aligned_with_dense).sum() <= 1
+
+
+def test_a_duplicate_recording_is_not_an_impostor(songs: list[SongLandmarks]) -> None:
+    records = [s.record for s in songs] + [songs[0].record]
+    excerpts = [s.excerpts for s in songs] + [songs[0].excerpts]
+    counts = landmark_store.impostor_counts(records, excerpts, songs=[0, SONGS], shortlist_k=3)
+    assert counts == []  # each copy aligns with the other as well as with itself
