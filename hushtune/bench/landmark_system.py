@@ -95,7 +95,7 @@ class LandmarkTwoStageSystem:
         self.artifacts: LandmarkArtifacts | None = None
         self.records: list[bytes] = []
         self._index = RecordIndex([])
-        self._song_bins: list[NDArray[np.int64]] = []
+        self._bag: evidence.ClearBag | None = None
         self._variants: dict[str, Scored] = {}
 
     @property
@@ -128,15 +128,16 @@ class LandmarkTwoStageSystem:
         self.spec, self.artifacts = build_artifacts(self.records, thresholds,
                                                     bag_bits=self.bag_bits)
         self._index = RecordIndex([decode_record(r) for r in self.records])
-        self._song_bins = evidence.song_bins(self.records, self.bag_bits)
+        self._bag = evidence.ClearBag(self.records, self.spec.bag_bits)
 
     def stages(self, logits: NDArray[np.float64], query: Fingerprint, *,
                dense_fallback: bool) -> Stages:
         """Stage 1 and 2 in the clear for one query, as the SDK runs them."""
         spec = self._fitted()
         bins = evidence.query_bins(query, spec)
-        counts = np.array([np.intersect1d(b, bins, assume_unique=True).size
-                           for b in self._song_bins], np.int64)
+        if self._bag is None:
+            raise RuntimeError("fit the system before scoring")
+        counts = self._bag.counts(bins)
         shortlist = evidence.shortlist(logits, counts, spec, query_bin_count=int(bins.size))
         every = self._index.aligned_counts(query, spec.speeds)
         aligned = {s: int(every[s]) for s in shortlist}

@@ -157,8 +157,28 @@ def correct_songs(
     return correct
 
 
-def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchResult:
-    """Run the whole benchmark and return its records (nothing is written here)."""
+@dataclasses.dataclass
+class Featurized:
+    """The corpus split, the planned queries and every system's features of both."""
+
+    plans: list[QueryPlan]
+    in_catalog: NDArray[np.bool_]
+    labels: NDArray[np.int_]
+    """Per query, the catalog song it was cut from, or -1 for an unknown song."""
+    correct: NDArray[np.bool_]
+    """(queries, songs): which songs are right answers (``correct_songs``)."""
+    per_track: dict[str, list[object]]
+    """Per system, each catalog song's features, in song order."""
+    query_features: dict[str, dict[int, object]]
+    """Per system, each query's features by query id."""
+    cpu_seconds: dict[str, float]
+    wall_s: float
+    backgrounds: Backgrounds | None
+
+
+def featurize(config: BenchConfig, progress: Progress | None = None) -> Featurized:
+    """Split the corpus, plan the queries and featurize tracks and queries for every system
+    of ``config``, in ``config.workers`` processes."""
     report = progress or (lambda *_: None)
     tracks = config.tracks
     track_ids = [t.track_id for t in tracks]
@@ -195,10 +215,22 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRes
                     query_features[name][query_id] = value
             for key, value in seconds.items():
                 cpu_seconds[key] += value
-    featurize_wall = time.perf_counter() - started
-
     labels = np.array([int(catalog_index[p.track]) if in_catalog[p.track] else -1 for p in plans])
     correct = correct_songs(plans, track_ids, config.duplicate_groups, catalog_index, in_catalog)
+    return Featurized(plans, in_catalog, labels, correct, per_track, query_features,
+                      cpu_seconds, time.perf_counter() - started, backgrounds)
+
+
+def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchResult:
+    """Run the whole benchmark and return its records (nothing is written here)."""
+    report = progress or (lambda *_: None)
+    tracks = config.tracks
+    found = featurize(config, report)
+    plans, in_catalog, labels, correct = found.plans, found.in_catalog, found.labels, found.correct
+    per_track, query_features, cpu_seconds = (found.per_track, found.query_features,
+                                              found.cpu_seconds)
+    backgrounds, featurize_wall = found.backgrounds, found.wall_s
+
     records: list[dict[str, Any]] = []
     roc: dict[str, tuple[list[float], list[float]]] = {}
     facts: dict[str, Any] = {

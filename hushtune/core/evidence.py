@@ -487,6 +487,34 @@ def song_bins(records: Sequence[bytes], bits: int) -> list[NDArray[np.int64]]:
     return [bag_bins(decode_record(r).hashes, bits) for r in records]
 
 
+class ClearBag:
+    """The bag's counts in the clear, what ``lwe_pir.decrypt_counts`` returns: for the
+    builder's calibration and the benchmarks, which hold the records anyway."""
+
+    def __init__(self, records: Sequence[bytes], bits: int) -> None:
+        from scipy import sparse
+
+        bins = song_bins(records, bits)
+        self.bits = bits
+        self.song_bins = [int(b.size) for b in bins]
+        rows = np.repeat(np.arange(len(bins)), self.song_bins)
+        self._matrix = sparse.csc_matrix(
+            (np.ones(rows.size, np.int64), (rows, np.concatenate([*bins, np.zeros(0, np.int64)]))),
+            shape=(len(bins), 1 << bits))
+
+    def counts(self, query_bins: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Shared bins per song of a query setting ``query_bins`` (distinct)."""
+        out: NDArray[np.int64] = np.asarray(self._matrix[:, query_bins].sum(axis=1),
+                                            np.int64).ravel()
+        return out
+
+    def z_scores(self, query: Fingerprint) -> NDArray[np.float64]:
+        """``chance_z`` of a query's every hash."""
+        query_bins = bag_bins(query.hashes, self.bits)
+        return chance_z(self.counts(query_bins), self.song_bins, 1 << self.bits,
+                        int(query_bins.size))
+
+
 def bag_of(spec: LandmarkSpec, records: Sequence[bytes]) -> lwe_pir.BagMatrix:
     """The bag's 0/1 song x bin matrix the server multiplies (the builder hints this one).
 
@@ -626,10 +654,14 @@ def shortlist(
     if dense.shape != (spec.songs,) or counts.shape != (spec.songs,):
         raise ValueError(f"expected {spec.songs} dense logits and bag counts, got "
                          f"{dense.shape} and {counts.shape}")
-    rank_bag = _ranks(bag_z_scores(counts, spec, query_bin_count))
-    rank_dense = _ranks(dense)
-    priority = np.minimum(2 * rank_bag, 2 * rank_dense + 1)
-    return [int(i) for i in np.argsort(priority, kind="stable")[: spec.shortlist_k]]
+    return interleave(dense, bag_z_scores(counts, spec, query_bin_count), spec.shortlist_k)
+
+
+def interleave(dense_logits: NDArray[np.float64], bag_z: NDArray[np.float64], k: int
+               ) -> list[int]:
+    """The first ``k`` songs of the two rankings interleaved, bag first (``shortlist``)."""
+    priority = np.minimum(2 * _ranks(bag_z), 2 * _ranks(dense_logits) + 1)
+    return [int(i) for i in np.argsort(priority, kind="stable")[:k]]
 
 
 def _ranks(scores: NDArray[np.float64]) -> NDArray[np.int64]:

@@ -39,7 +39,6 @@ from hushtune.core.landmarks import (
     Fingerprint,
     LandmarkConfig,
     RecordIndex,
-    bag_bins,
     decode_record,
     encode_record,
     fingerprint,
@@ -137,17 +136,9 @@ def impostor_counts(records: Sequence[bytes], excerpts: Sequence[Sequence[Finger
     duplicates left out. An excerpt's count is its best among the K other songs whose bag
     counts rank highest (``evidence.chance_z``): the shortlist's bag half, taken K deep,
     which holds the songs most likely to line hashes up by chance."""
-    from scipy import sparse
-
     index = RecordIndex([decode_record(r) for r in records])
     k = min(shortlist_k, len(records))
-    bits = evidence.choose_bag_bits(len(records), k)
-    bins = evidence.song_bins(records, bits)
-    sizes = [int(b.size) for b in bins]
-    bag = sparse.csc_matrix(
-        (np.ones(sum(sizes), np.int64), (np.repeat(np.arange(len(bins)), sizes),
-                                         np.concatenate([*bins, np.zeros(0, np.int64)]))),
-        shape=(len(bins), 1 << bits))
+    bag = evidence.ClearBag(records, evidence.choose_bag_bits(len(records), k))
     out = []
     for song in range(len(records)) if songs is None else songs:
         for excerpt in excerpts[song]:
@@ -158,9 +149,7 @@ def impostor_counts(records: Sequence[bytes], excerpts: Sequence[Sequence[Finger
             if own >= MIN_ALIGNED_FLOOR and best >= DUPLICATE_SHARE * own:
                 log.info("calibration skips a duplicate", extra={"song": song, "aligned": best})
                 continue
-            query = bag_bins(excerpt.hashes, bits)
-            shared = np.asarray(bag[:, query].sum(axis=1)).ravel()
-            z = evidence.chance_z(shared, sizes, 1 << bits, int(query.size))
+            z = bag.z_scores(excerpt)
             z[song] = -np.inf
             out.append(max(int(counts[np.argsort(-z, kind="stable")[:k]].max()), 0))
     return out
