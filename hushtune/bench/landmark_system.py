@@ -106,7 +106,9 @@ class LandmarkTwoStageSystem:
     def facts(self) -> dict[str, object]:
         """What the fit chose, for the report's setup section."""
         spec = self._fitted()
-        return {"min_aligned": spec.min_aligned, "shortlist_k": spec.shortlist_k,
+        return {"min_aligned": spec.min_aligned,
+                "min_aligned_with_dense": spec.min_aligned_with_dense,
+                "speeds": len(spec.speeds), "shortlist_k": spec.shortlist_k,
                 "chunks_per_record": spec.chunks_per_record, "bag_bits": spec.bag_bits,
                 "store_rows_x_cols": f"{spec.layout.rows} x {spec.layout.cols}",
                 "dense_fallback": self.dense_fallback}
