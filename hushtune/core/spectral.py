@@ -175,7 +175,9 @@ def chroma(power: F32, sr: int, n_chroma: int = 12) -> F32:
     """Chroma of a power spectrogram, each frame divided by its largest value (frames whose
     largest value is below float32's smallest normal are left as they are)."""
     filters = chroma_filters(sr, 2 * (power.shape[0] - 1), n_chroma)
-    raw = np.einsum("cf,ft->ct", filters, power, optimize=True)  # librosa's call: same sums
+    # librosa's call on librosa's layout: its STFT is column-major, and on some CPUs the BLAS
+    # kernel einsum picks sums in another order for the other layout (last bits differ).
+    raw = np.einsum("cf,ft->ct", filters, np.asfortranarray(power), optimize=True)
     peak = np.abs(raw).astype(np.float64).max(axis=0, keepdims=True)
     peak[peak < np.finfo(raw.dtype).tiny] = 1.0
     out: F32 = (raw / peak).astype(raw.dtype)
