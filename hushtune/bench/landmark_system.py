@@ -126,7 +126,8 @@ class LandmarkTwoStageSystem:
         tracks = [_as(TrackFeatures, t) for t in per_track]
         self.dense.fit([t.dense for t in tracks])
         self.records = [t.landmarks.record for t in tracks]
-        thresholds = calibrate(self.records, [t.landmarks.excerpts for t in tracks])
+        thresholds = calibrate(self.records, [t.landmarks.excerpts for t in tracks],
+                               bag_bits=self.bag_bits)
         self.spec, self.artifacts = build_artifacts(self.records, thresholds,
                                                     bag_bits=self.bag_bits)
         self._index = RecordIndex([decode_record(r) for r in self.records])

@@ -130,15 +130,19 @@ class Thresholds:
 def impostor_counts(records: Sequence[bytes], excerpts: Sequence[Sequence[Fingerprint]],
                     songs: Sequence[int] | None = None, *,
                     speeds: Sequence[float] = evidence.SPEEDS,
-                    shortlist_k: int = evidence.SHORTLIST_K) -> list[int]:
+                    shortlist_k: int = evidence.SHORTLIST_K,
+                    bag_bits: int | None = None) -> list[int]:
     """Leave-one-out impostor counts (module docstring) of the excerpts of ``songs`` (all by
     default; ``excerpts[i]`` belongs to song i), aligned at ``speeds`` as the client aligns,
     duplicates left out. An excerpt's count is its best among the K other songs whose bag
     counts rank highest (``evidence.chance_z``): the shortlist's bag half, taken K deep,
-    which holds the songs most likely to line hashes up by chance."""
+    which holds the songs most likely to line hashes up by chance. ``bag_bits`` are the
+    published bag's (``build_artifacts``'s), ``evidence.choose_bag_bits`` by default."""
     index = RecordIndex([decode_record(r) for r in records])
     k = min(shortlist_k, len(records))
-    bag = evidence.ClearBag(records, evidence.choose_bag_bits(len(records), k))
+    if bag_bits is None:
+        bag_bits = evidence.choose_bag_bits(len(records), k)
+    bag = evidence.ClearBag(records, bag_bits)
     out = []
     for song in range(len(records)) if songs is None else songs:
         for excerpt in excerpts[song]:
@@ -157,11 +161,13 @@ def impostor_counts(records: Sequence[bytes], excerpts: Sequence[Sequence[Finger
 
 def calibrate(records: Sequence[bytes], excerpts: Sequence[Sequence[Fingerprint]],
               songs: Sequence[int] | None = None,
-              shortlist_k: int = evidence.SHORTLIST_K) -> Thresholds:
+              shortlist_k: int = evidence.SHORTLIST_K,
+              bag_bits: int | None = None) -> Thresholds:
     """The thresholds of a catalog (module docstring): ``FALSE_ACCEPTS`` shared in halves
     between aligning ``min_aligned`` hashes and aligning ``min_aligned_with_dense`` on the
     dense top song, which an impostor's best lands on about once in K."""
-    impostors = impostor_counts(records, excerpts, songs, shortlist_k=shortlist_k)
+    impostors = impostor_counts(records, excerpts, songs, shortlist_k=shortlist_k,
+                                bag_bits=bag_bits)
     k = min(shortlist_k, len(records))
     alone = evidence.min_aligned_from_impostors(
         impostors, false_accepts=FALSE_ACCEPTS / 2, floor=MIN_ALIGNED_FLOOR)
