@@ -88,6 +88,14 @@ def test_empty_or_nul_names_are_refused(
         layout[0].confine(folder)
 
 
+def test_a_home_of_an_unknown_user_is_refused_not_a_crash(
+    layout: tuple[SourceRoots, Path, Path],
+) -> None:
+    roots, _, _ = layout
+    with pytest.raises(InvalidInput, match="no known home directory"):
+        roots.confine("~0")  # what the fuzzer sent: "~" and a user name no account has
+
+
 def test_a_root_that_is_not_a_folder_fails_at_start_up(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="HUSHTUNE_SOURCE_ROOTS: .*no-such-root.* is not a folder"):
         SourceRoots.parse(str(tmp_path / "no-such-root"))

@@ -67,7 +67,10 @@ class SourceRoots:
             raise InvalidInput("a source folder is required: the folder of audio files")
         if "\x00" in folder:
             raise InvalidInput(f"source folder {shown} contains a NUL character")
-        named = Path(folder.strip()).expanduser()
+        try:
+            named = Path(folder.strip()).expanduser()
+        except RuntimeError as exc:  # "~name" of a user this machine does not know
+            raise InvalidInput(f"source folder {shown} names no known home directory") from exc
         if ".." in named.parts:
             raise InvalidInput(f"source folder {shown} contains '..': name it without climbing")
         candidate = named if named.is_absolute() else self.roots[0] / named
