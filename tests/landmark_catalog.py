@@ -1,16 +1,15 @@
 """A small catalog version with landmark evidence, published straight into a real Redis.
 
-The records are synthetic (random landmark entries, a few songs), the LWE parameters the real
-ones, and a small bag (2^10 bins), so the service and SDK tests run the real algebra in well
-under a second; the wire widths are the builder's choice (``evidence.choose_wire_bits``). The
-dense artifacts are placeholders: these tests never call Score.
+The records are synthetic (random landmark entries, a few songs), the spec, hints and wire
+widths the catalog builder's (``landmark_store.build_artifacts``), and the bag small (2^10
+bins), so the service and SDK tests run the real algebra in well under a second. The dense
+artifacts are placeholders: these tests never call Score.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 from collections.abc import Iterator
 
@@ -18,8 +17,9 @@ import numpy as np
 import redis
 from scipy import sparse
 
-from hushtune.core import evidence, landmarks, lwe_pir
+from hushtune.core import evidence, landmarks
 from hushtune.services.common import registry
+from hushtune.services.featurizer import landmark_store
 
 SONGS = 6
 RECORD_BYTES = 400
@@ -59,44 +59,14 @@ def synthetic_records(seed: int = 5) -> list[bytes]:
 
 
 def build(version: str = WITH_LANDMARKS, records: list[bytes] | None = None) -> LandmarkVersion:
-    """The spec, hints and bag matrix of ``records`` (synthetic ones by default)."""
+    """The spec, hints and bag matrix of ``records`` (synthetic ones by default), made by the
+    catalog builder itself."""
     records = records or synthetic_records()
-    chunks = evidence.choose_chunks(len(records), RECORD_BYTES, SHORTLIST_K)
-    store = lwe_pir.pack_store(
-        evidence.chunk_records(records, chunks), RECORD_BYTES // chunks,
-        params=lwe_pir.DEFAULT_PARAMETERS,
-    )
-    store_seed, bag_seed = lwe_pir.new_seed(), lwe_pir.new_seed()
-    store_a = lwe_pir.public_matrix(store.params, store_seed, store.layout.cols)
-    store_hint = lwe_pir.hint(store, store_a).astype("<u4").tobytes()
-    rows = [landmarks.bag_bins(landmarks.decode_record(r).hashes, BAG_BITS) for r in records]
-    indptr = np.cumsum([0, *(r.size for r in rows)])
-    matrix = sparse.csr_matrix(
-        (np.ones(int(indptr[-1]), np.uint32), np.concatenate(rows), indptr),
-        shape=(len(records), 1 << BAG_BITS),
-    )
-    bag = lwe_pir.bag_matrix(matrix)
-    bag_a = lwe_pir.public_matrix(lwe_pir.BAG_PARAMETERS, bag_seed, 1 << BAG_BITS)
-    bag_hint = lwe_pir.bag_hint(lwe_pir.BAG_PARAMETERS, bag, bag_a).astype("<u4").tobytes()
-    spec = evidence.LandmarkSpec(
-        store_params=store.params,
-        record_bytes=RECORD_BYTES,
-        chunks_per_record=chunks,
-        layout=store.layout,
-        store_seed=store_seed,
-        bag_bits=BAG_BITS,
-        bag_params=lwe_pir.BAG_PARAMETERS,
-        bag_seed=bag_seed,
-        song_bins=tuple(int(r.size) for r in rows),
-        min_aligned=5,
-        min_aligned_with_dense=5,
-        store_hint_sha256=_sha(store_hint),
-        bag_hint_sha256=_sha(bag_hint),
-        shortlist_k=SHORTLIST_K,
-    )
-    answer_bits, bag_query_bits = evidence.choose_wire_bits(spec)
-    spec = dataclasses.replace(spec, answer_bits=answer_bits, bag_query_bits=bag_query_bits)
-    return LandmarkVersion(version, spec, records, store_hint, bag_hint, bag.csr)
+    spec, artifacts = landmark_store.build_artifacts(
+        records, landmark_store.Thresholds(5, 5), record_bytes=RECORD_BYTES,
+        shortlist_k=SHORTLIST_K, bag_bits=BAG_BITS)
+    return LandmarkVersion(version, spec, records, artifacts.store_hint, artifacts.bag_hint,
+                           evidence.bag_of(spec, records).csr)
 
 
 def publish(client: redis.Redis, built: LandmarkVersion | None) -> None:
@@ -116,10 +86,6 @@ def publish(client: redis.Redis, built: LandmarkVersion | None) -> None:
         landmarks=artifacts,
     )
     registry.publish(client, catalog, make_current=False)
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @contextlib.contextmanager

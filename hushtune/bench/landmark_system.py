@@ -161,7 +161,7 @@ class LandmarkTwoStageSystem:
             artifacts_spec.bag_width)
         counts = lwe_pir.decrypt_counts(
             artifacts_spec.bag_params,
-            evidence.hint_array(artifacts.bag_hint, artifacts_spec.bag_params.n),
+            evidence.hint_of(artifacts_spec, "bag", artifacts.bag_hint),
             _over_wire(lwe_pir.answer_sparse(evidence.bag_of(artifacts_spec, self.records),
                                              _over_wire(bag_query,
                                                         artifacts_spec.bag_query_bits)),
@@ -178,7 +178,7 @@ class LandmarkTwoStageSystem:
             artifacts_spec.answer_bits)
         columns = lwe_pir.recover(
             artifacts_spec.store_params,
-            evidence.hint_array(artifacts.store_hint, artifacts_spec.store_params.n), answers,
+            evidence.hint_of(artifacts_spec, "store", artifacts.store_hint), answers,
             state)
         fetched = evidence.records_from_chunks(artifacts_spec, shortlist, columns)
         aligned = evidence.aligned_counts(query, shortlist, fetched, artifacts_spec.speeds)

@@ -207,7 +207,7 @@ def _client_seconds(layout: lwe_pir.StoreLayout, rng: np.random.Generator, k: in
     """The client's H S for K secrets (rows x n by n x K, as ``lwe_pir.recover`` computes
     it), the bulk of its per-query work."""
     hint_matrix = rng.integers(0, Q, size=(layout.rows, N_LWE), dtype=np.uint32)
-    secret = lwe_pir.uniform_secret(PARAMS, k, secrets.token_bytes)
+    secret = lwe_pir.small_secret(PARAMS, k, secrets.token_bytes)
     return _median_seconds(lambda: answer_u32(hint_matrix, secret), 3)
 
 

@@ -19,7 +19,7 @@ import enum
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,9 +30,10 @@ from hushtune.core.errors import CatalogError
 from hushtune.core.landmarks import Fingerprint, RecordIndex, bag_bins, decode_record
 from hushtune.core.ranking import open_set_score
 
-FORMAT = 2
+FORMAT = 3
 """Version of the ``LandmarkSpec`` JSON layout (2: answers and the bag query are rounded,
-``answer_bits`` and ``bag_query_bits``)."""
+``answer_bits`` and ``bag_query_bits``; 3: so are the hints, ``store_hint_bits`` and
+``bag_hint_bits``, and the store's p is 256 over bytes centred on 0)."""
 SHORTLIST_K = 10
 """Songs fetched in stage 2 (docs/DESIGN.md: K = 10 with 16 KB records fits 1 MB down)."""
 RECORD_BYTES = 16_000
@@ -50,7 +51,14 @@ ANSWER_BITS_CHOICES = (16, lwe_pir.LOG_Q)
 """Answer widths the builder tries (``choose_wire_bits``): 16-bit words halve the download;
 narrower ones save little more and eat the margin a growing store needs."""
 BAG_QUERY_BITS_CHOICES = tuple(range(1, lwe_pir.LOG_Q + 1))
-"""Bag query widths the builder tries: any, the narrowest the failure bound allows."""
+"""Bag query widths the builder tries: any the failure bound allows."""
+HINT_BITS_CHOICES = tuple(range(1, lwe_pir.LOG_Q + 1))
+"""Hint widths the builder tries: any the failure bound allows."""
+QUERIES_PER_VERSION = 100
+"""How the builder weighs a hint (paid once per catalog version) against a query's bytes
+(``choose_wire_bits``): as if each client asked this many queries of a version. One bit less
+of bag query saves 16 KB a query at 2^17 bins, one bit less of bag hint 1.3 MB once at
+10,000 songs, so the two weigh about the same here."""
 FAILURE_LIMIT = 2.0**-40
 """Largest failure bound of a whole batch (``lwe_pir.check_failure``'s default)."""
 SPEEDS: tuple[float, ...] = tuple(round(1.0 + 0.0075 * k, 4) for k in range(-4, 5))
@@ -120,6 +128,10 @@ class LandmarkSpec:
     """Wire width of every answer word, ScoreBag's and Retrieve's (``lwe_pir.to_wire``)."""
     bag_query_bits: int = lwe_pir.LOG_Q
     """Wire width of each word of the bag query (the Retrieve query stays 32 bits)."""
+    store_hint_bits: int = lwe_pir.LOG_Q
+    """Wire width of each word of the published store hint (``lwe_pir`` "Hints")."""
+    bag_hint_bits: int = lwe_pir.LOG_Q
+    """Wire width of each word of the published bag hint."""
     speeds: tuple[float, ...] = (1.0,)
     """Playback speeds the client aligns a query at (``landmarks.at_speed``), the best
     count kept; ``min_aligned`` was calibrated over the same ones."""
@@ -178,21 +190,37 @@ class LandmarkSpec:
         return lwe_pir.wire_bytes(self.layout.rows * self.queries_per_retrieve,
                                   self.answer_bits)
 
-    def store_failure(self, *, answer_bits: int | None = None) -> float:
+    @property
+    def store_hint_bytes(self) -> int:
+        """Exact size of the published store hint: rows x n words of ``store_hint_bits``."""
+        return lwe_pir.wire_bytes(self.layout.rows * self.store_params.n, self.store_hint_bits)
+
+    @property
+    def bag_hint_bytes(self) -> int:
+        """Exact size of the published bag hint: songs x n words of ``bag_hint_bits``."""
+        return lwe_pir.wire_bytes(self.songs * self.bag_params.n, self.bag_hint_bits)
+
+    def store_failure(
+        self, *, answer_bits: int | None = None, hint_bits: int | None = None
+    ) -> float:
         """Failure bound of a Retrieve (``lwe_pir.failure_probability``), at this spec's
-        answer width or ``answer_bits``."""
+        widths or the ones given."""
         return lwe_pir.failure_probability(
             self.store_params, self.layout.rows, self.layout.cols, self.queries_per_retrieve,
-            answer_bits=self.answer_bits if answer_bits is None else answer_bits)
+            max_entry=lwe_pir.STORE_CENTRE,
+            answer_bits=self.answer_bits if answer_bits is None else answer_bits,
+            hint_bits=self.store_hint_bits if hint_bits is None else hint_bits)
 
     def bag_failure(
-        self, *, answer_bits: int | None = None, query_bits: int | None = None
+        self, *, answer_bits: int | None = None, query_bits: int | None = None,
+        hint_bits: int | None = None,
     ) -> float:
         """Failure bound of a ScoreBag's counts, at this spec's widths or the ones given."""
         return lwe_pir.failure_probability(
             self.bag_params, self.songs, self.fullest_row, 1, max_entry=1.0,
             answer_bits=self.answer_bits if answer_bits is None else answer_bits,
-            query_bits=self.bag_query_bits if query_bits is None else query_bits)
+            query_bits=self.bag_query_bits if query_bits is None else query_bits,
+            hint_bits=self.bag_hint_bits if hint_bits is None else hint_bits)
 
     def columns_of(self, song: int) -> list[int]:
         """The store columns holding ``song``'s chunks, in chunk order (may repeat when one
@@ -228,9 +256,6 @@ class LandmarkSpec:
             raise CatalogError(f"landmark spec field 'bag_bits' is {self.bag_bits}, not 1..20")
         if any(b < 0 or b > self.bag_width for b in self.song_bins):
             raise CatalogError("landmark spec field 'song_bins' has a count outside the bag")
-        if max(self.song_bins) >= self.bag_params.p:
-            raise CatalogError(f"landmark spec field 'bag_params' has p {self.bag_params.p}, "
-                               f"not above the largest count {max(self.song_bins)}")
         if not 1 <= self.shortlist_k <= self.songs:
             raise CatalogError(f"landmark spec field 'shortlist_k' is {self.shortlist_k}, "
                                f"not 1..{self.songs}")
@@ -256,25 +281,29 @@ class LandmarkSpec:
     def _check_failure(self) -> None:
         """Refuse widths or moduli whose failure bound passes ``FAILURE_LIMIT``, naming the
         field to change: the modulus when even unrounded words fail, else the width."""
-        for name in ("answer_bits", "bag_query_bits"):
+        for name in ("answer_bits", "bag_query_bits", "store_hint_bits", "bag_hint_bits"):
             try:
                 lwe_pir.check_bits(name, getattr(self, name))
             except ValueError as exc:
                 raise CatalogError(f"landmark spec field {name!r}: {exc}") from exc
         full = lwe_pir.LOG_Q
         steps = (
-            ("store_params", "a Retrieve", self.store_failure(answer_bits=full)),
-            ("answer_bits", "a Retrieve", self.store_failure()),
-            ("bag_params", "a ScoreBag", self.bag_failure(answer_bits=full, query_bits=full)),
-            ("answer_bits", "a ScoreBag", self.bag_failure(query_bits=full)),
-            ("bag_query_bits", "a ScoreBag", self.bag_failure()),
+            ("store_params", "a Retrieve", self.store_failure(answer_bits=full, hint_bits=full)),
+            ("answer_bits", "a Retrieve", self.store_failure(hint_bits=full)),
+            ("store_hint_bits", "a Retrieve", self.store_failure()),
+            ("bag_params", "a ScoreBag",
+             self.bag_failure(answer_bits=full, query_bits=full, hint_bits=full)),
+            ("answer_bits", "a ScoreBag", self.bag_failure(query_bits=full, hint_bits=full)),
+            ("bag_query_bits", "a ScoreBag", self.bag_failure(hint_bits=full)),
+            ("bag_hint_bits", "a ScoreBag", self.bag_failure()),
         )
         for name, what, bound in steps:
             if bound > FAILURE_LIMIT:
                 raise CatalogError(
                     f"landmark spec field {name!r}: {what} fails with probability up to "
                     f"{bound:.3g} > {FAILURE_LIMIT:.3g} (answer_bits {self.answer_bits}, "
-                    f"bag_query_bits {self.bag_query_bits}): "
+                    f"bag_query_bits {self.bag_query_bits}, store_hint_bits "
+                    f"{self.store_hint_bits}, bag_hint_bits {self.bag_hint_bits}): "
                     + ("use a smaller p or a narrower matrix" if name.endswith("params")
                        else f"raise {name}"))
 
@@ -298,6 +327,8 @@ class LandmarkSpec:
             "bag_hint_sha256": self.bag_hint_sha256,
             "answer_bits": self.answer_bits,
             "bag_query_bits": self.bag_query_bits,
+            "store_hint_bits": self.store_hint_bits,
+            "bag_hint_bits": self.bag_hint_bits,
             "speeds": list(self.speeds),
         }
         return json.dumps(document, sort_keys=True).encode()
@@ -342,6 +373,8 @@ class LandmarkSpec:
             bag_hint_sha256=_str(document, "bag_hint_sha256"),
             answer_bits=_int(document, "answer_bits"),
             bag_query_bits=_int(document, "bag_query_bits"),
+            store_hint_bits=_int(document, "store_hint_bits"),
+            bag_hint_bits=_int(document, "bag_hint_bits"),
             speeds=tuple(_speed_list(document, "speeds")),
             format=_int(document, "format"),
         )
@@ -403,27 +436,51 @@ def choose_bag_bits(songs: int, k: int) -> int:
     return SMALL_BAG_BITS if 2 * k >= songs else BAG_BITS
 
 
-def choose_wire_bits(draft: LandmarkSpec) -> tuple[int, int]:
-    """``(answer_bits, bag_query_bits)`` for ``draft``'s store and bag: of the widths in
-    ``ANSWER_BITS_CHOICES`` and ``BAG_QUERY_BITS_CHOICES`` whose failure bounds (both stages)
-    stay within ``FAILURE_LIMIT``, the pair that sends the fewest bytes per query.
+@dataclasses.dataclass(frozen=True)
+class WireBits:
+    """The wire widths a catalog version publishes (``LandmarkSpec``'s fields of that name)."""
+
+    answer_bits: int
+    bag_query_bits: int
+    store_hint_bits: int
+    bag_hint_bits: int
+
+
+def choose_wire_bits(draft: LandmarkSpec) -> WireBits:
+    """The wire widths for ``draft``'s store and bag: of those whose failure bounds (both
+    stages) stay within ``FAILURE_LIMIT``, the ones that move the fewest bytes over
+    ``QUERIES_PER_VERSION`` queries plus both hints once.
+
+    Answer, bag query and bag hint share one margin (``lwe_pir`` "Fewer bytes on the wire"),
+    so they are chosen together: for each answer width, each bag query width with the
+    narrowest hints that still pass.
 
     Raises:
         CatalogError: not even unrounded words pass (the draft's moduli are too small).
     """
-    passing = [
-        (a, b) for a in ANSWER_BITS_CHOICES for b in BAG_QUERY_BITS_CHOICES
-        if max(draft.store_failure(answer_bits=a),
-               draft.bag_failure(answer_bits=a, query_bits=b)) <= FAILURE_LIMIT
-    ]
-    if not passing:
-        raise CatalogError("no wire width passes the failure bound: check the store and bag p")
+    def narrowest(failure: Callable[..., float], **widths: int) -> int | None:
+        return next((h for h in HINT_BITS_CHOICES
+                     if failure(hint_bits=h, **widths) <= FAILURE_LIMIT), None)
 
-    def sent(bits: tuple[int, int]) -> int:
+    best: tuple[int, WireBits] | None = None
+    for a in ANSWER_BITS_CHOICES:
+        store_hint = narrowest(draft.store_failure, answer_bits=a)
+        if store_hint is None:
+            continue
         answers = draft.songs + draft.layout.rows * draft.queries_per_retrieve
-        return lwe_pir.wire_bytes(answers, bits[0]) + lwe_pir.wire_bytes(draft.bag_width, bits[1])
-
-    return min(passing, key=sent)
+        for q in BAG_QUERY_BITS_CHOICES:
+            bag_hint = narrowest(draft.bag_failure, answer_bits=a, query_bits=q)
+            if bag_hint is None:
+                continue
+            per_query = lwe_pir.wire_bytes(answers, a) + lwe_pir.wire_bytes(draft.bag_width, q)
+            once = (lwe_pir.wire_bytes(draft.layout.rows * draft.store_params.n, store_hint)
+                    + lwe_pir.wire_bytes(draft.songs * draft.bag_params.n, bag_hint))
+            cost = QUERIES_PER_VERSION * per_query + once
+            if best is None or cost < best[0]:
+                best = (cost, WireBits(a, q, store_hint, bag_hint))
+    if best is None:
+        raise CatalogError("no wire width passes the failure bound: check the store and bag p")
+    return best[1]
 
 
 def choose_chunks(songs: int, record_bytes: int, k: int) -> int:
@@ -539,15 +596,20 @@ def _check_records(spec: LandmarkSpec, records: Sequence[bytes]) -> None:
         raise ValueError(f"expected {spec.songs} records of {spec.record_bytes} bytes")
 
 
-def hint_array(blob: bytes, n: int) -> lwe_pir.U32:
-    """A published hint (uint32 little-endian, rows x n) as the array lwe_pir takes.
+def hint_of(spec: LandmarkSpec, kind: str, blob: bytes) -> lwe_pir.U32:
+    """A published hint, ``kind`` "store" (rows x n) or "bag" (songs x n), as the array lwe_pir
+    takes: its ``*_hint_bits`` words (``lwe_pir.to_wire``) lifted back to Z_q.
 
     Raises:
-        ValueError: not whole rows of n entries.
+        ValueError: an unknown kind, or a blob that is not exactly that many words.
     """
-    if len(blob) % (4 * n):
-        raise ValueError(f"a hint of {len(blob)} bytes is not whole rows of {n} uint32")
-    out: lwe_pir.U32 = np.frombuffer(blob, "<u4").astype(np.uint32).reshape(-1, n)
+    if kind == "store":
+        rows, n, bits = spec.layout.rows, spec.store_params.n, spec.store_hint_bits
+    elif kind == "bag":
+        rows, n, bits = spec.songs, spec.bag_params.n, spec.bag_hint_bits
+    else:
+        raise ValueError(f"hint kind {kind!r} is not 'store' or 'bag'")
+    out: lwe_pir.U32 = lwe_pir.from_wire(blob, rows * n, bits).reshape(rows, n)
     return out
 
 

@@ -7,15 +7,16 @@ USENIX Security 2023. All arithmetic is mod q = 2^32 (uint32 wraparound).
 - The server's data is a matrix ``D`` (rows x cols) over Z_p. A public ``A`` (cols x n,
   uniform mod q) is expanded from a 32-byte public seed with SHAKE-128, so both sides derive it
   and it is never sent. The server publishes the hint ``H = D A`` (rows x n) once per version.
-- A query for column j is ``A s + e + Delta u_j`` with a fresh secret ``s`` (n entries, uniform
-  mod q), an error ``e`` (cols entries, discrete Gaussian of deviation sigma), Delta = q // p
-  and ``u_j`` the j-th unit vector. K columns are K such queries under the same ``A``, answered
-  in one pass as ``D Q``.
+- A query for column j is ``A s + e + Delta u_j`` with a fresh secret ``s`` and an error ``e``
+  (n and cols entries, both discrete Gaussian of deviation sigma: LWE in normal form, below),
+  Delta = q // p and ``u_j`` the j-th unit vector. K columns are K such queries under the
+  same ``A``, answered in one pass as ``D Q``.
 - The client computes ``D Q - H S = Delta D[:, j] + D e`` mod q and rounds each entry to
   the nearest multiple of q / p: the column comes back when the error ``D e`` is small.
 
 **Two uses, one algebra.** Stage 2 (``pack_store`` ... ``records_from_columns``) fetches whole
-records packed into the columns of a near-square store of centred bytes. Stage 1's
+records packed into the columns of a near-square store of bytes centred on 0 (byte - 128, so
+|d| <= 128 and p = 256 decodes them). Stage 1's
 landmark-hash bag (``encrypt_indicator`` ... ``decrypt_counts``) is the same computation with
 the 0/1 song x bin matrix as ``D`` and the query's 0/1 bin indicator in place of ``u_j``: the
 answer decodes to the number of shared bins per song. Only the server's product differs (a
@@ -26,8 +27,15 @@ Gaussian error of sigma = 6.4 give 128 bits by the lattice estimator of Albrecht
 Scott, for up to 2^20 LWE samples (the widths of its parameter table). ``LweParameters.check``
 refuses anything weaker, and ``public_matrix`` anything wider.
 
+*Normal form.* The paper draws s uniform mod q; here s is drawn from the error distribution.
+That is LWE in normal form, as hard as uniform-secret LWE with the same n, q and error for n
+more samples (Applebaum, Cash, Peikert, Sahai, CRYPTO 2009, Lemma 2), and the lattice
+estimator itself turns a uniform secret into this form before it estimates (its
+``LWEParameters.normalize``), so the paper's figure is the figure for this form. What it buys:
+a small s lets the published hint lose its low bits (below).
+
 **Failure bound.** The error of one recovered entry is E = sum_j d_j e_j over the cols entries
-of its row, |d_j| <= m (m = p/2 for centred bytes, 1 for the 0/1 bag), so E is subgaussian with
+of its row, |d_j| <= m (m = 128 for centred bytes, 1 for the 0/1 bag), so E is subgaussian with
 parameter sigma m sqrt(cols) and Pr[|E| >= t] <= 2 exp(-t^2 / (2 sigma^2 m^2 cols)). Rounding
 ``x p / q`` decodes correctly when |E| < t = q / (2p) - 2p (the 2p absorbs q mod p, since p
 does not divide q); with m = p/2 this is the paper's 2 exp(-q^2 / (2 sigma^2 cols p^4)) up to
@@ -53,8 +61,16 @@ times 2^(32 - bits) (``from_wire``): off by a rounding error |r| <= 2^(31 - bits
   A s + e + Delta x alone, which is pseudorandom under LWE, and the event |sum r_j| >= u can
   be checked from the query, so its probability is that of uniform words (i.i.d. uniform
   r_j) up to an LWE distinguisher's advantage (2^-128 by the estimate above).
-- *Retrieve queries stay 32 bits*: their errors would be multiplied by store entries up to
-  p / 2, so 2^(31 - bits) (p / 2) sqrt(cols) swallows t = q / (2p) for any saving.
+- *Retrieve queries stay 32 bits*: their errors are multiplied by store entries up to 128,
+  and the margin they would take is worth more to the hint.
+- *Hints* (``hint_bits``): the server publishes each hint word rounded to its top bits, public
+  post-processing of public data. The client then subtracts H' s with H' = H + R, |R_k| <=
+  2^(31 - hint_bits), so a decoded entry gains sum_k R_k s_k over the n entries of its hint
+  row. R is fixed before s is drawn and s_k are independent discrete Gaussians of deviation
+  sigma, so that sum is subgaussian with parameter sigma sqrt(n) 2^(31 - hint_bits) and mean
+  0: a third term of the margin split above (six tails when all three are present). This is
+  why s is small: under a uniform s, R s would be uniform noise. Rounding 32-bit words to 19
+  to 23 bits cuts the one-time download by a third (docs/DESIGN.md).
 """
 
 from __future__ import annotations
@@ -103,6 +119,9 @@ BLAS_EXACT = 1 << 53
 """float64 holds every integer below 2^53 exactly."""
 HALF_BITS = 16
 """The float64 kernel splits uint32 operands into two 16-bit halves."""
+PACK_BLOCK = 1 << 20
+"""Words packed or unpacked at once (``pack_words``): bounds the bit arrays to 32 MiB when a
+hint of 16 M words goes out. A multiple of 8, so every block starts on a byte."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,8 +131,9 @@ class LweParameters:
     n: int = 1024
     log_q: int = LOG_Q
     sigma: float = 6.4
-    p: int = 833
-    """Plaintext modulus: the paper's p for widths up to 2^14 (the store is 10,000 wide)."""
+    p: int = 256
+    """Plaintext modulus: 256 for the store's centred bytes (the paper's table gives the most p
+    a width allows; a byte needs no more than 256, and a smaller p leaves more margin)."""
 
     @property
     def q(self) -> int:
@@ -164,9 +184,12 @@ class LweParameters:
 
 
 DEFAULT_PARAMETERS = LweParameters()
-"""The store of stage 2 (docs/DESIGN.md): n 1024, q 2^32, sigma 6.4, p 833."""
+"""The store of stage 2 (docs/DESIGN.md): n 1024, q 2^32, sigma 6.4, p 256."""
 BAG_PARAMETERS = LweParameters(p=2048)
-"""The bag of stage 1: p above twice the largest count a query can reach (1,024 bins)."""
+"""The bag of stage 1: a count is at most the query's distinct bins, which the client keeps
+below p (``evidence.query_bins``), and counts decode in 0..p-1."""
+STORE_CENTRE = 128
+"""Subtracted from each store byte, so entries are -128..127 and |d| <= 128."""
 
 
 def rounding_error(bits: int) -> float:
@@ -191,6 +214,7 @@ def failure_probability(
     max_entry: float | None = None,
     answer_bits: int = LOG_Q,
     query_bits: int = LOG_Q,
+    hint_bits: int = LOG_Q,
 ) -> float:
     """Union bound on the chance that a batch of ``queries`` recovers any entry wrong.
 
@@ -198,8 +222,9 @@ def failure_probability(
         rows, cols: the shape of the server's matrix (cols: the non-zeros of the fullest row
             when the matrix is sparse).
         queries: K, the queries answered together.
-        max_entry: largest |d| of the matrix; p / 2 (centred entries) when None.
-        answer_bits, query_bits: wire widths of answers and queries (module docstring).
+        max_entry: largest |d| of the matrix; p / 2 when None (the paper's worst case).
+        answer_bits, query_bits, hint_bits: wire widths of answers, queries and the hint
+            (module docstring).
 
     Returns:
         rows * queries * the per-entry bound of the module docstring, at most 1.
@@ -210,9 +235,13 @@ def failure_probability(
     t = margin(params, cols, m, answer_bits=answer_bits, query_bits=query_bits)
     if t <= 0:
         return 1.0
-    spread = params.sigma + rounding_error(query_bits)
-    tails = 2.0 if query_bits == LOG_Q else 4.0
-    per_entry = tails * math.exp(-(t * t) / (2.0 * spread**2 * m * m * cols))
+    terms = [params.sigma * m * math.sqrt(cols)]
+    if query_bits != LOG_Q:
+        terms.append(rounding_error(query_bits) * m * math.sqrt(cols))
+    if hint_bits != LOG_Q:
+        terms.append(params.sigma * math.sqrt(params.n) * rounding_error(hint_bits))
+    spread = math.fsum(terms)
+    per_entry = 2.0 * len(terms) * math.exp(-(t * t) / (2.0 * spread * spread))
     return min(1.0, rows * queries * per_entry)
 
 
@@ -237,6 +266,7 @@ def check_failure(
     max_entry: float | None = None,
     answer_bits: int = LOG_Q,
     query_bits: int = LOG_Q,
+    hint_bits: int = LOG_Q,
 ) -> None:
     """Refuse a matrix too wide (or too tall) for p: a batch must fail with at most ``limit``.
 
@@ -246,11 +276,13 @@ def check_failure(
         ValueError: the union bound exceeds ``limit``; the message says what to change.
     """
     bound = failure_probability(params, rows, cols, queries, max_entry=max_entry,
-                                answer_bits=answer_bits, query_bits=query_bits)
+                                answer_bits=answer_bits, query_bits=query_bits,
+                                hint_bits=hint_bits)
     if bound <= limit:
         return
     unrounded = failure_probability(params, rows, cols, queries, max_entry=max_entry)
-    fix = (f"round less (raise answer_bits {answer_bits} or query_bits {query_bits})"
+    fix = (f"round less (raise answer_bits {answer_bits}, query_bits {query_bits} or "
+           f"hint_bits {hint_bits})"
            if unrounded <= limit else "use a smaller p or a narrower store")
     raise ValueError(
         f"a {rows} x {cols} matrix with p = {params.p} and {queries} queries fails with "
@@ -293,8 +325,12 @@ def pack_words(values: U32, bits: int) -> bytes:
         raise ValueError(f"a value does not fit in {bits} bits")
     if bits in (8, 16, 32):
         return flat.astype(f"<u{bits // 8}").tobytes()
-    stream = np.unpackbits(flat.view(np.uint8).reshape(-1, 4), axis=1, bitorder="little")
-    return np.packbits(stream[:, :bits].ravel(), bitorder="little").tobytes()
+    parts = []
+    for start in range(0, flat.size, PACK_BLOCK):  # a block ends on a byte: 8 | PACK_BLOCK
+        block = flat[start : start + PACK_BLOCK]
+        stream = np.unpackbits(block.view(np.uint8).reshape(-1, 4), axis=1, bitorder="little")
+        parts.append(np.packbits(stream[:, :bits].ravel(), bitorder="little").tobytes())
+    return b"".join(parts)
 
 
 def unpack_words(data: bytes, count: int, bits: int) -> U32:
@@ -309,10 +345,15 @@ def unpack_words(data: bytes, count: int, bits: int) -> U32:
     if bits in (8, 16, 32):
         out: U32 = np.frombuffer(data, f"<u{bits // 8}").astype(np.uint32)
         return out
-    stream = np.unpackbits(np.frombuffer(data, np.uint8), count=count * bits, bitorder="little")
-    wide = np.zeros((count, LOG_Q), np.uint8)
-    wide[:, :bits] = stream.reshape(count, bits)
-    out = np.packbits(wide, axis=1, bitorder="little").view("<u4").ravel().astype(np.uint32)
+    raw = np.frombuffer(data, np.uint8)
+    out = np.empty(count, np.uint32)
+    for start in range(0, count, PACK_BLOCK):
+        words = min(PACK_BLOCK, count - start)
+        first = start * bits // 8  # a whole byte: 8 | PACK_BLOCK
+        stream = np.unpackbits(raw[first:], count=words * bits, bitorder="little")
+        wide = np.zeros((words, LOG_Q), np.uint8)
+        wide[:, :bits] = stream.reshape(words, bits)
+        out[start : start + words] = np.packbits(wide, axis=1, bitorder="little").view("<u4")[:, 0]
     return out
 
 
@@ -360,10 +401,12 @@ def new_seed() -> bytes:
     return secrets.token_bytes(SEED_BYTES)
 
 
-def uniform_secret(params: LweParameters, count: int, source: ByteSource) -> U32:
-    """``count`` secrets as columns (n x count), uniform mod q from ``source`` bytes."""
-    data = source(4 * params.n * count)
-    return np.frombuffer(data, dtype="<u4").astype(np.uint32).reshape(params.n, count)
+def small_secret(params: LweParameters, count: int, source: ByteSource) -> U32:
+    """``count`` secrets as columns (n x count) drawn like the errors (``gaussian_errors``),
+    as words mod q: LWE in normal form (module docstring), so a rounded hint decodes."""
+    signed = gaussian_errors(params, (params.n, count), source)
+    out: U32 = (signed % params.q).astype(np.uint32)
+    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -448,7 +491,7 @@ def _encrypt(
     params: LweParameters, a: U32, message: NDArray[np.int64], source: ByteSource
 ) -> tuple[U32, U32]:
     """(A S + E + Delta M mod q, S) for a cols x K message of plaintexts mod p."""
-    secret = uniform_secret(params, message.shape[1], source)
+    secret = small_secret(params, message.shape[1], source)
     error = gaussian_errors(params, message.shape, source)
     masked = np.matmul(a, secret, dtype=np.uint32)
     plain = ((error + params.delta * message) % params.q).astype(np.uint32)
@@ -536,7 +579,7 @@ class StoreLayout:
 
 @dataclasses.dataclass(frozen=True)
 class Store:
-    """The server's store: centred entries (byte - p // 2) as float64, rows x cols.
+    """The server's store: centred entries (byte - ``STORE_CENTRE``) as float64, rows x cols.
 
     Held as float64 (8 bytes an entry) because that is the exact kernel's operand: converting
     on every answer would cost more than the product. ``layout`` says where each record is.
@@ -548,8 +591,8 @@ class Store:
 
     @property
     def max_entry(self) -> int:
-        """Largest |entry|: p // 2 (bytes 0..255 centred, p >= 256)."""
-        return self.params.p // 2
+        """Largest |entry|: 128 (bytes 0..255 centred)."""
+        return STORE_CENTRE
 
 
 def pack_store(
@@ -565,14 +608,14 @@ def pack_store(
     if params.p < 256:
         raise ValueError(f"p {params.p} is below 256: a store entry holds one byte")
     layout = StoreLayout.near_square(len(records), record_bytes)
-    check_failure(params, layout.rows, layout.cols, 1)
+    check_failure(params, layout.rows, layout.cols, 1, max_entry=STORE_CENTRE)
     plain = np.zeros((layout.rows, layout.cols), np.float64)
     for i, record in enumerate(records):
         if not isinstance(record, bytes) or len(record) > record_bytes:
             raise ValueError(f"record {i} is not bytes of at most {record_bytes}")
         top, _ = layout.rows_of(i)
         plain[top : top + len(record), layout.column_of(i)] = np.frombuffer(record, np.uint8)
-    return Store(params, layout, plain - params.p // 2)
+    return Store(params, layout, plain - STORE_CENTRE)
 
 
 def hint(store: Store, a: U32) -> U32:
@@ -590,7 +633,8 @@ def answer(store: Store, queries: U32) -> U32:
     _check_u32("queries", queries, (store.layout.cols, None))
     if queries.shape[1] < 1:
         raise ValueError("queries has K = 0 columns")
-    check_failure(store.params, store.layout.rows, store.layout.cols, queries.shape[1])
+    check_failure(store.params, store.layout.rows, store.layout.cols, queries.shape[1],
+                  max_entry=store.max_entry)
     return exact_product(store.entries, queries, store.max_entry)
 
 
@@ -643,8 +687,8 @@ def recover(params: LweParameters, h: U32, answers: U32, state: ClientState) -> 
     answers = _check_u32("answers", answers, (h.shape[0], k))
     _check_u32("the client state's secret", state.secret, (params.n, k))
     noisy = answers - np.matmul(h, state.secret, dtype=np.uint32)
-    plain = (_decode(params, noisy) + params.p // 2) % params.p
-    if np.any(plain > 255):
+    plain = (_decode(params, noisy) + STORE_CENTRE) % params.p
+    if np.any(plain > 255):  # only when p > 256: a byte's plaintexts are 0..255
         raise ValueError("a recovered entry is not a byte: wrong hint or answer, or a failure")
     return [plain[:, i].astype(np.uint8).tobytes() for i in range(k)]
 
@@ -852,7 +896,7 @@ def encrypt_indicator_from_seed(
         distinct.add(int(b))
     if len(distinct) >= params.p:
         raise ValueError(f"{len(distinct)} distinct bins: counts must stay below p {params.p}")
-    secret = uniform_secret(params, 1, source)
+    secret = small_secret(params, 1, source)
     error = gaussian_errors(params, (width, 1), source)[:, 0]
     indicator = np.zeros(width, np.int64)
     indicator[sorted(distinct)] = 1

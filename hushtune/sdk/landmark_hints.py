@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hushtune.core import lwe_pir
+from hushtune.core import evidence, lwe_pir
 from hushtune.core.errors import CatalogError
 from hushtune.core.evidence import LandmarkSpec
 from hushtune.core.model_spec import is_valid_catalog_version
@@ -110,10 +110,12 @@ class LandmarkHints:
         hints = {kind: self._hint(folder, kind, digests[kind], fetch_hint) for kind in HINT_KINDS}
         store_a = _store_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
         bag_a = _bag_matrix(self._public, spec.bag_params, spec.bag_seed, spec.bag_width)
-        store_hint = _matrix(hints["store"], spec.store_params.n, "store")
-        bag_hint = _matrix(hints["bag"], spec.bag_params.n, "bag")
-        if store_hint.shape[0] != spec.layout.rows or bag_hint.shape[0] != spec.songs:
-            raise CatalogError(f"catalog version {version}: a hint does not fit its spec")
+        try:
+            store_hint = evidence.hint_of(spec, "store", hints["store"])
+            bag_hint = evidence.hint_of(spec, "bag", hints["bag"])
+        except ValueError as exc:
+            raise CatalogError(f"catalog version {version}: a hint does not fit its spec: "
+                               f"{exc}") from exc
         return LandmarkKit(version, spec, store_hint, bag_hint, store_a, bag_a)
 
     def _hint(self, folder: Path, kind: str, sha256: str, fetch_hint: HintFetcher) -> bytes:
@@ -185,11 +187,3 @@ def _expand(path: Path, params: lwe_pir.LweParameters, seed: bytes, bins: int) -
         ).astype("<u4").tobytes()
         for start in range(0, bins, lwe_pir.ROW_BLOCK)
     ))
-
-
-def _matrix(data: bytes, n: int, kind: str) -> lwe_pir.U32:
-    """A hint's bytes as a rows x n uint32 matrix."""
-    if not data or len(data) % (4 * n):
-        raise CatalogError(f"the {kind} hint is {len(data)} bytes: not rows of {n} uint32")
-    matrix: lwe_pir.U32 = np.frombuffer(data, "<u4").astype(np.uint32).reshape(-1, n)
-    return matrix

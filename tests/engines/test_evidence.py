@@ -50,11 +50,13 @@ def test_the_spec_round_trips_through_json() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("format", 1), ("format", 3), ("record_bytes", "16000"), ("chunks_per_record", 3),
+    ("format", 2), ("format", 4), ("record_bytes", "16000"), ("chunks_per_record", 3),
     ("store_seed", "zz"),
     ("bag_bits", 0), ("shortlist_k", 13), ("song_bins", [1, 2]), ("min_aligned", 0),
     ("store_hint_sha256", "ABC"), ("layout", {"records": 1}), ("answer_bits", 4),
     ("answer_bits", 33), ("bag_query_bits", 8), ("bag_query_bits", "20"),
+    ("store_hint_bits", 0), ("store_hint_bits", 8), ("bag_hint_bits", 33),
+    ("bag_hint_bits", 10),
 ])
 def test_a_bad_field_is_named(field: str, value: object) -> None:
     document = json.loads(make_spec().to_json())
@@ -63,39 +65,42 @@ def test_a_bad_field_is_named(field: str, value: object) -> None:
         LandmarkSpec.from_json(json.dumps(document).encode())
 
 
-def test_the_wire_widths_round_trip_and_a_format_1_spec_is_refused() -> None:
-    spec = make_spec(answer_bits=16, bag_query_bits=22)
+def test_the_wire_widths_round_trip_and_a_format_2_spec_is_refused() -> None:
+    spec = make_spec(answer_bits=16, bag_query_bits=22, store_hint_bits=20, bag_hint_bits=26)
     document = json.loads(spec.to_json())
-    assert (document["answer_bits"], document["bag_query_bits"], document["format"]) == (
-        16, 22, 2)
+    assert (document["answer_bits"], document["bag_query_bits"], document["store_hint_bits"],
+            document["bag_hint_bits"], document["format"]) == (16, 22, 20, 26, 3)
     assert LandmarkSpec.from_json(spec.to_json()) == spec
-    old = {k: v for k, v in document.items() if k not in ("answer_bits", "bag_query_bits")}
-    with pytest.raises(CatalogError, match="'format' is 1, not 2: rebuild"):
-        LandmarkSpec.from_json(json.dumps({**old, "format": 1}).encode())
-    for field in ("answer_bits", "bag_query_bits"):
+    old = {k: v for k, v in document.items() if k not in ("store_hint_bits", "bag_hint_bits")}
+    with pytest.raises(CatalogError, match="'format' is 2, not 3: rebuild"):
+        LandmarkSpec.from_json(json.dumps({**old, "format": 2}).encode())
+    for field in ("answer_bits", "bag_query_bits", "store_hint_bits", "bag_hint_bits"):
         missing = {k: v for k, v in document.items() if k != field}
         with pytest.raises(CatalogError, match=f"misses the field '{field}'"):
             LandmarkSpec.from_json(json.dumps(missing).encode())
 
 
-def test_the_builder_picks_the_narrowest_widths_at_10000_songs() -> None:
-    # The bench's bag (p 2,048: every song under 2,048 bins) and a full one (3,200 bins: p 4,096).
-    for p, bins, bits in ((2048, 2047, 20), (4096, 3200, 22)):
-        draft = make_spec(songs=10_000, bag_params=lwe_pir.LweParameters(p=p),
-                          song_bins=(bins,) * 10_000)
-        assert (draft.layout.rows, draft.layout.cols, draft.queries_per_retrieve) == (
-            16_000, 10_000, 10)
-        assert evidence.choose_wire_bits(draft) == (16, bits)
-        spec = dataclasses.replace(draft, answer_bits=16, bag_query_bits=bits)
-        assert max(spec.store_failure(), spec.bag_failure()) <= 2.0**-40
-        assert spec.bag_query_bytes == 2**18 * bits // 8
-        assert spec.retrieve_answer_bytes == 320_000 and spec.bag_answer_bytes == 20_000
-        assert spec.retrieve_query_bytes == 400_000
-        with pytest.raises(CatalogError, match="field 'bag_query_bits'.* raise bag_query_bits"):
-            dataclasses.replace(spec, bag_query_bits=bits - 1)
-    assert make_spec(songs=10_000, bag_bits=17, answer_bits=16, bag_query_bits=20,
-                     bag_params=lwe_pir.LweParameters(p=2048), song_bins=(2047,) * 10_000
-                     ).bag_query_bytes == 320 * 1024
+def test_the_builder_picks_the_widths_at_10000_songs() -> None:
+    # The design's catalog (docs/DESIGN.md): 12,800-byte records, a 2^17 bag, songs with up to
+    # 3,200 bins. The chosen widths pass, one bit fewer of any does not, the hints fit 64 MB.
+    draft = make_spec(songs=10_000, record_bytes=12_800, bag_bits=17,
+                      bag_params=lwe_pir.BAG_PARAMETERS, song_bins=(3_200,) * 10_000)
+    assert (draft.layout.rows, draft.layout.cols, draft.queries_per_retrieve) == (
+        12_800, 10_000, 10)
+    bits = evidence.choose_wire_bits(draft)
+    assert bits == evidence.WireBits(answer_bits=16, bag_query_bits=21, store_hint_bits=19,
+                                     bag_hint_bits=23)
+    spec = dataclasses.replace(draft, **dataclasses.asdict(bits))
+    assert max(spec.store_failure(), spec.bag_failure()) <= 2.0**-40
+    assert spec.store_hint_bytes == 12_800 * 1024 * 19 // 8
+    assert spec.bag_hint_bytes == 10_000 * 1024 * 23 // 8
+    assert spec.store_hint_bytes + spec.bag_hint_bytes < 64_000_000
+    assert spec.bag_query_bytes == 2**17 * 21 // 8
+    assert spec.retrieve_answer_bytes == 256_000 and spec.bag_answer_bytes == 20_000
+    assert spec.retrieve_query_bytes == 400_000
+    for field in ("bag_query_bits", "store_hint_bits", "bag_hint_bits"):
+        with pytest.raises(CatalogError, match=f"field '{field}'.* raise {field}"):
+            dataclasses.replace(spec, **{field: getattr(spec, field) - 1})
 
 
 def test_too_much_rounding_is_refused_naming_the_field() -> None:
@@ -117,8 +122,6 @@ def test_missing_unknown_and_non_json_are_refused() -> None:
                                           ).encode())
     with pytest.raises(CatalogError, match="not JSON"):
         LandmarkSpec.from_json(b"\xff{")
-    with pytest.raises(CatalogError, match="bag_params"):
-        make_spec(bag_params=lwe_pir.LweParameters(p=2048), song_bins=(2048,) * 12)
 
 
 def test_the_shortlist_interleaves_bag_and_dense_rankings() -> None:
@@ -218,7 +221,7 @@ def test_a_long_query_sets_fewer_bins_than_p() -> None:
 
 def test_store_parameters_that_fail_a_retrieve_are_refused() -> None:
     with pytest.raises(CatalogError, match="store_params"):
-        make_spec(store_params=lwe_pir.LweParameters(p=8192))
+        make_spec(store_params=lwe_pir.LweParameters(p=65536))
     with pytest.raises(CatalogError, match="store_params"):
         make_spec(store_params=lwe_pir.LweParameters(p=200))
 

@@ -92,8 +92,13 @@ def test_the_bound_holds_the_papers_table_and_no_more() -> None:
         assert lwe_pir.failure_probability(LweParameters(p=p), 1, 2**log_cols, 1) <= 2.0**-40
         wider = LweParameters(p=math.ceil(p * 1.02))
         assert lwe_pir.failure_probability(wider, 1, 2**log_cols, 1) > 2.0**-40
-    # The chosen store (docs/DESIGN.md): 16,000 x 10,000, K = 10.
-    assert 1e-15 < lwe_pir.failure_probability(PARAMS, 16_000, 10_000, 10) < 2e-15
+    # The chosen store at 10,000 songs (docs/DESIGN.md): 12,800 x 10,000 centred bytes, K = 10,
+    # answers of 16 bits and a hint of 19; 18 bits of hint would be too few.
+    chosen = {"max_entry": 128, "answer_bits": 16}
+    bound = lwe_pir.failure_probability(PARAMS, 12_800, 10_000, 10, hint_bits=19, **chosen)
+    assert 1e-13 < bound < 1e-12
+    assert lwe_pir.failure_probability(PARAMS, 12_800, 10_000, 10, hint_bits=18,
+                                       **chosen) > 2.0**-40
 
 
 def test_the_bound_holds_against_the_exact_gaussian_tail() -> None:
@@ -120,11 +125,13 @@ def test_the_bound_holds_against_decoding_where_failures_are_common() -> None:
 
 
 def test_a_store_too_wide_for_p_is_refused() -> None:
+    paper = LweParameters(p=833)  # SimplePIR's p for widths up to 2^14
     with pytest.raises(ValueError, match="smaller p or a narrower store"):
-        lwe_pir.check_failure(PARAMS, 16_000, 2**15, 1)
-    lwe_pir.check_failure(PARAMS, 16_000, 10_000, 10)
-    with pytest.raises(ValueError, match="p = 8192"):
-        lwe_pir.pack_store(_records(50, 64, seed=1), 64, params=LweParameters(p=8192))
+        lwe_pir.check_failure(paper, 16_000, 2**15, 1)
+    lwe_pir.check_failure(paper, 16_000, 10_000, 10)
+    lwe_pir.check_failure(PARAMS, 12_800, 10_000, 10, max_entry=128)
+    with pytest.raises(ValueError, match="p = 65536"):
+        lwe_pir.pack_store(_records(50, 64, seed=1), 64, params=LweParameters(p=65536))
 
 
 def test_public_matrix_known_answer() -> None:
@@ -164,6 +171,21 @@ def test_gaussian_sampler_known_answers_and_edges() -> None:
     # table's 2^-63 resolution ends near 9 sigma), symmetric about 0.
     assert lwe_pir.gaussian_errors(PARAMS, (2,), lambda k: b"\xff" * k).tolist() == [57, 57]
     assert lwe_pir.gaussian_errors(PARAMS, (2,), lambda k: bytes(k)).tolist() == [-57, -57]
+
+
+def test_secrets_are_drawn_like_the_errors() -> None:
+    # Normal form: s comes from the error sampler, as words mod q (known answer: the same
+    # bytes give the sampler's values above).
+    secret = lwe_pir.small_secret(PARAMS, 2, seeded(1))
+    assert secret.shape == (1024, 2) and secret.dtype == np.uint32
+    signed = secret.astype(np.int64)
+    signed[signed >= 2**31] -= 2**32
+    assert signed[:6, 0].tolist() == [1, -10, 5, -2, 0, -2]
+    assert np.array_equal(signed, lwe_pir.gaussian_errors(PARAMS, (1024, 2), seeded(1)))
+    fresh = lwe_pir.small_secret(PARAMS, 8, secrets.token_bytes).astype(np.int64)
+    fresh[fresh >= 2**31] -= 2**32
+    assert np.abs(fresh).max() <= math.ceil(12 * PARAMS.sigma)
+    assert abs(fresh.std() - PARAMS.sigma) < 0.3
 
 
 def test_library_defaults_draw_from_secrets_not_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,7 +243,7 @@ def test_what_the_server_receives_does_not_depend_on_the_columns(columns: list[i
 
 def test_parameters_round_trip_and_refuse_bad_fields() -> None:
     assert LweParameters.from_dict(PARAMS.to_dict()) == PARAMS
-    assert PARAMS.to_dict() == {"n": 1024, "log_q": 32, "sigma": 6.4, "p": 833}
+    assert PARAMS.to_dict() == {"n": 1024, "log_q": 32, "sigma": 6.4, "p": 256}
     with pytest.raises(CatalogError, match="'sigma'"):
         LweParameters.from_dict({"n": 1024, "log_q": 32, "p": 833})
     with pytest.raises(CatalogError, match="'n'"):
@@ -281,12 +303,18 @@ def test_bad_input_is_refused_with_a_reason() -> None:
 
 
 def test_a_wrong_hint_is_detected_or_decodes_wrong() -> None:
-    store = lwe_pir.pack_store(_records(50, 64, seed=1), 64)
+    records = _records(50, 64, seed=1)
     a = lwe_pir.public_matrix(PARAMS, SEED, 50)
     other = lwe_pir.public_matrix(PARAMS, bytes(32), 50)
     queries, state = lwe_pir.make_queries(PARAMS, a, [3])
-    with pytest.raises(ValueError, match="not a byte"):
-        lwe_pir.recover(PARAMS, lwe_pir.hint(store, other), lwe_pir.answer(store, queries), state)
+    store = lwe_pir.pack_store(records, 64)
+    got = lwe_pir.recover(PARAMS, lwe_pir.hint(store, other), lwe_pir.answer(store, queries),
+                          state)  # every value decodes to a byte at p = 256: wrong ones
+    assert got[0] != records[3] + bytes(64 - len(records[3]))
+    wide = lwe_pir.pack_store(records, 64, params=LweParameters(p=833))
+    with pytest.raises(ValueError, match="not a byte"):  # p > 256 can tell
+        lwe_pir.recover(wide.params, lwe_pir.hint(wide, other), lwe_pir.answer(wide, queries),
+                        state)
 
 
 def test_seed_helpers_equal_the_full_public_matrix() -> None:
@@ -407,9 +435,33 @@ def test_records_come_back_exactly_over_rounded_answers() -> None:
     assert wrong != got
 
 
-def _bag_counts(bits: int, answer_bits: int, queries: int) -> tuple[int, int]:
+def test_records_come_back_exactly_over_a_rounded_hint() -> None:
+    records = _records(50, 64, seed=12)
+    store = lwe_pir.pack_store(records, 64)
+    a = lwe_pir.public_matrix(PARAMS, SEED, store.layout.cols)
+    h = lwe_pir.hint(store, a)
+    wanted = [1, 30, 49]
+    queries, state = lwe_pir.make_queries(PARAMS, a, wanted)
+    answers = _through(lwe_pir.answer(store, queries), 16)
+    narrowest = next(b for b in range(1, 33) if lwe_pir.failure_probability(
+        PARAMS, 64, 50, 3, max_entry=128, answer_bits=16, hint_bits=b) <= 2.0**-40)
+    assert narrowest == 19
+    got = lwe_pir.recover(PARAMS, _through(h, narrowest), answers, state)
+    assert got == [records[i] + bytes(64 - len(records[i])) for i in wanted]
+    # Five bits fewer: refused, and real decoding does fail (the bound is not vacuous).
+    with pytest.raises(ValueError, match="hint_bits 14"):
+        lwe_pir.check_failure(PARAMS, 64, 50, 3, max_entry=128, answer_bits=16, hint_bits=14)
+    wrong = lwe_pir.recover(PARAMS, _through(h, 14), answers, state)
+    differing = sum(np.count_nonzero(np.frombuffer(w, np.uint8) != np.frombuffer(g, np.uint8))
+                    for w, g in zip(wrong, got, strict=True))
+    assert differing > 0.3 * 3 * 64
+
+
+def _bag_counts(bits: int, answer_bits: int, queries: int, hint_bits: int = 32
+                ) -> tuple[int, int]:
     """Wrong and total counts of ``queries`` bag queries sent with ``bits`` per word over a
-    bag of 100 songs with 3,000 of 4,096 bins each, p = 4096."""
+    bag of 100 songs with 3,000 of 4,096 bins each, p = 4096, its hint sent with
+    ``hint_bits``."""
     params, width, songs = LweParameters(p=4096), 2**12, 100
     rng = np.random.default_rng(bits)
     dense = np.zeros((songs, width), np.uint32)
@@ -417,7 +469,7 @@ def _bag_counts(bits: int, answer_bits: int, queries: int) -> tuple[int, int]:
         dense[song, rng.choice(width, size=3_000, replace=False)] = 1
     bag = lwe_pir.bag_matrix(sparse.csr_matrix(dense))
     a = lwe_pir.public_matrix(params, SEED, width)
-    h = lwe_pir.bag_hint(params, bag, a)
+    h = _through(lwe_pir.bag_hint(params, bag, a), hint_bits)
     wrong = 0
     for _ in range(queries):
         bins = [int(b) for b in rng.choice(width, size=1_000, replace=False)]
@@ -440,3 +492,31 @@ def test_bag_counts_come_back_exactly_at_the_narrowest_width_the_bound_allows() 
                               query_bits=16)
     wrong, total = _bag_counts(16, 16, queries=3)
     assert wrong > 0.05 * total
+
+
+def test_bag_counts_come_back_exactly_over_a_rounded_hint() -> None:
+    params = LweParameters(p=4096)
+    narrowest = next(h for h in range(1, 33) if lwe_pir.failure_probability(
+        params, 100, 3_000, 1, max_entry=1.0, answer_bits=16, query_bits=24,
+        hint_bits=h) <= 2.0**-40)
+    assert narrowest == 24
+    assert _bag_counts(24, 16, queries=3, hint_bits=narrowest)[0] == 0
+    with pytest.raises(ValueError, match="hint_bits 19"):
+        lwe_pir.check_failure(params, 100, 3_000, 1, max_entry=1.0, answer_bits=16,
+                              query_bits=24, hint_bits=19)
+    wrong, total = _bag_counts(24, 16, queries=3, hint_bits=19)
+    assert wrong > 0.05 * total
+
+
+def test_the_hint_term_is_its_formula() -> None:
+    # Three terms (Gaussian, query rounding, hint rounding) share the margin: six tails.
+    params, rows, cols = LweParameters(p=2048), 10_000, 3_200
+    t = 2**32 / 4096 - 4096 - 2**15 - cols / 2
+    spread = 6.4 * math.sqrt(cols) + 2**10 * math.sqrt(cols) + 6.4 * 32 * 2**8
+    direct = rows * 6 * math.exp(-t * t / (2 * spread**2))
+    got = lwe_pir.failure_probability(params, rows, cols, 1, max_entry=1.0, answer_bits=16,
+                                      query_bits=21, hint_bits=23)
+    assert got == pytest.approx(direct, rel=1e-9)
+    by_hint = [lwe_pir.failure_probability(params, rows, cols, 1, max_entry=1.0,
+                                           query_bits=21, hint_bits=h) for h in range(18, 33)]
+    assert by_hint == sorted(by_hint, reverse=True) and by_hint[0] == 1.0

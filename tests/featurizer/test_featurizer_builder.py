@@ -149,8 +149,9 @@ def test_landmarks_are_published_with_the_version_and_answer_privately(built: Bu
     assert len(records) == spec.songs == len(songs) == 4 and spec.shortlist_k == 4
     assert spec.min_aligned >= 5 and spec.queries_per_retrieve == 4 * spec.chunks_per_record
     # Stage 2: fetch two songs' records through the published hint.
-    store_hint = evidence.hint_array(
-        registry.load_landmark_hint(built.redis, version, "store"), spec.store_params.n)
+    store_hint = evidence.hint_of(
+        spec, "store", registry.load_landmark_hint(built.redis, version, "store"))
+    assert spec.store_hint_bits < 32 and spec.bag_hint_bits < 32  # rounded hints
     a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
     shortlist = [2, 0, 3, 1]
     queries, state = lwe_pir.make_queries(spec.store_params, a,
@@ -169,8 +170,8 @@ def test_landmarks_are_published_with_the_version_and_answer_privately(built: Bu
     bag_query, secret = lwe_pir.encrypt_indicator_from_seed(
         spec.bag_params, spec.bag_seed, bins.tolist(), spec.bag_width)
     bag = evidence.bag_of(spec, records)
-    bag_hint = evidence.hint_array(
-        registry.load_landmark_hint(built.redis, version, "bag"), spec.bag_params.n)
+    bag_hint = evidence.hint_of(
+        spec, "bag", registry.load_landmark_hint(built.redis, version, "bag"))
     sent = lwe_pir.from_wire(lwe_pir.to_wire(bag_query, spec.bag_query_bits), spec.bag_width,
                              spec.bag_query_bits)
     bag_answers = lwe_pir.answer_sparse(bag, sent)

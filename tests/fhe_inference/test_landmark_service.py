@@ -93,7 +93,8 @@ def refused(call, *args) -> grpc.RpcError:
 def hint(world: World, kind: int) -> np.ndarray:
     request = landmarks_pb2.GetHintRequest(catalog_version=world.version, kind=kind)
     _, data = joined(world.stub.GetHint(request, timeout=30))
-    return np.frombuffer(data, "<u4").astype(np.uint32).reshape(-1, lwe_pir.MIN_N)
+    which = "bag" if kind == landmarks_pb2.HINT_KIND_BAG else "store"
+    return evidence.hint_of(world.built.spec, which, data)
 
 
 def test_health_and_spec(world: World) -> None:

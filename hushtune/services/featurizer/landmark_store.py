@@ -189,7 +189,7 @@ def build_artifacts(
     K is ``shortlist_k``, or every song when the catalog is smaller; the bag's bins are
     ``bag_bits``, or ``evidence.choose_bag_bits``. The hints are computed over
     ``evidence.store_of`` and ``evidence.bag_of``, what the server answers from. The wire
-    widths are the narrowest the failure bound allows (``evidence.choose_wire_bits``).
+    widths, hints' included, are ``evidence.choose_wire_bits``'s.
 
     Raises:
         ValueError: no records, or one that is not ``record_bytes`` long.
@@ -206,30 +206,23 @@ def build_artifacts(
         store_params=store_params, record_bytes=record_bytes, chunks_per_record=chunks,
         layout=lwe_pir.StoreLayout.near_square(len(records) * chunks, record_bytes // chunks),
         store_seed=lwe_pir.new_seed(), bag_bits=bag_bits,
-        bag_params=lwe_pir.LweParameters(p=bag_modulus(max(b.size for b in bins))),
+        bag_params=lwe_pir.BAG_PARAMETERS,
         bag_seed=lwe_pir.new_seed(), shortlist_k=k, song_bins=tuple(int(b.size) for b in bins),
         min_aligned=thresholds.min_aligned,
         min_aligned_with_dense=thresholds.min_aligned_with_dense,
         store_hint_sha256="0" * 64, bag_hint_sha256="0" * 64,
         speeds=evidence.SPEEDS,
     )
+    draft = dataclasses.replace(draft, **dataclasses.asdict(evidence.choose_wire_bits(draft)))
     store = evidence.store_of(draft, records)
     a = lwe_pir.public_matrix(store_params, draft.store_seed, store.layout.cols)
-    store_hint = lwe_pir.hint(store, a).astype("<u4").tobytes()
+    store_hint = lwe_pir.to_wire(lwe_pir.hint(store, a), draft.store_hint_bits)
     bag = evidence.bag_of(draft, records)
-    bag_hint = lwe_pir.bag_hint_from_seed(draft.bag_params, bag, draft.bag_seed).astype(
-        "<u4").tobytes()
-    answer_bits, bag_query_bits = evidence.choose_wire_bits(draft)
+    bag_hint = lwe_pir.to_wire(lwe_pir.bag_hint_from_seed(draft.bag_params, bag, draft.bag_seed),
+                               draft.bag_hint_bits)
     spec = dataclasses.replace(draft, store_hint_sha256=_sha256(store_hint),
-                               bag_hint_sha256=_sha256(bag_hint), answer_bits=answer_bits,
-                               bag_query_bits=bag_query_bits)
+                               bag_hint_sha256=_sha256(bag_hint))
     return spec, LandmarkArtifacts(spec.to_json(), b"".join(records), store_hint, bag_hint)
-
-
-def bag_modulus(largest_count: int) -> int:
-    """The bag's p: a power of two above every count a song can reach (its occupied bins),
-    and at least ``lwe_pir.BAG_PARAMETERS.p``."""
-    return max(lwe_pir.BAG_PARAMETERS.p, 1 << int(largest_count).bit_length())
 
 
 def _sha256(blob: bytes) -> str:
