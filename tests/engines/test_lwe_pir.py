@@ -92,8 +92,8 @@ def test_the_bound_holds_the_papers_table_and_no_more() -> None:
         assert lwe_pir.failure_probability(LweParameters(p=p), 1, 2**log_cols, 1) <= 2.0**-40
         wider = LweParameters(p=math.ceil(p * 1.02))
         assert lwe_pir.failure_probability(wider, 1, 2**log_cols, 1) > 2.0**-40
-    # The chosen store (docs/DESIGN.md): 16,000 x 10,000, K = 10.
-    assert 1e-15 < lwe_pir.failure_probability(PARAMS, 16_000, 10_000, 10) < 2e-15
+    # The chosen store (evidence.RECORD_BYTES rows, 10,000 songs), K = 10.
+    assert 1e-15 < lwe_pir.failure_probability(PARAMS, 12_800, 10_000, 10) < 2e-15
 
 
 def test_the_bound_holds_against_the_exact_gaussian_tail() -> None:
@@ -122,7 +122,7 @@ def test_the_bound_holds_against_decoding_where_failures_are_common() -> None:
 def test_a_store_too_wide_for_p_is_refused() -> None:
     with pytest.raises(ValueError, match="smaller p or a narrower store"):
         lwe_pir.check_failure(PARAMS, 16_000, 2**15, 1)
-    lwe_pir.check_failure(PARAMS, 16_000, 10_000, 10)
+    lwe_pir.check_failure(PARAMS, 12_800, 10_000, 10)
     with pytest.raises(ValueError, match="p = 8192"):
         lwe_pir.pack_store(_records(50, 64, seed=1), 64, params=LweParameters(p=8192))
 
@@ -380,7 +380,7 @@ def test_too_much_rounding_is_refused_with_what_to_change() -> None:
         lwe_pir.check_failure(PARAMS, 64, 50, 3, answer_bits=4)
     with pytest.raises(ValueError, match="query_bits 8"):
         lwe_pir.check_failure(lwe_pir.BAG_PARAMETERS, 40, 300, 1, max_entry=1.0, query_bits=8)
-    lwe_pir.check_failure(PARAMS, 16_000, 10_000, 10, answer_bits=16)
+    lwe_pir.check_failure(PARAMS, 12_800, 10_000, 10, answer_bits=16)
 
 
 def _through(words: lwe_pir.U32, bits: int) -> lwe_pir.U32:
