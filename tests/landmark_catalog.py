@@ -23,7 +23,7 @@ from hushtune.services.featurizer import landmark_store
 
 SONGS = 6
 RECORD_BYTES = 400
-"""80 landmark entries of 5 bytes per song."""
+"""100 landmark entries of 4 bytes per song."""
 SHORTLIST_K = 3
 BAG_BITS = 10
 WITH_LANDMARKS = "20260101T000000Z-landmarks"
@@ -43,18 +43,15 @@ class LandmarkVersion:
 
 
 def synthetic_records(seed: int = 5) -> list[bytes]:
-    """``SONGS`` records of random non-zero hashes at increasing frames, zero padded."""
+    """``SONGS`` records of 40 to 79 random non-zero hashes at frames below 5,000, zero padded:
+    with at most 5,000 // 255 = 19 skip entries they fit ``RECORD_BYTES``."""
     rng = np.random.default_rng(seed)
     records = []
     for _ in range(SONGS):
-        count = int(rng.integers(40, RECORD_BYTES // landmarks.ENTRY_BYTES))
-        hashes = rng.integers(1, 1 << landmarks.HASH_BITS, count).astype("<u4")
-        times = np.sort(rng.integers(0, 5000, count)).astype("<u2")
-        entries = np.zeros((count, landmarks.ENTRY_BYTES), np.uint8)
-        entries[:, :3] = hashes.view(np.uint8).reshape(-1, 4)[:, :3]
-        entries[:, 3:] = times.view(np.uint8).reshape(-1, 2)
-        data = entries.tobytes()
-        records.append(data + bytes(RECORD_BYTES - len(data)))
+        count = int(rng.integers(40, 80))
+        hashes = rng.integers(1, 1 << landmarks.HASH_BITS, count).astype(np.uint32)
+        times = np.sort(rng.integers(0, 5000, count)).astype(np.int32)
+        records.append(landmarks.pack_record(landmarks.Fingerprint(hashes, times), RECORD_BYTES))
     return records
 
 

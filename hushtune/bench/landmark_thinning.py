@@ -10,8 +10,10 @@ in each one-second block of anchor frames it keeps the hashes whose weaker peak 
 denser query costs the server nothing. The stored hashes are then a subset of what the dense
 fingerprinter makes, so a thinned song loses matches but never gains false ones.
 
-A stored hash takes ``BYTES_PER_HASH`` bytes: the 24-bit hash (anchor bin, target bin, frame
-difference) and the anchor frame in 16 bits (65,536 frames, 25 minutes at 43 frames a second).
+A stored hash takes ``BYTES_PER_HASH`` bytes, a record entry (``hushtune.core.landmarks``): the
+24-bit hash (anchor bin, target bin, frame difference) and its anchor frame's difference from
+the previous entry's in 8 bits. A gap over 255 frames (6 s without a kept hash) also takes
+skip entries, which this study does not count: it sizes a song by its hashes alone.
 
 Run (about 3 minutes on one core for 120 tracks, 3 queries per track and condition)::
 
@@ -52,11 +54,12 @@ QUERY_SECONDS = 5.0
 """Length of every query."""
 LEVELS: tuple[float | None, ...] = (None, 40.0, 20.0, 10.0, 5.0)
 """Stored hashes kept per second of track; None keeps the fingerprinter's full density."""
-BUDGETS_BYTES = (8_000, 16_000, 32_000)
-"""Fixed record sizes (PIR records are all one size): a song longer than the budget allows at
-full density is thinned evenly to fit, a shorter one keeps every hash."""
+BUDGETS_BYTES = (6_400, 12_800, 25_600)
+"""Fixed record sizes (PIR records are all one size), 1,600, 3,200 and 6,400 hashes: a song
+longer than the budget allows at full density is thinned evenly to fit, a shorter one keeps
+every hash."""
 BYTES_PER_HASH = ENTRY_BYTES
-"""24-bit hash plus a 16-bit anchor frame (``hushtune.core.landmarks``)."""
+"""24-bit hash plus an 8-bit anchor frame difference (``hushtune.core.landmarks``)."""
 __all__ = ["BAND_BONUS_DB", "SHARED_BAND_HZ", "hash_strength"]
 """Re-exported from ``hushtune.core.landmarks``, where the record format lives: the band
 (ITU-T G.712 telephony; the telephone family suggested it, so its gain there is optimistic)

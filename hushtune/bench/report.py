@@ -27,7 +27,7 @@ SYSTEM_LABELS = {
     "mfcc_vote": "starting point: summed MFCC + LR + vote",
     "landmarks": "landmark fingerprinter (not private)",
     "hushtune_landmarks": "issue 14's two stages in the clear (dense + landmark bag shortlist of "
-    "10, PIR-fetched 16 KB records, offset voting; the SDK's default rule)",
+    "10, PIR-fetched 12.8 KB records, offset voting; the SDK's default rule)",
     "hushtune_landmarks_fallback": "hushtune_landmarks with the dense answer as fallback",
     "hushtune_landmarks_strict": "hushtune_landmarks without the dense fallback",
 }

@@ -7,7 +7,7 @@ scorers rank the catalog in the clear, each as its private version would:
 - ``dense``: today's encrypted scorer (``HushtuneSystem`` in clear mode: its integer logits
   equal the FHE circuit's);
 - ``bag16`` and ``bag18``: design (b), the query's landmark hashes folded into 2^16 or 2^18
-  bins as a 0/1 indicator, times a 0/1 song x bin matrix built from the stored 16 KB records;
+  bins as a 0/1 indicator, times a 0/1 song x bin matrix built from the stored 12.8 KB records;
   the client turns the match count c of a song with b occupied bins into the chance-corrected
   z = (c - m b / B) / sqrt(m b / B) (m query bins, B bins), b being public;
 - ``bag16w`` and ``bag18w``: the same with integer rarity (IDF) weights in the matrix;
@@ -67,9 +67,9 @@ __all__ = ["bag_bins"]
 TARGET_SONGS = 10_000
 """Catalog size the recall at K is extrapolated to."""
 KS = (1, 5, 10, 20, 50)
-RECORD_BYTES = 16_000
+RECORD_BYTES = 12_800
 """Fixed size of a stored (PIR-fetched, and bag-matrix) fingerprint, thinned with the band
-bonus (``landmark_thinning.prefer_band``): the record the thinning study chose."""
+bonus (``landmark_thinning.prefer_band``): the 3,200 hashes the thinning study chose."""
 BAG_BITS = (16, 18)
 IDF_SCALE = 4.0
 """Weighted bags (``bagNNw``) count a bin round(IDF_SCALE * ln(songs / df)) times."""

@@ -35,9 +35,11 @@ FORMAT = 3
 ``answer_bits`` and ``bag_query_bits``; 3: so are the hints, ``store_hint_bits`` and
 ``bag_hint_bits``, and the store's p is 256 over bytes centred on 0)."""
 SHORTLIST_K = 10
-"""Songs fetched in stage 2 (docs/DESIGN.md: K = 10 with 16 KB records fits 1 MB down)."""
-RECORD_BYTES = 16_000
-"""One song's thinned landmarks: 3,200 hashes of 5 bytes (docs/DESIGN.md, table 1)."""
+"""Songs fetched in stage 2 (docs/DESIGN.md: K = 10 with 12.8 KB records fits 1 MB down)."""
+RECORD_BYTES = 12_800
+"""One song's thinned landmarks: 3,200 entries of 4 bytes (``landmarks.ENTRY_BYTES``), the
+3,200 hashes the 16 KB records of 5-byte entries held (docs/DESIGN.md, table 1), fewer only
+for a song whose long gaps need skip entries."""
 BAG_BITS = 17
 """Bins of the stage-1 bag, 2^17: interleaved with the dense ranking, its shortlist held the
 right song as often as 2^18's on 293 songs, and its query fits the 1 MB upload (DESIGN.md)."""
@@ -488,7 +490,7 @@ def choose_chunks(songs: int, record_bytes: int, k: int) -> int:
     ``record_bytes`` whose Retrieve upload K x c x cols x 4 stays within
     ``MAX_RETRIEVE_UPLOAD``; 1 when none does.
 
-    Why: with one record per column a small catalog's store is tall and thin (16,000 rows x
+    Why: with one record per column a small catalog's store is tall and thin (12,800 rows x
     12 columns), so its hint (rows x n x 4 bytes) is large for little data; splitting records
     makes the store near square and the hint small, at the price of more queries.
     """

@@ -18,15 +18,20 @@ starts anywhere inside a hop.
 **Records** (docs/DESIGN.md, "Decision"): PIR records all have one size, so a song's print is
 thinned to a fixed budget (``encode_record``): the strongest hashes of each one-second block
 at the even rate that fills the budget, a hash with both peaks in 300-3,400 Hz ranked
-``BAND_BONUS_DB`` louder. Each kept hash takes ``ENTRY_BYTES`` = 5 bytes: the hash in 3
-little-endian bytes, then the anchor frame in 2 (so records cover ``MAX_FRAMES`` frames, 25
-minutes; later hashes are dropped). Entries are sorted by frame and the rest of the record is
-zeros. No hash is 0 (its frame difference is at least ``min_dt`` >= 1), so a zero entry is
-padding: an all-zero record decodes to no hashes.
+``BAND_BONUS_DB`` louder. Only the first ``MAX_FRAMES`` frames (25 minutes) are kept.
+
+A record is a run of ``ENTRY_BYTES`` = 4-byte entries sorted by (frame, hash): the hash in 3
+little-endian bytes, then the anchor frame's difference from the previous entry's (the
+first entry's from frame 0) in 1 byte, where the frame itself would take 2. A gap over
+``MAX_STEP`` frames is bridged by skip entries (hash 0, difference ``MAX_STEP``) before the
+entry that carries the rest, so skips share the budget with hashes (``thin_record``). No
+hash is 0 (its frame difference is at least ``min_dt`` >= 1), so hash 0 with difference 0
+is padding: it ends the record, and an all-zero record decodes to no hashes.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -42,10 +47,16 @@ DT_BITS = 6
 """Bits of the frame difference in a hash."""
 HASH_BITS = 2 * FREQ_BITS + DT_BITS
 """24: a hash fits 3 bytes."""
-ENTRY_BYTES = 5
-"""Bytes of one stored hash: 3 of hash, 2 of anchor frame."""
+ENTRY_BYTES = 4
+"""Bytes of one record entry: 3 of hash, 1 of frame difference from the previous entry."""
+MAX_STEP = 255
+"""Largest frame difference one entry carries; a skip entry (hash 0) advances this much."""
 MAX_FRAMES = 1 << 16
-"""Anchor frames a record can hold (16 bits): 25 minutes at 43 frames a second."""
+"""Anchor frames a record covers: 25 minutes at 43 frames a second (as when frames took 16
+bits, so records keep the same hashes)."""
+RETHIN_TRIES = 3
+"""Times ``thin_record`` re-thins to a smaller budget when skip entries overflow the record
+before it drops the weakest hashes instead."""
 SHARED_BAND_HZ = (300.0, 3400.0)
 """Narrow-band telephony (ITU-T G.712): the band every capture channel carries."""
 BAND_BONUS_DB = 10.0
@@ -352,51 +363,117 @@ def subset(fp: Fingerprint, keep: NDArray[np.intp]) -> Fingerprint:
     return Fingerprint(fp.hashes[keep], fp.times[keep], fp.n_peaks, strength, fp.seconds)
 
 
+def skip_entries(times: NDArray[np.integer[Any]]) -> int:
+    """Skip entries a record needs for hashes at ``times`` (anchor frames, sorted): a gap of g
+    frames from the previous entry (the first from frame 0) takes (g - 1) // ``MAX_STEP``."""
+    gaps = np.diff(times.astype(np.int64), prepend=0)
+    return int((np.maximum(gaps - 1, 0) // MAX_STEP).sum())
+
+
 def thin_record(
     fp: Fingerprint, record_bytes: int, config: LandmarkConfig = DEFAULT_CONFIG
 ) -> Fingerprint:
     """The hashes a record of ``record_bytes`` keeps: the first ``MAX_FRAMES`` frames, thinned
-    evenly to the budget with the band bonus (module docstring), in frame order.
+    evenly to the budget with the band bonus (module docstring), sorted by (frame, hash).
+
+    The budget is ``record_bytes // ENTRY_BYTES`` entries. When the hashes and the skip
+    entries their gaps need overflow it (a song with long silences), the print is re-thinned
+    to that many fewer hashes, up to ``RETHIN_TRIES`` times, so the even spread is kept; if
+    it still overflows, the weakest hashes are dropped until it fits.
 
     Raises:
-        ValueError: no strengths (a decoded record), or a record too small for one hash.
+        ValueError: no strengths (a decoded record), or a record too small for one entry.
     """
-    max_hashes = record_bytes // ENTRY_BYTES
-    if max_hashes < 1:
-        raise ValueError(f"a record of {record_bytes} bytes holds no {ENTRY_BYTES}-byte hash")
+    max_entries = record_bytes // ENTRY_BYTES
+    if max_entries < 1:
+        raise ValueError(f"a record of {record_bytes} bytes holds no {ENTRY_BYTES}-byte entry")
     strength = band_strength(fp, config)
     seconds = fp.seconds if fp.seconds > 0 else (int(fp.times.max(initial=0)) + 1) / (
         config.frames_per_second)
     seconds = min(seconds, MAX_FRAMES / config.frames_per_second)
     early = np.flatnonzero(fp.times < MAX_FRAMES)
-    kept = early[budget_indices(fp.times[early], strength[early], max_hashes, seconds, config)]
-    kept = kept[np.lexsort((fp.hashes[kept], fp.times[kept]))]
-    return subset(fp, kept)
+
+    def thin(max_hashes: int) -> NDArray[np.intp]:
+        kept = early[budget_indices(fp.times[early], strength[early], max_hashes, seconds,
+                                    config)]
+        ordered: NDArray[np.intp] = kept[np.lexsort((fp.hashes[kept], fp.times[kept]))]
+        return ordered
+
+    max_hashes = max_entries
+    kept = thin(max_hashes)
+    for _ in range(RETHIN_TRIES):
+        overflow = kept.size + skip_entries(fp.times[kept]) - max_entries
+        if overflow <= 0:
+            break
+        max_hashes = max(max_hashes - overflow, 0)
+        kept = thin(max_hashes)
+    return subset(fp, kept[_fitting(fp.times[kept], strength[kept], max_entries)])
+
+
+def _fitting(
+    times: NDArray[np.int32], strength: NDArray[np.float32], max_entries: int
+) -> NDArray[np.intp]:
+    """Indices (ascending) of the hashes at ``times`` (sorted) left when the weakest are
+    dropped until they and their skip entries fit ``max_entries``; all when they fit.
+
+    Dropping a hash never adds entries (its two gaps merge into one that needs at most one
+    more skip), so the fewest drops that fit are found by bisection."""
+    weakest_first = np.argsort(strength, kind="stable")
+
+    def fits(dropped: int) -> bool:
+        keep = np.sort(weakest_first[dropped:])
+        return keep.size + skip_entries(times[keep]) <= max_entries
+
+    dropped = bisect.bisect_left(range(times.size + 1), True, key=fits)
+    kept: NDArray[np.intp] = np.sort(weakest_first[dropped:])
+    return kept
+
+
+def pack_record(fp: Fingerprint, record_bytes: int) -> bytes:
+    """``fp``'s hashes as record entries (module docstring), sorted by (frame, hash), with the
+    skip entries their gaps need, zero-padded to exactly ``record_bytes``.
+
+    Raises:
+        ValueError: a hash is 0 or its frame outside 0 to ``MAX_FRAMES``, or the entries do
+            not fit ``record_bytes``.
+    """
+    order = np.lexsort((fp.hashes, fp.times))
+    hashes, times = fp.hashes[order], fp.times[order].astype(np.int64)
+    if hashes.size and (hashes.min() == 0 or times[0] < 0 or times[-1] >= MAX_FRAMES):
+        raise ValueError("record hashes must be non-zero at frames 0 to MAX_FRAMES - 1")
+    gaps = np.diff(times, prepend=0)
+    skips = np.maximum(gaps - 1, 0) // MAX_STEP
+    at = np.arange(hashes.size) + np.cumsum(skips)
+    entries = np.zeros((hashes.size + int(skips.sum()), ENTRY_BYTES), np.uint8)
+    if entries.size > record_bytes:
+        raise ValueError(f"{hashes.size} hashes and {int(skips.sum())} skip entries do not fit "
+                         f"a record of {record_bytes} bytes")
+    entries[:, 3] = MAX_STEP
+    entries[at, :3] = hashes.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
+    entries[at, 3] = gaps - skips * MAX_STEP
+    data = entries.tobytes()
+    return data + bytes(record_bytes - len(data))
 
 
 def encode_record(
     fp: Fingerprint, record_bytes: int, config: LandmarkConfig = DEFAULT_CONFIG
 ) -> bytes:
-    """A song's record: ``thin_record`` packed 5 bytes a hash, zero-padded to exactly
-    ``record_bytes`` (module docstring)."""
-    kept = thin_record(fp, record_bytes, config)
-    entries = np.zeros((kept.hashes.size, ENTRY_BYTES), np.uint8)
-    hashes = kept.hashes.astype("<u4").view(np.uint8).reshape(-1, 4)
-    entries[:, :3] = hashes[:, :3]
-    entries[:, 3:] = kept.times.astype("<u2").view(np.uint8).reshape(-1, 2)
-    data = entries.tobytes()
-    return data + bytes(record_bytes - len(data))
+    """A song's record: ``thin_record`` packed by ``pack_record`` (module docstring)."""
+    return pack_record(thin_record(fp, record_bytes, config), record_bytes)
 
 
 def decode_record(data: bytes) -> Fingerprint:
-    """The hashes of a record (``encode_record``): zero entries are padding and dropped, a
-    trailing part shorter than an entry is ignored."""
+    """The hashes of a record (``encode_record``), sorted by (frame, hash). The first padding
+    entry ends it, a hash-0 entry only advances the frame, and a trailing part shorter than
+    an entry is ignored."""
     usable = len(data) - len(data) % ENTRY_BYTES
     entries = np.frombuffer(data[:usable], np.uint8).reshape(-1, ENTRY_BYTES).astype(np.uint32)
     hashes = entries[:, 0] | (entries[:, 1] << 8) | (entries[:, 2] << 16)
-    times = (entries[:, 3] | (entries[:, 4] << 8)).astype(np.int32)
-    real = hashes != 0
-    return Fingerprint(hashes[real].astype(np.uint32), times[real], 0)
+    padding = np.flatnonzero((hashes == 0) & (entries[:, 3] == 0))
+    end = int(padding[0]) if padding.size else hashes.size
+    times = np.cumsum(entries[:end, 3].astype(np.int64))
+    real = hashes[:end] != 0
+    return Fingerprint(hashes[:end][real].astype(np.uint32), times[real].astype(np.int32), 0)
 
 
 def bag_bins(hashes: NDArray[np.uint32], bits: int) -> NDArray[np.int64]:

@@ -14,8 +14,8 @@ from hushtune.core.errors import CatalogError
 from hushtune.core.evidence import DecidedBy, LandmarkSpec
 
 
-def make_spec(songs: int = 12, record_bytes: int = 16_000, k: int = 10, **changes: object
-              ) -> LandmarkSpec:
+def make_spec(songs: int = 12, record_bytes: int = evidence.RECORD_BYTES, k: int = 10,
+              **changes: object) -> LandmarkSpec:
     c = evidence.choose_chunks(songs, record_bytes, k)
     fields: dict[str, object] = dict(
         store_params=lwe_pir.DEFAULT_PARAMETERS, record_bytes=record_bytes,
@@ -31,12 +31,12 @@ def make_spec(songs: int = 12, record_bytes: int = 16_000, k: int = 10, **change
 
 
 def test_chunks_keep_the_upload_within_400_kb() -> None:
-    assert evidence.choose_chunks(10_000, 16_000, 10) == 1
-    small = evidence.choose_chunks(12, 16_000, 10)
+    assert evidence.choose_chunks(10_000, evidence.RECORD_BYTES, 10) == 1
+    small = evidence.choose_chunks(12, evidence.RECORD_BYTES, 10)
     assert small == 16
-    layout = lwe_pir.StoreLayout.near_square(12 * small, 16_000 // small)
+    layout = lwe_pir.StoreLayout.near_square(12 * small, evidence.RECORD_BYTES // small)
     assert 10 * small * layout.cols * 4 <= evidence.MAX_RETRIEVE_UPLOAD
-    bigger = lwe_pir.StoreLayout.near_square(12 * 2 * small, 16_000 // (2 * small))
+    bigger = lwe_pir.StoreLayout.near_square(12 * 2 * small, evidence.RECORD_BYTES // (2 * small))
     assert 10 * 2 * small * bigger.cols * 4 > evidence.MAX_RETRIEVE_UPLOAD
     assert evidence.choose_chunks(3, 1_024, 3) == 64
     assert evidence.choose_chunks(3, 1_000, 3) == 8  # 1,000 = 8 x 125
@@ -50,7 +50,7 @@ def test_the_spec_round_trips_through_json() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("format", 2), ("format", 4), ("record_bytes", "16000"), ("chunks_per_record", 3),
+    ("format", 2), ("format", 4), ("record_bytes", "12800"), ("chunks_per_record", 3),
     ("store_seed", "zz"),
     ("bag_bits", 0), ("shortlist_k", 13), ("song_bins", [1, 2]), ("min_aligned", 0),
     ("store_hint_sha256", "ABC"), ("layout", {"records": 1}), ("answer_bits", 4),

@@ -48,8 +48,9 @@ from hushtune.services.featurizer.feature_cache import Recipe, load_windows
 
 log = logging.getLogger(__name__)
 
-RECORDS_FORMAT = 1
-"""Version of what ``landmark_recipe`` caches; part of its cache key."""
+RECORDS_FORMAT = 2
+"""Version of what ``landmark_recipe`` caches; part of its cache key (2: records of 4-byte
+entries with frame differences, ``core.landmarks``)."""
 EXCERPTS = 4
 """Calibration excerpts per song, evenly spread over it."""
 EXCERPT_SECONDS = 5.0
