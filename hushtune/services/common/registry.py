@@ -11,8 +11,9 @@ Layout (all keys under ``hushtune:catalog:``):
                     training_sha256; and, for versions built with landmarks (issue 14):
                     landmark_spec (``core.evidence.LandmarkSpec`` JSON), landmark_spec_sha256,
                     landmark_records (songs x record_bytes, the model spec's song order),
-                    landmark_records_sha256, landmark_store_hint (uint32 LE, rows x n) and
-                    landmark_bag_hint (uint32 LE, songs x n), whose sha256 are in the spec
+                    landmark_records_sha256, landmark_store_hint (rows x n words of the spec's
+                    store_hint_bits, lwe_pir.to_wire) and landmark_bag_hint (songs x n
+                    words of bag_hint_bits), whose sha256 are in the spec
 
 A version is written in one transaction and never modified or deleted by a build, so a
 failed build cannot lose a published version and workers can keep serving old ones. Every
