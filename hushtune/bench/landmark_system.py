@@ -11,7 +11,8 @@ calibrated thresholds, store and hints), so the spec is the one a build would pu
 the clear shortcut changes nothing.
 
 For the benchmark's metrics, a query's ranking puts the answer first (when there is one), then
-the other shortlisted songs by aligned count, then the rest by shortlist priority; its
+the other shortlisted songs in the client's order (``evidence.rank_shortlisted``: aligned
+count, ties by dense logit), then the rest in dense order; its
 confidence puts every decision on one scale against ``threshold`` = ``min_aligned`` - 1/2:
 the aligned count (an integer), plus ``min_aligned`` - ``min_aligned_with_dense`` when the
 best shortlisted song is the dense top song, when the landmarks decide or nothing does, and between
@@ -226,7 +227,7 @@ class LandmarkTwoStageSystem:
         scores = np.empty(songs)
         # Songs off the shortlist: below every shortlisted one, in dense order.
         scores[np.argsort(-logits, kind="stable")] = -np.arange(songs, dtype=np.float64) - 1.0
-        for rank, song in enumerate(stages.shortlist):
+        for rank, song in enumerate(evidence.rank_shortlisted(stages.aligned, logits)):
             scores[song] = stages.aligned[song] * songs + (songs - rank) / (songs + 1.0)
         answer = stages.answer
         if answer.song is not None:

@@ -789,10 +789,17 @@ def decide(
     return TwoStageAnswer(None, count, DecidedBy.NONE)
 
 
+def rank_shortlisted(aligned: Mapping[int, int], dense_logits: NDArray[np.float64]
+                     ) -> list[int]:
+    """The shortlisted songs, best first: most aligned hashes; ties: the higher dense logit,
+    then the lower index. The order of the client's candidates (``decide`` answers the
+    first, the benchmark ranks by it)."""
+    return sorted(aligned, key=lambda s: (-aligned[s], -dense_logits[s], s))
+
+
 def best_shortlisted(aligned: Mapping[int, int], dense_logits: NDArray[np.float64]) -> int:
-    """The shortlisted song with the most aligned hashes; ties: the higher dense logit, then
-    the lower index."""
-    return max(aligned, key=lambda s: (aligned[s], dense_logits[s], -s))
+    """The first of ``rank_shortlisted``."""
+    return rank_shortlisted(aligned, dense_logits)[0]
 
 
 def min_aligned_from_impostors(

@@ -89,3 +89,9 @@ def test_every_decision_sits_on_one_scale_against_the_threshold(
             assert int(np.argmax(scores)) == answer.song
         if answer.decided_by == DecidedBy.DENSE:
             assert confidence < t
+    # Unanswered: the shortlisted songs in the client's order, ties by dense logit (song 1
+    # before song 0, whatever the shortlist's own order).
+    tied = Stages([0] * 4, [0, 1, 2, 3], {0: 2, 1: 2, 2: 0, 3: 0},
+                  TwoStageAnswer(None, 2, DecidedBy.NONE))
+    scores, _ = system._ranked(np.array([0.0, 1.0, 9.0, 0.5]), tied)
+    assert np.argsort(-scores).tolist() == [1, 0, 2, 3]

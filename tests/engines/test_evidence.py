@@ -233,3 +233,12 @@ def test_the_bag_is_small_only_when_the_shortlist_covers_half_the_catalog() -> N
     assert evidence.choose_bag_bits(10_000, 10) == evidence.BAG_BITS
     with pytest.raises(ValueError, match="positive"):
         evidence.choose_bag_bits(0, 10)
+
+
+def test_shortlisted_songs_rank_by_aligned_count_then_dense_logit() -> None:
+    logits = np.array([0.0, 5.0, 3.0, 9.0, 1.0])
+    aligned = {4: 7, 0: 3, 2: 7, 1: 3, 3: 2}  # in shortlist order, not the ranking's
+    assert evidence.rank_shortlisted(aligned, logits) == [2, 4, 1, 0, 3]
+    assert evidence.best_shortlisted(aligned, logits) == 2
+    assert evidence.rank_shortlisted({3: 1, 1: 1}, np.zeros(5)) == [1, 3]  # then the index
+
