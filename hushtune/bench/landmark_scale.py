@@ -67,6 +67,8 @@ class TwoStageRow:
     chunks_per_record: int
     shortlist_k: int
     first_query_s: float
+    wire_bits: dict[str, int]
+    """The spec's widths (``evidence.WireBits``): answer, bag query, store hint, bag hint."""
 
 
 def padded_records(real: Sequence[bytes], songs: int) -> list[bytes]:
@@ -107,6 +109,8 @@ def measure(
         chunks_per_record=spec.chunks_per_record,
         shortlist_k=spec.shortlist_k,
         first_query_s=first,
+        wire_bits={"answer": spec.answer_bits, "bag_query": spec.bag_query_bits,
+                   "store_hint": spec.store_hint_bits, "bag_hint": spec.bag_hint_bits},
     )
 
 
@@ -155,12 +159,13 @@ def section(rows: Sequence[TwoStageRow], repeats: int, load: float) -> str:
         "downloads the hints. Bytes are per query except \"once\", the hints and spec a client",
         "downloads per catalog version (the CKKS Galois keys, 10.5 MB, go up once per key",
         "profile and are not counted). Issue 14's targets at 10,000 songs: server <= 0.5 s,",
-        "upload and download <= 1 MB, once <= 64 MB.",
+        "upload and download <= 1 MB, once <= 64 MB. Wire bits are the spec's widths of",
+        "answers / bag query / store hint / bag hint (`evidence.choose_wire_bits`).",
         "",
         "| songs | store rows x cols (c) | K | upload MB (dense / bag / PIR) "
         "| download MB (dense / bag / PIR) | once MB | server s (dense / bag / PIR) "
-        "| end-to-end s |",
-        "| ---: | --- | ---: | --- | --- | ---: | --- | ---: |",
+        "| end-to-end s | wire bits |",
+        "| ---: | --- | ---: | --- | --- | ---: | --- | ---: | --- |",
     ]
     for r in rows:
         b, s = r.stage_bytes, r.stage_server_s
@@ -173,7 +178,8 @@ def section(rows: Sequence[TwoStageRow], repeats: int, load: float) -> str:
             f"{b['bag_down'] / mb:.3f} / {b['retrieve_down'] / mb:.2f}) "
             f"| **{r.one_time_bytes / mb:.1f}** "
             f"| **{r.server_s_p50:.3f}** ({s['dense']:.3f} / {s['bag']:.3f} / "
-            f"{s['retrieve']:.3f}) | {r.total_s_p50:.2f} |"
+            f"{s['retrieve']:.3f}) | {r.total_s_p50:.2f} "
+            f"| {' / '.join(str(v) for v in r.wire_bits.values())} |"
         )
     return "\n".join([*lines, ""])
 
