@@ -469,17 +469,18 @@ def choose_wire_bits(draft: LandmarkSpec) -> WireBits:
         store_hint = narrowest(draft.store_failure, answer_bits=a)
         if store_hint is None:
             continue
-        answers = draft.songs + draft.layout.rows * draft.queries_per_retrieve
         for q in BAG_QUERY_BITS_CHOICES:
             bag_hint = narrowest(draft.bag_failure, answer_bits=a, query_bits=q)
             if bag_hint is None:
                 continue
-            per_query = lwe_pir.wire_bytes(answers, a) + lwe_pir.wire_bytes(draft.bag_width, q)
-            once = (lwe_pir.wire_bytes(draft.layout.rows * draft.store_params.n, store_hint)
-                    + lwe_pir.wire_bytes(draft.songs * draft.bag_params.n, bag_hint))
-            cost = QUERIES_PER_VERSION * per_query + once
+            bits = WireBits(a, q, store_hint, bag_hint)
+            chosen = dataclasses.replace(draft, **dataclasses.asdict(bits))
+            per_query = (chosen.bag_query_bytes + chosen.bag_answer_bytes
+                         + chosen.retrieve_answer_bytes)
+            cost = (QUERIES_PER_VERSION * per_query + chosen.store_hint_bytes
+                    + chosen.bag_hint_bytes)
             if best is None or cost < best[0]:
-                best = (cost, WireBits(a, q, store_hint, bag_hint))
+                best = (cost, bits)
     if best is None:
         raise CatalogError("no wire width passes the failure bound: check the store and bag p")
     return best[1]
