@@ -175,7 +175,8 @@ class LandmarkTwoStageSystem:
         queries, state = lwe_pir.make_queries(artifacts_spec.store_params, a,
                                               evidence.plan_columns(artifacts_spec, shortlist))
         answers = _over_wire(
-            lwe_pir.answer(evidence.store_of(artifacts_spec, self.records), queries),
+            lwe_pir.answer(evidence.store_of(artifacts_spec, self.records),
+                           _over_wire(queries, artifacts_spec.retrieve_query_bits)),
             artifacts_spec.answer_bits)
         columns = lwe_pir.recover(
             artifacts_spec.store_params,

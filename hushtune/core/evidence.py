@@ -30,10 +30,11 @@ from hushtune.core.errors import CatalogError
 from hushtune.core.landmarks import Fingerprint, RecordIndex, bag_bins, decode_record
 from hushtune.core.ranking import open_set_score
 
-FORMAT = 3
+FORMAT = 4
 """Version of the ``LandmarkSpec`` JSON layout (2: answers and the bag query are rounded,
 ``answer_bits`` and ``bag_query_bits``; 3: so are the hints, ``store_hint_bits`` and
-``bag_hint_bits``, and the store's p is 256 over bytes centred on 0)."""
+``bag_hint_bits``, and the store's p is 256 over bytes centred on 0; 4: so is the Retrieve
+query, ``retrieve_query_bits``). Any other format is refused: catalogs are rebuilt."""
 SHORTLIST_K = 10
 """Songs fetched in stage 2 (docs/DESIGN.md: K = 10 with 12.8 KB records fits 1 MB down)."""
 RECORD_BYTES = 12_800
@@ -48,19 +49,23 @@ SMALL_BAG_BITS = 12
 MAX_CHUNKS = 64
 """Most chunk-records per record (``choose_chunks``)."""
 MAX_RETRIEVE_UPLOAD = 400_000
-"""Largest upload of one Retrieve (bytes), K x c x cols x 4: the chosen design's 400 KB."""
+"""Largest upload of one Retrieve (bytes) before rounding, K x c x cols x 4: the chosen
+design's 400 KB (``choose_chunks``; ``retrieve_query_bits`` only shrinks it afterwards)."""
 ANSWER_BITS_CHOICES = (16, lwe_pir.LOG_Q)
 """Answer widths the builder tries (``choose_wire_bits``): 16-bit words halve the download;
 narrower ones save little more and eat the margin a growing store needs."""
 BAG_QUERY_BITS_CHOICES = tuple(range(1, lwe_pir.LOG_Q + 1))
 """Bag query widths the builder tries: any the failure bound allows."""
+RETRIEVE_QUERY_BITS_CHOICES = tuple(range(1, lwe_pir.LOG_Q + 1))
+"""Retrieve query widths the builder tries: any the failure bound allows."""
 HINT_BITS_CHOICES = tuple(range(1, lwe_pir.LOG_Q + 1))
 """Hint widths the builder tries: any the failure bound allows."""
 QUERIES_PER_VERSION = 100
 """How the builder weighs a hint (paid once per catalog version) against a query's bytes
 (``choose_wire_bits``): as if each client asked this many queries of a version. One bit less
 of bag query saves 16 KB a query at 2^17 bins, one bit less of bag hint 1.3 MB once at
-10,000 songs, so the two weigh about the same here."""
+10,000 songs, so the two weigh about the same here; one bit less of Retrieve query saves
+12.5 KB a query, one bit less of store hint 1.6 MB once."""
 FAILURE_LIMIT = 2.0**-40
 """Largest failure bound of a whole batch (``lwe_pir.check_failure``'s default)."""
 SPEEDS: tuple[float, ...] = tuple(round(1.0 + 0.0075 * k, 4) for k in range(-4, 5))
@@ -129,7 +134,10 @@ class LandmarkSpec:
     answer_bits: int = lwe_pir.LOG_Q
     """Wire width of every answer word, ScoreBag's and Retrieve's (``lwe_pir.to_wire``)."""
     bag_query_bits: int = lwe_pir.LOG_Q
-    """Wire width of each word of the bag query (the Retrieve query stays 32 bits)."""
+    """Wire width of each word of the bag query (``lwe_pir`` "The queries")."""
+    retrieve_query_bits: int = lwe_pir.LOG_Q
+    """Wire width of each word of a Retrieve's K x c PIR queries: the client rounds its own
+    ciphertext, like the bag query."""
     store_hint_bits: int = lwe_pir.LOG_Q
     """Wire width of each word of the published store hint (``lwe_pir`` "Hints")."""
     bag_hint_bits: int = lwe_pir.LOG_Q
@@ -179,12 +187,14 @@ class LandmarkSpec:
 
     @property
     def retrieve_query_bytes(self) -> int:
-        """Exact size of a Retrieve: K x c queries of one uint32 per store column.
+        """Exact size of a Retrieve: K x c queries of one word of ``retrieve_query_bits`` per
+        store column.
 
         Exact, never "at most": a client that sent fewer queries would tell the server how
         sure stage 1 made it.
         """
-        return lwe_pir.wire_bytes(self.layout.cols * self.queries_per_retrieve, lwe_pir.LOG_Q)
+        return lwe_pir.wire_bytes(self.layout.cols * self.queries_per_retrieve,
+                                  self.retrieve_query_bits)
 
     @property
     def retrieve_answer_bytes(self) -> int:
@@ -203,14 +213,16 @@ class LandmarkSpec:
         return lwe_pir.wire_bytes(self.songs * self.bag_params.n, self.bag_hint_bits)
 
     def store_failure(
-        self, *, answer_bits: int | None = None, hint_bits: int | None = None
+        self, *, answer_bits: int | None = None, query_bits: int | None = None,
+        hint_bits: int | None = None,
     ) -> float:
         """Failure bound of a Retrieve (``lwe_pir.failure_probability``), at this spec's
-        widths or the ones given."""
+        widths or the ones given (``query_bits``: the Retrieve query's)."""
         return lwe_pir.failure_probability(
             self.store_params, self.layout.rows, self.layout.cols, self.queries_per_retrieve,
             max_entry=lwe_pir.STORE_CENTRE,
             answer_bits=self.answer_bits if answer_bits is None else answer_bits,
+            query_bits=self.retrieve_query_bits if query_bits is None else query_bits,
             hint_bits=self.store_hint_bits if hint_bits is None else hint_bits)
 
     def bag_failure(
@@ -283,15 +295,18 @@ class LandmarkSpec:
     def _check_failure(self) -> None:
         """Refuse widths or moduli whose failure bound passes ``FAILURE_LIMIT``, naming the
         field to change: the modulus when even unrounded words fail, else the width."""
-        for name in ("answer_bits", "bag_query_bits", "store_hint_bits", "bag_hint_bits"):
+        for name in ("answer_bits", "bag_query_bits", "retrieve_query_bits", "store_hint_bits",
+                     "bag_hint_bits"):
             try:
                 lwe_pir.check_bits(name, getattr(self, name))
             except ValueError as exc:
                 raise CatalogError(f"landmark spec field {name!r}: {exc}") from exc
         full = lwe_pir.LOG_Q
         steps = (
-            ("store_params", "a Retrieve", self.store_failure(answer_bits=full, hint_bits=full)),
-            ("answer_bits", "a Retrieve", self.store_failure(hint_bits=full)),
+            ("store_params", "a Retrieve",
+             self.store_failure(answer_bits=full, query_bits=full, hint_bits=full)),
+            ("answer_bits", "a Retrieve", self.store_failure(query_bits=full, hint_bits=full)),
+            ("retrieve_query_bits", "a Retrieve", self.store_failure(hint_bits=full)),
             ("store_hint_bits", "a Retrieve", self.store_failure()),
             ("bag_params", "a ScoreBag",
              self.bag_failure(answer_bits=full, query_bits=full, hint_bits=full)),
@@ -304,8 +319,9 @@ class LandmarkSpec:
                 raise CatalogError(
                     f"landmark spec field {name!r}: {what} fails with probability up to "
                     f"{bound:.3g} > {FAILURE_LIMIT:.3g} (answer_bits {self.answer_bits}, "
-                    f"bag_query_bits {self.bag_query_bits}, store_hint_bits "
-                    f"{self.store_hint_bits}, bag_hint_bits {self.bag_hint_bits}): "
+                    f"bag_query_bits {self.bag_query_bits}, retrieve_query_bits "
+                    f"{self.retrieve_query_bits}, store_hint_bits {self.store_hint_bits}, "
+                    f"bag_hint_bits {self.bag_hint_bits}): "
                     + ("use a smaller p or a narrower matrix" if name.endswith("params")
                        else f"raise {name}"))
 
@@ -329,6 +345,7 @@ class LandmarkSpec:
             "bag_hint_sha256": self.bag_hint_sha256,
             "answer_bits": self.answer_bits,
             "bag_query_bits": self.bag_query_bits,
+            "retrieve_query_bits": self.retrieve_query_bits,
             "store_hint_bits": self.store_hint_bits,
             "bag_hint_bits": self.bag_hint_bits,
             "speeds": list(self.speeds),
@@ -375,6 +392,7 @@ class LandmarkSpec:
             bag_hint_sha256=_str(document, "bag_hint_sha256"),
             answer_bits=_int(document, "answer_bits"),
             bag_query_bits=_int(document, "bag_query_bits"),
+            retrieve_query_bits=_int(document, "retrieve_query_bits"),
             store_hint_bits=_int(document, "store_hint_bits"),
             bag_hint_bits=_int(document, "bag_hint_bits"),
             speeds=tuple(_speed_list(document, "speeds")),
@@ -444,46 +462,78 @@ class WireBits:
 
     answer_bits: int
     bag_query_bits: int
+    retrieve_query_bits: int
     store_hint_bits: int
     bag_hint_bits: int
 
 
+def bytes_moved(spec: LandmarkSpec) -> int:
+    """What ``choose_wire_bits`` minimizes: the bytes of ``QUERIES_PER_VERSION`` queries (both
+    stages' uploads and answers) plus both hints once, by the spec's own byte properties."""
+    per_query = (spec.bag_query_bytes + spec.bag_answer_bytes + spec.retrieve_query_bytes
+                 + spec.retrieve_answer_bytes)
+    return QUERIES_PER_VERSION * per_query + spec.store_hint_bytes + spec.bag_hint_bytes
+
+
+def _query_and_hint_pairs(
+    failure: Callable[..., float], answer_bits: int, query_choices: Sequence[int]
+) -> list[tuple[int, int]]:
+    """Each query width that passes at ``answer_bits`` with the narrowest hint that passes
+    beside it: a wider hint only costs more, so no other pair can be cheaper.
+
+    A query width that fails with an unrounded hint fails with any (the bound only grows as
+    a hint narrows), so it costs one bound instead of a search over every hint width.
+    """
+    def passes(q: int, h: int) -> bool:
+        return failure(answer_bits=answer_bits, query_bits=q, hint_bits=h) <= FAILURE_LIMIT
+
+    return [(q, next(h for h in HINT_BITS_CHOICES if passes(q, h)))
+            for q in query_choices if passes(q, lwe_pir.LOG_Q)]
+
+
 def choose_wire_bits(draft: LandmarkSpec) -> WireBits:
     """The wire widths for ``draft``'s store and bag: of those whose failure bounds (both
-    stages) stay within ``FAILURE_LIMIT``, the ones that move the fewest bytes over
-    ``QUERIES_PER_VERSION`` queries plus both hints once.
+    stages) stay within ``FAILURE_LIMIT``, the ones that move the fewest bytes
+    (``bytes_moved``).
 
-    Answer, bag query and bag hint share one margin (``lwe_pir`` "Fewer bytes on the wire"),
-    so they are chosen together: for each answer width, each bag query width with the
-    narrowest hints that still pass.
+    Each stage's answer, query and hint widths share one margin (``lwe_pir`` "Fewer bytes on
+    the wire"), so they are chosen together: for each answer width, each query width with the
+    narrowest hint that still passes, for the store (Retrieve query, store hint) and the bag
+    (bag query, bag hint). The two stages share only the answer width and their bytes add
+    up, so at a given answer width the cheapest store pair and the cheapest bag pair, each
+    found with the other side held fixed, make the cheapest combination: this prices about
+    40 candidates instead of the thousands of the full product (each one is a checked spec).
 
     Raises:
         CatalogError: not even unrounded words pass (the draft's moduli are too small).
     """
-    def narrowest(failure: Callable[..., float], **widths: int) -> int | None:
-        return next((h for h in HINT_BITS_CHOICES
-                     if failure(hint_bits=h, **widths) <= FAILURE_LIMIT), None)
-
     best: tuple[int, WireBits] | None = None
     for a in ANSWER_BITS_CHOICES:
-        store_hint = narrowest(draft.store_failure, answer_bits=a)
-        if store_hint is None:
+        stores = _query_and_hint_pairs(draft.store_failure, a, RETRIEVE_QUERY_BITS_CHOICES)
+        bags = _query_and_hint_pairs(draft.bag_failure, a, BAG_QUERY_BITS_CHOICES)
+        if not stores or not bags:
             continue
-        for q in BAG_QUERY_BITS_CHOICES:
-            bag_hint = narrowest(draft.bag_failure, answer_bits=a, query_bits=q)
-            if bag_hint is None:
-                continue
-            bits = WireBits(a, q, store_hint, bag_hint)
-            chosen = dataclasses.replace(draft, **dataclasses.asdict(bits))
-            per_query = (chosen.bag_query_bytes + chosen.bag_answer_bytes
-                         + chosen.retrieve_answer_bytes)
-            cost = (QUERIES_PER_VERSION * per_query + chosen.store_hint_bytes
-                    + chosen.bag_hint_bytes)
-            if best is None or cost < best[0]:
-                best = (cost, bits)
+        _, by_store = min((_priced(draft, a, s, bags[0]) for s in stores), key=_cost)
+        store = (by_store.retrieve_query_bits, by_store.store_hint_bits)
+        cost, bits = min((_priced(draft, a, store, b) for b in bags), key=_cost)
+        if best is None or cost < best[0]:
+            best = (cost, bits)
     if best is None:
         raise CatalogError("no wire width passes the failure bound: check the store and bag p")
     return best[1]
+
+
+def _priced(
+    draft: LandmarkSpec, answer_bits: int, store: tuple[int, int], bag: tuple[int, int]
+) -> tuple[int, WireBits]:
+    """``bytes_moved`` at these widths (store and bag: query and hint widths), and them."""
+    bits = WireBits(answer_bits, bag[0], store[0], store[1], bag[1])
+    return bytes_moved(dataclasses.replace(draft, **dataclasses.asdict(bits))), bits
+
+
+def _cost(priced: tuple[int, WireBits]) -> int:
+    """The bytes of a ``_priced`` candidate: the first, cheapest, wins a tie."""
+    return priced[0]
 
 
 def choose_chunks(songs: int, record_bytes: int, k: int) -> int:

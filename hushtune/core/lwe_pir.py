@@ -49,20 +49,23 @@ times 2^(32 - bits) (``from_wire``): off by a rounding error |r| <= 2^(31 - bits
 - *Answers* (``answer_bits``): the server rounds its own output, public post-processing that
   never touches the client's secret, so privacy is unchanged. Each decoded entry gains one
   deterministic |r| <= 2^(31 - answer_bits), taken off the margin: t - 2^(31 - answer_bits).
-- *The bag query* (``query_bits``): the client rounds its own ciphertext, so the server still
-  sees a function of an LWE sample and security is unchanged. The errors r_j of the bins enter
-  a count through its song's non-zeros (at most the fullest row, cols in the bound), each
-  |r_j| <= B = 2^(31 - query_bits), and their mean is -1/2 (round half up): the mean, at most
-  m cols / 2, comes off t; the centred sum is bounded with Hoeffding, Pr[|sum| >= u] <=
-  2 exp(-u^2 / (2 cols m^2 B^2)). The margin is split between it and the Gaussian term in
-  proportion to their deviations (sigma and B), a union bound that needs no independence
-  between e and r: the two tails become 4 exp(-t^2 / (2 m^2 cols (sigma + B)^2)).
+- *Queries* (``query_bits``: the bag query's and the Retrieve queries'): the client rounds
+  its own ciphertext, so the server still sees a function of an LWE sample and security is
+  unchanged. The errors r_j of the query's words enter a decoded entry as sum_j d_j r_j over
+  its row (a store row's cols entries, |d_j| <= 128; a song's occupied bins, at most the
+  fullest row, |d_j| = 1: cols in the bound), each |r_j| <= B = 2^(31 - query_bits), and
+  their mean is -1/2 (round half up): the mean, at most m cols / 2, comes off t; the centred
+  sum is bounded with Hoeffding, Pr[|sum| >= u] <= 2 exp(-u^2 / (2 cols m^2 B^2)). The
+  margin is split between it and the Gaussian term in proportion to their deviations (sigma
+  and B), a union bound that needs no independence between e and r: the two tails become
+  4 exp(-t^2 / (2 m^2 cols (sigma + B)^2)). With m = 128 the store's entries scale both the
+  mean and the tail, so a Retrieve query keeps more bits than the bag query (docs/SECURITY.md
+  has the widths chosen at 10,000 songs).
   *Assumption:* Hoeffding needs the r_j independent. They are a function of the query
-  A s + e + Delta x alone, which is pseudorandom under LWE, and the event |sum r_j| >= u can
-  be checked from the query, so its probability is that of uniform words (i.i.d. uniform
-  r_j) up to an LWE distinguisher's advantage (2^-128 by the estimate above).
-- *Retrieve queries stay 32 bits*: their errors are multiplied by store entries up to 128,
-  and the margin they would take is worth more to the hint.
+  A s + e + Delta x alone, which is pseudorandom under LWE, and the event |sum d_j r_j| >= u
+  can be checked from the query (D is the server's, fixed before), so its probability is that
+  of uniform words (i.i.d. uniform r_j) up to an LWE distinguisher's advantage (2^-128 by the
+  estimate above).
 - *Hints* (``hint_bits``): the server publishes each hint word rounded to its top bits, public
   post-processing of public data. The client then subtracts H' s with H' = H + R, |R_k| <=
   2^(31 - hint_bits), so a decoded entry gains sum_k R_k s_k over the n entries of its hint

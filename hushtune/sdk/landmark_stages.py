@@ -89,7 +89,8 @@ def retrieve(
 ) -> RetrieveResult:
     """Fetch the shortlisted songs' records privately and align the query against each.
 
-    Exactly ``queries_per_retrieve`` queries go out: the shortlist is always K songs (the
+    Exactly ``queries_per_retrieve`` queries go out, each word rounded to
+    ``retrieve_query_bits`` (``lwe_pir.to_wire``): the shortlist is always K songs (the
     spec's), each of ``chunks_per_record`` columns.
 
     Raises:
@@ -104,7 +105,7 @@ def retrieve(
             f"{len(columns)} PIR queries; the spec fixes {spec.queries_per_retrieve}"
         )
     queries, state = lwe_pir.make_queries(spec.store_params, kit.store_a, columns)
-    payload = lwe_pir.to_wire(queries, lwe_pir.LOG_Q)
+    payload = lwe_pir.to_wire(queries, spec.retrieve_query_bits)
     encrypt_s = time.perf_counter() - started
     reply = transport.retrieve(channel, kit.version, payload, deadline, attempt_seconds)
     mark = time.perf_counter()

@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pytest
 
+from hushtune.core import lwe_pir
 from hushtune.core.audio import SAMPLE_RATE
 from hushtune.core.evidence import LandmarkSpec
 from hushtune.sdk import Client
@@ -60,7 +61,9 @@ def test_noisy_catalog_song_is_matched_through_both_stages(e2e_stack, client):
     assert spec.answer_bits == 16 and spec.bag_query_bits < 32  # the builder's widths
     assert answer.stage_bytes["bag_up"] == spec.bag_width * spec.bag_query_bits // 8
     assert answer.stage_bytes["bag_down"] == spec.songs * 2
-    assert answer.stage_bytes["retrieve_up"] == spec.layout.cols * spec.queries_per_retrieve * 4
+    assert spec.retrieve_query_bits < 32  # the Retrieve query is rounded too
+    assert answer.stage_bytes["retrieve_up"] == spec.retrieve_query_bytes == lwe_pir.wire_bytes(
+        spec.layout.cols * spec.queries_per_retrieve, spec.retrieve_query_bits)
     assert answer.stage_bytes["retrieve_down"] == spec.layout.rows * spec.queries_per_retrieve * 2
     assert answer.timings["bag_server"] > 0 and answer.timings["retrieve_server"] > 0
 

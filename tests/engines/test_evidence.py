@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 
 import numpy as np
 import pytest
@@ -50,11 +51,13 @@ def test_the_spec_round_trips_through_json() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("format", 2), ("format", 4), ("record_bytes", "12800"), ("chunks_per_record", 3),
+    ("format", 3), ("format", 5), ("record_bytes", "12800"), ("chunks_per_record", 3),
     ("store_seed", "zz"),
     ("bag_bits", 0), ("shortlist_k", 13), ("song_bins", [1, 2]), ("min_aligned", 0),
     ("store_hint_sha256", "ABC"), ("layout", {"records": 1}), ("answer_bits", 4),
     ("answer_bits", 33), ("bag_query_bits", 8), ("bag_query_bits", "20"),
+    ("retrieve_query_bits", 0), ("retrieve_query_bits", 8), ("retrieve_query_bits", 33),
+    ("retrieve_query_bits", "27"), ("retrieve_query_bits", True),
     ("store_hint_bits", 0), ("store_hint_bits", 8), ("bag_hint_bits", 33),
     ("bag_hint_bits", 10),
 ])
@@ -65,16 +68,25 @@ def test_a_bad_field_is_named(field: str, value: object) -> None:
         LandmarkSpec.from_json(json.dumps(document).encode())
 
 
-def test_the_wire_widths_round_trip_and_a_format_2_spec_is_refused() -> None:
-    spec = make_spec(answer_bits=16, bag_query_bits=22, store_hint_bits=20, bag_hint_bits=26)
+def test_the_wire_widths_round_trip_and_older_formats_are_refused() -> None:
+    spec = make_spec(answer_bits=16, bag_query_bits=22, retrieve_query_bits=25,
+                     store_hint_bits=20, bag_hint_bits=26)
     document = json.loads(spec.to_json())
-    assert (document["answer_bits"], document["bag_query_bits"], document["store_hint_bits"],
-            document["bag_hint_bits"], document["format"]) == (16, 22, 20, 26, 3)
+    assert (document["answer_bits"], document["bag_query_bits"], document["retrieve_query_bits"],
+            document["store_hint_bits"], document["bag_hint_bits"], document["format"]) == (
+        16, 22, 25, 20, 26, 4)
     assert LandmarkSpec.from_json(spec.to_json()) == spec
+    assert make_spec().retrieve_query_bits == 32  # unrounded unless the builder chooses
     old = {k: v for k, v in document.items() if k not in ("store_hint_bits", "bag_hint_bits")}
-    with pytest.raises(CatalogError, match="'format' is 2, not 3: rebuild"):
+    with pytest.raises(CatalogError, match="'format' is 2, not 4: rebuild"):
         LandmarkSpec.from_json(json.dumps({**old, "format": 2}).encode())
-    for field in ("answer_bits", "bag_query_bits", "store_hint_bits", "bag_hint_bits"):
+    format_3 = {k: v for k, v in document.items() if k != "retrieve_query_bits"}
+    with pytest.raises(CatalogError, match="'format' is 3, not 4: rebuild"):
+        LandmarkSpec.from_json(json.dumps({**format_3, "format": 3}).encode())
+    with pytest.raises(CatalogError, match="'format' is 3, not 4"):
+        make_spec(format=3)
+    for field in ("answer_bits", "bag_query_bits", "retrieve_query_bits", "store_hint_bits",
+                  "bag_hint_bits"):
         missing = {k: v for k, v in document.items() if k != field}
         with pytest.raises(CatalogError, match=f"misses the field '{field}'"):
             LandmarkSpec.from_json(json.dumps(missing).encode())
@@ -87,25 +99,54 @@ def test_the_builder_picks_the_widths_at_10000_songs() -> None:
                       bag_params=lwe_pir.BAG_PARAMETERS, song_bins=(3_200,) * 10_000)
     assert (draft.layout.rows, draft.layout.cols, draft.queries_per_retrieve) == (
         12_800, 10_000, 10)
+    started = time.perf_counter()
     bits = evidence.choose_wire_bits(draft)
-    assert bits == evidence.WireBits(answer_bits=16, bag_query_bits=21, store_hint_bits=19,
-                                     bag_hint_bits=23)
+    assert time.perf_counter() - started < 5.0  # a build-time search: 0.2 s unloaded
+    assert bits == evidence.WireBits(answer_bits=16, bag_query_bits=21, retrieve_query_bits=27,
+                                     store_hint_bits=20, bag_hint_bits=23)
     spec = dataclasses.replace(draft, **dataclasses.asdict(bits))
     assert max(spec.store_failure(), spec.bag_failure()) <= 2.0**-40
-    assert spec.store_hint_bytes == 12_800 * 1024 * 19 // 8
+    assert spec.store_hint_bytes == 12_800 * 1024 * 20 // 8
     assert spec.bag_hint_bytes == 10_000 * 1024 * 23 // 8
     assert spec.store_hint_bytes + spec.bag_hint_bytes < 64_000_000
     assert spec.bag_query_bytes == 2**17 * 21 // 8
     assert spec.retrieve_answer_bytes == 256_000 and spec.bag_answer_bytes == 20_000
-    assert spec.retrieve_query_bytes == 400_000
+    assert spec.retrieve_query_bytes == 10 * 10_000 * 27 // 8 == 337_500  # 400,000 unrounded
     for field in ("bag_query_bits", "store_hint_bits", "bag_hint_bits"):
         with pytest.raises(CatalogError, match=f"field '{field}'.* raise {field}"):
             dataclasses.replace(spec, **{field: getattr(spec, field) - 1})
+    # A 26-bit Retrieve query still passes beside an unrounded hint, so the check names the
+    # hint it no longer fits with; the bound itself is over the limit.
+    assert spec.store_failure(query_bits=26) > 2.0**-40
+    with pytest.raises(CatalogError, match="field 'store_hint_bits': a Retrieve .*"
+                                           "retrieve_query_bits 26, store_hint_bits 20"):
+        dataclasses.replace(spec, retrieve_query_bits=26)
+
+
+def test_the_retrieve_query_is_chosen_with_the_store_hint() -> None:
+    # At 10,000 songs a 27-bit query needs a 20-bit store hint; the 19-bit hint passes only
+    # with an unrounded query, and moves more bytes over QUERIES_PER_VERSION queries.
+    draft = make_spec(songs=10_000, record_bytes=12_800, bag_bits=17,
+                      bag_params=lwe_pir.BAG_PARAMETERS, song_bins=(3_200,) * 10_000)
+    chosen = dataclasses.replace(draft, **dataclasses.asdict(evidence.choose_wire_bits(draft)))
+    assert chosen.store_failure(query_bits=32, hint_bits=19) <= 2.0**-40
+    assert chosen.store_failure(query_bits=31, hint_bits=19) > 2.0**-40
+    unrounded = dataclasses.replace(chosen, retrieve_query_bits=32, store_hint_bits=19)
+    assert evidence.bytes_moved(chosen) < evidence.bytes_moved(unrounded)
+    for q in range(26, 33):  # every passing pair costs at least the chosen one
+        hint = next(h for h in range(1, 33) if chosen.store_failure(query_bits=q, hint_bits=h)
+                    <= 2.0**-40)
+        other = dataclasses.replace(chosen, retrieve_query_bits=q, store_hint_bits=hint)
+        assert evidence.bytes_moved(other) >= evidence.bytes_moved(chosen)
+    assert chosen.store_failure(query_bits=25, hint_bits=32) > 2.0**-40  # none narrower
 
 
 def test_too_much_rounding_is_refused_naming_the_field() -> None:
     with pytest.raises(CatalogError, match="field 'answer_bits': a Retrieve .* raise answer_bits"):
         make_spec(answer_bits=4)
+    with pytest.raises(CatalogError, match="field 'retrieve_query_bits': a Retrieve .* "
+                                           "raise retrieve_query_bits"):
+        make_spec(retrieve_query_bits=12)
     with pytest.raises(CatalogError, match="field 'bag_query_bits': a ScoreBag"):
         make_spec(bag_query_bits=8)
     with pytest.raises(CatalogError, match="field 'bag_params'.* smaller p"):

@@ -457,6 +457,34 @@ def test_records_come_back_exactly_over_a_rounded_hint() -> None:
     assert differing > 0.3 * 3 * 64
 
 
+def test_records_come_back_exactly_over_rounded_queries_at_the_narrowest_width() -> None:
+    # The Retrieve query rounded by the client (``retrieve_query_bits``): its errors r_j come
+    # back multiplied by store entries up to 128, and the bound takes them at their largest.
+    records = _records(50, 64, seed=13)
+    store = lwe_pir.pack_store(records, 64)
+    a = lwe_pir.public_matrix(PARAMS, SEED, store.layout.cols)
+    h = lwe_pir.hint(store, a)
+    wanted = [2, 25, 48]
+    queries, state = lwe_pir.make_queries(PARAMS, a, wanted)
+    narrowest = next(b for b in range(1, 33) if lwe_pir.failure_probability(
+        PARAMS, 64, 50, 3, max_entry=128, answer_bits=16, query_bits=b) <= 2.0**-40)
+    assert narrowest == 21
+    sent = lwe_pir.to_wire(queries, narrowest)
+    assert len(sent) == lwe_pir.wire_bytes(50 * 3, 21) == 50 * 3 * 21 // 8 + 1
+    received = lwe_pir.from_wire(sent, queries.size, narrowest).reshape(queries.shape)
+    answers = _through(lwe_pir.answer(store, received), 16)
+    got = lwe_pir.recover(PARAMS, h, answers, state)
+    assert got == [records[i] + bytes(64 - len(records[i])) for i in wanted]
+    # Five bits fewer: refused, and real decoding does fail (the bound is not vacuous).
+    with pytest.raises(ValueError, match="query_bits 16"):
+        lwe_pir.check_failure(PARAMS, 64, 50, 3, max_entry=128, answer_bits=16, query_bits=16)
+    wrong = lwe_pir.recover(
+        PARAMS, h, _through(lwe_pir.answer(store, _through(queries, 16)), 16), state)
+    differing = sum(np.count_nonzero(np.frombuffer(w, np.uint8) != np.frombuffer(g, np.uint8))
+                    for w, g in zip(wrong, got, strict=True))
+    assert differing > 0.25 * 3 * 64
+
+
 def _bag_counts(bits: int, answer_bits: int, queries: int, hint_bits: int = 32
                 ) -> tuple[int, int]:
     """Wrong and total counts of ``queries`` bag queries sent with ``bits`` per word over a

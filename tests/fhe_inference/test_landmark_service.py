@@ -175,8 +175,10 @@ def retrieve_records(world: World, songs: list[int]) -> list[bytes]:
     spec = world.spec
     a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
     queries, state = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(spec, songs))
-    header, answer = joined(world.stub.Retrieve(
-        retrieve_stream(world.version, lwe_pir.to_wire(queries, 32)), timeout=30))
+    sent = lwe_pir.to_wire(queries, spec.retrieve_query_bits)  # rounded by the client
+    assert len(sent) == spec.retrieve_query_bytes == lwe_pir.wire_bytes(
+        spec.layout.cols * spec.queries_per_retrieve, spec.retrieve_query_bits)
+    header, answer = joined(world.stub.Retrieve(retrieve_stream(world.version, sent), timeout=30))
     assert header.size_bytes == spec.layout.rows * queries.shape[1] * 2  # type: ignore[attr-defined]
     answers = lwe_pir.from_wire(answer, spec.layout.rows * queries.shape[1], spec.answer_bits)
     answers = answers.reshape(spec.layout.rows, -1)
@@ -187,22 +189,27 @@ def retrieve_records(world: World, songs: list[int]) -> list[bytes]:
 
 
 def test_retrieve_recovers_the_shortlisted_records(world: World) -> None:
+    assert world.spec.retrieve_query_bits < 32  # the builder rounds the Retrieve query too
     for songs in ([4, 0, 2], [1, 3, 5]):
         assert retrieve_records(world, songs) == [world.built.records[s] for s in songs]
 
 
-def valid_queries(world: World) -> bytes:
+def valid_queries(world: World, bits: int | None = None) -> bytes:
+    """Queries for songs 0, 1 and 2 as the SDK sends them (``retrieve_query_bits``), or with
+    ``bits`` per word."""
     spec = world.spec
     a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
     queries, _ = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(spec, [0, 1, 2]))
-    return lwe_pir.to_wire(queries, 32)
+    return lwe_pir.to_wire(queries, spec.retrieve_query_bits if bits is None else bits)
 
 
 def test_retrieve_takes_exactly_k_times_c_queries(world: World) -> None:
     queries = valid_queries(world)
-    one_query = world.spec.layout.cols * 4
+    assert len(queries) == world.spec.retrieve_query_bytes
+    one_query = lwe_pir.wire_bytes(world.spec.layout.cols, world.spec.retrieve_query_bits)
     version = world.version
     cases = [
+        (retrieve_stream(version, valid_queries(world, 32)), "takes exactly"),  # unrounded
         (retrieve_stream(version, queries[:-one_query]), "takes exactly"),  # K - 1 songs' worth
         (retrieve_stream(version, queries + queries[:one_query]), "takes exactly"),
         (retrieve_stream(version, queries[:-4], size=len(queries)), "truncated"),
@@ -261,8 +268,8 @@ def test_answers_have_one_size_whatever_is_asked(world: World) -> None:
         spec = world.spec
         a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
         queries, _ = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(spec, songs))
-        _, answer = joined(world.stub.Retrieve(
-            retrieve_stream(world.version, lwe_pir.to_wire(queries, 32)), timeout=30))
+        _, answer = joined(world.stub.Retrieve(retrieve_stream(
+            world.version, lwe_pir.to_wire(queries, spec.retrieve_query_bits)), timeout=30))
         sizes.add(len(answer))
     assert sizes == {world.spec.retrieve_answer_bytes}
     assert world.spec.retrieve_answer_bytes == (

@@ -18,7 +18,7 @@ import grpc
 import numpy as np
 import pytest
 
-from hushtune.core import evidence, landmarks
+from hushtune.core import evidence, landmarks, lwe_pir
 from hushtune.core.errors import CatalogError, NotFoundError
 from hushtune.sdk import landmark_stages, transport
 from hushtune.sdk.landmark_hints import LandmarkHints, LandmarkKit, bag_matrix_path
@@ -154,7 +154,10 @@ def test_both_stages_find_the_queried_song(served: Served, tmp_path: Path) -> No
     found = landmark_stages.retrieve(served.channel, kit, songs, query, deadline)
     aligned = dict(zip(found.songs, found.aligned, strict=True))
     assert aligned[song] == 30 and max(v for s, v in aligned.items() if s != song) < 5
-    assert found.cost.upload_bytes == kit.spec.layout.cols * kit.spec.queries_per_retrieve * 4
+    assert found.cost.upload_bytes == kit.spec.retrieve_query_bytes  # retrieve_query_bits a word
+    assert found.cost.upload_bytes == lwe_pir.wire_bytes(
+        kit.spec.layout.cols * kit.spec.queries_per_retrieve, kit.spec.retrieve_query_bits)
+    assert kit.spec.retrieve_query_bits < 32
     assert found.cost.download_bytes == kit.spec.layout.rows * kit.spec.queries_per_retrieve * 2
     answer = evidence.decide(dense, 0.0, aligned, kit.spec)
     assert answer.song == song and answer.aligned == 30
@@ -181,7 +184,7 @@ def test_a_query_without_landmarks_still_runs_both_stages(served: Served, tmp_pa
     songs = evidence.shortlist(dense, bag.counts, kit.spec, query_bin_count=0)
     found = landmark_stages.retrieve(served.channel, kit, songs, empty, deadline)
     assert len(found.songs) == kit.spec.shortlist_k and not any(found.aligned)
-    assert found.cost.upload_bytes == kit.spec.layout.cols * kit.spec.queries_per_retrieve * 4
+    assert found.cost.upload_bytes == kit.spec.retrieve_query_bytes
     answer = evidence.decide(dense, 0.0, dict(zip(found.songs, found.aligned, strict=True)),
                              kit.spec)
     assert answer.song is None

@@ -171,12 +171,12 @@ class LandmarkAnswerer:
                          lambda: lwe_pir.answer_sparse(loaded.bag, vector))
 
     def retrieve(self, version: str, queries: bytes) -> Answer:
-        """D Q mod q for exactly ``queries_per_retrieve`` PIR queries (cols x K*c uint32),
-        sent back as words of ``answer_bits``."""
+        """D Q mod q for exactly ``queries_per_retrieve`` PIR queries (cols x K*c words of
+        ``retrieve_query_bits``), sent back as words of ``answer_bits``."""
         loaded = self.cache.get(required(version))
         spec = loaded.spec
-        words = _words(queries, spec.layout.cols * spec.queries_per_retrieve, lwe_pir.LOG_Q,
-                       "Retrieve queries")
+        words = _words(queries, spec.layout.cols * spec.queries_per_retrieve,
+                       spec.retrieve_query_bits, "Retrieve queries")
         matrix = words.reshape(spec.layout.cols, spec.queries_per_retrieve)
         return self._run(version, "retrieve", spec.answer_bits,
                          lambda: lwe_pir.answer(loaded.store, matrix))
