@@ -68,7 +68,8 @@ class TwoStageRow:
     shortlist_k: int
     first_query_s: float
     wire_bits: dict[str, int]
-    """The spec's widths (``evidence.WireBits``): answer, bag query, store hint, bag hint."""
+    """The spec's widths (``evidence.WireBits``): answer, bag query, Retrieve query, store
+    hint, bag hint."""
 
 
 def padded_records(real: Sequence[bytes], songs: int) -> list[bytes]:
@@ -110,6 +111,7 @@ def measure(
         shortlist_k=spec.shortlist_k,
         first_query_s=first,
         wire_bits={"answer": spec.answer_bits, "bag_query": spec.bag_query_bits,
+                   "retrieve_query": spec.retrieve_query_bits,
                    "store_hint": spec.store_hint_bits, "bag_hint": spec.bag_hint_bits},
     )
 
@@ -160,7 +162,8 @@ def section(rows: Sequence[TwoStageRow], repeats: int, load: float) -> str:
         "downloads per catalog version (the CKKS Galois keys, 10.5 MB, go up once per key",
         "profile and are not counted). Issue 14's targets at 10,000 songs: server <= 0.5 s,",
         "upload and download <= 1 MB, once <= 64 MB. Wire bits are the spec's widths of",
-        "answers / bag query / store hint / bag hint (`evidence.choose_wire_bits`).",
+        "answers / bag query / Retrieve query / store hint / bag hint",
+        "(`evidence.choose_wire_bits`).",
         "",
         "| songs | store rows x cols (c) | K | upload MB (dense / bag / PIR) "
         "| download MB (dense / bag / PIR) | once MB | server s (dense / bag / PIR) "

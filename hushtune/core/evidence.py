@@ -487,7 +487,7 @@ def _query_and_hint_pairs(
     def passes(q: int, h: int) -> bool:
         return failure(answer_bits=answer_bits, query_bits=q, hint_bits=h) <= FAILURE_LIMIT
 
-    return [(q, next(h for h in HINT_BITS_CHOICES if passes(q, h)))
+    return [(q, next((h for h in HINT_BITS_CHOICES if passes(q, h)), lwe_pir.LOG_Q))
             for q in query_choices if passes(q, lwe_pir.LOG_Q)]
 
 

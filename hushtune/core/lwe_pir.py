@@ -72,7 +72,7 @@ times 2^(32 - bits) (``from_wire``): off by a rounding error |r| <= 2^(31 - bits
   row. R is fixed before s is drawn and s_k are independent discrete Gaussians of deviation
   sigma, so that sum is subgaussian with parameter sigma sqrt(n) 2^(31 - hint_bits) and mean
   0: a third term of the margin split above (six tails when all three are present). This is
-  why s is small: under a uniform s, R s would be uniform noise. Rounding 32-bit words to 19
+  why s is small: under a uniform s, R s would be uniform noise. Rounding 32-bit words to 20
   to 23 bits cuts the one-time download by a third (docs/DESIGN.md).
 """
 

@@ -16,7 +16,8 @@ def row(songs: int) -> landmark_scale.TwoStageRow:
         server_s_p50=0.35, total_s_p50=0.54, stage_bytes=stages,
         stage_server_s={"dense": 0.15, "bag": 0.02, "retrieve": 0.18},
         store_shape=(12_800, songs), chunks_per_record=1, shortlist_k=10, first_query_s=13.0,
-        wire_bits={"answer": 16, "bag_query": 21, "store_hint": 19, "bag_hint": 23},
+        wire_bits={"answer": 16, "bag_query": 21, "retrieve_query": 27, "store_hint": 20,
+                   "bag_hint": 23},
     )
 
 
@@ -29,7 +30,7 @@ def test_the_section_shows_each_size_and_replaces_only_itself(tmp_path: Path) ->
     markdown.write_text("# Benchmarks\n\n## Scale\n\nkept\n")
     text = landmark_scale.section([row(10_000)], repeats=5, load=0.5)
     assert "| 10,000 | 12,800 x 10,000 (1) | 10 | **1.56**" in text
-    assert "| **106.0** | **0.350**" in text and "| 0.54 | 16 / 21 / 19 / 23 |" in text
+    assert "| **106.0** | **0.350**" in text and "| 0.54 | 16 / 21 / 27 / 20 / 23 |" in text
     write_section(markdown, text, landmark_scale.SECTION)
     write_section(markdown, landmark_scale.section([row(1_000)], 5, 0.5), landmark_scale.SECTION)
     body = markdown.read_text()

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -139,6 +140,38 @@ def test_the_retrieve_query_is_chosen_with_the_store_hint() -> None:
         other = dataclasses.replace(chosen, retrieve_query_bits=q, store_hint_bits=hint)
         assert evidence.bytes_moved(other) >= evidence.bytes_moved(chosen)
     assert chosen.store_failure(query_bits=25, hint_bits=32) > 2.0**-40  # none narrower
+
+
+def test_the_stage_by_stage_choice_is_the_cheapest_of_every_combination() -> None:
+    # choose_wire_bits prices each stage's pairs separately; over the full product of answer,
+    # Retrieve query, store hint, bag query and bag hint widths nothing that passes moves
+    # fewer bytes (counted here word by word, independently of the spec's properties).
+    draft = make_spec(songs=12, bag_bits=12, bag_params=lwe_pir.BAG_PARAMETERS,
+                      song_bins=(1_500,) * 12)
+    chosen = dataclasses.replace(draft, **dataclasses.asdict(evidence.choose_wire_bits(draft)))
+    assert chosen.retrieve_query_bits < 32
+    rows, cols, k, n = (draft.layout.rows, draft.layout.cols, draft.queries_per_retrieve,
+                        draft.store_params.n)
+    wire, limit, widths = lwe_pir.wire_bytes, evidence.FAILURE_LIMIT, range(1, 33)
+
+    def cost(a: int, rq: int, sh: int, bq: int, bh: int) -> int:
+        per_query = (wire(draft.bag_width, bq) + wire(draft.songs, a) + wire(cols * k, rq)
+                     + wire(rows * k, a))
+        return (evidence.QUERIES_PER_VERSION * per_query + wire(rows * n, sh)
+                + wire(draft.songs * draft.bag_params.n, bh))
+
+    def passing(failure: Callable[..., float], a: int) -> list[tuple[int, int]]:
+        return [(q, h) for q in widths for h in widths
+                if failure(answer_bits=a, query_bits=q, hint_bits=h) <= limit]
+
+    cheapest = min(
+        cost(a, rq, sh, bq, bh)
+        for a in evidence.ANSWER_BITS_CHOICES
+        for rq, sh in passing(draft.store_failure, a)
+        for bq, bh in passing(draft.bag_failure, a))
+    assert evidence.bytes_moved(chosen) == cheapest == cost(
+        chosen.answer_bits, chosen.retrieve_query_bits, chosen.store_hint_bits,
+        chosen.bag_query_bits, chosen.bag_hint_bits)
 
 
 def test_too_much_rounding_is_refused_naming_the_field() -> None:
