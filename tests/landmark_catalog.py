@@ -23,7 +23,9 @@ from hushtune.services.featurizer import landmark_store
 
 SONGS = 6
 RECORD_BYTES = 400
-"""100 landmark entries of 4 bytes per song."""
+"""100 landmark entries of 4 bytes per record unit."""
+UNITS = (1, 2, 1, 3, 2, 1)
+"""Record units per song: long songs too, so a Retrieve may fetch only a record's start."""
 SHORTLIST_K = 3
 BAG_BITS = 10
 WITH_LANDMARKS = "20260101T000000Z-landmarks"
@@ -43,15 +45,17 @@ class LandmarkVersion:
 
 
 def synthetic_records(seed: int = 5) -> list[bytes]:
-    """``SONGS`` records of 40 to 79 random non-zero hashes at frames below 5,000, zero padded:
-    with at most 5,000 // 255 = 19 skip entries they fit ``RECORD_BYTES``."""
+    """``SONGS`` records of ``UNITS`` units, each unit's worth 40 to 79 random non-zero hashes
+    at frames below 5,000, zero padded: with at most 5,000 // 255 = 19 skip entries a unit
+    they fit ``RECORD_BYTES`` a unit."""
     rng = np.random.default_rng(seed)
     records = []
-    for _ in range(SONGS):
-        count = int(rng.integers(40, 80))
+    for units in UNITS:
+        count = int(rng.integers(40, 80)) * units
         hashes = rng.integers(1, 1 << landmarks.HASH_BITS, count).astype(np.uint32)
-        times = np.sort(rng.integers(0, 5000, count)).astype(np.int32)
-        records.append(landmarks.pack_record(landmarks.Fingerprint(hashes, times), RECORD_BYTES))
+        times = np.sort(rng.integers(0, 5000 * units, count)).astype(np.int32)
+        records.append(landmarks.pack_record(landmarks.Fingerprint(hashes, times),
+                                             units * RECORD_BYTES))
     return records
 
 

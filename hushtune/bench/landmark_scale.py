@@ -4,10 +4,12 @@
 
 Like ``hushtune.bench.scale``: a CKKS catalog trained on the demo clips is padded to each size
 with synthetic rows, and given a landmark store of the same size: the real songs' records,
-then those records again for the synthetic songs (the cost of a query depends on the store's
-shape, not on what the records hold). Each catalog is published to a real registry and
-identified through the real services on loopback with the SDK, so bytes and seconds are what a
-client sees: the dense CKKS score, the landmark bag, the PIR retrieval of K records.
+then synthetic songs' records made of the real ones, sized by the development corpus's mix
+of song lengths (``length_mix``; the cost of a query depends on the store's shape and its
+songs' bag occupancy, not on what the records mean). Each catalog is published to a real
+registry and identified through the real services on loopback with the SDK, so bytes and
+seconds are what a client sees: the dense CKKS score, the landmark bag, the PIR retrieval of S
+record units.
 
 Writes ``two_stage`` rows into ``<out>/scale.json`` (other keys kept) and the section
 "## Two-stage scale" of ``<out>/BENCHMARKS.md``.
@@ -28,6 +30,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from hushtune.bench.corpus import listed_tracks
+from hushtune.bench.run import BenchConfig
 from hushtune.bench.scale import (
     DEMO_CATALOG,
     REPO,
@@ -37,15 +41,19 @@ from hushtune.bench.scale import (
     train_real,
     write_section,
 )
+from hushtune.core import evidence, landmarks
 from hushtune.core.audio import SAMPLE_RATE, load_audio
 from hushtune.core.concrete_runtime import run_main
 from hushtune.core.evidence import RECORD_BYTES, LandmarkSpec
+from hushtune.core.landmarks import Fingerprint, decode_record
 from hushtune.sdk import Client
 from hushtune.services.featurizer import landmark_store
 from hushtune.services.featurizer.builder import publish_catalog
 from hushtune.services.featurizer.sources import scan_folder
 
 SECTION = "## Two-stage scale"
+MAX_TRACK_SECONDS = BenchConfig.max_track_seconds
+"""How much of a track the benchmark reads (10 minutes)."""
 TARGETS = {"server_s_p50": 0.5, "upload_bytes": 1_000_000, "response_bytes": 1_000_000,
            "one_time_bytes": 64_000_000}
 """Issue 14's cost targets at 10,000 songs (per query, and once per catalog version)."""
@@ -66,15 +74,51 @@ class TwoStageRow:
     store_shape: tuple[int, int]
     chunks_per_record: int
     shortlist_k: int
+    retrieve_units: int
+    """S: record units every Retrieve fetches."""
+    units_per_song: float
     first_query_s: float
     wire_bits: dict[str, int]
     """The spec's widths (``evidence.WireBits``): answer, bag query, Retrieve query, store
     hint, bag hint."""
 
 
-def padded_records(real: Sequence[bytes], songs: int) -> list[bytes]:
-    """``songs`` records: the real ones, then the real ones again, in order."""
-    return [real[i % len(real)] for i in range(songs)]
+def length_mix() -> list[int]:
+    """Record units of the development corpus's tracks (``corpus.TRACK_LIST``, each read
+    for at most the benchmark's 10 minutes): the length mix padded catalogs get, so a
+    10,000-song store has the columns such a catalog would (1.35 units a song)."""
+    return [evidence.record_units(min(t.duration_s, MAX_TRACK_SECONDS))
+            for t in listed_tracks(Path("."))]
+
+
+def long_record(parts: Sequence[bytes], units: int) -> bytes:
+    """A record of ``units`` units made of the decoded ``parts`` one after another: a stand-in
+    for a long song, with as many distinct hashes and bag bins as one (what the failure
+    bounds, hence the wire widths, depend on), trimmed to fit."""
+    prints = [decode_record(p) for p in parts]
+    hashes, times, offset = [], [], 0
+    for fp in prints:
+        hashes.append(fp.hashes)
+        times.append(fp.times.astype(np.int64) + offset)
+        offset = int(times[-1].max(initial=offset - 1)) + 1
+    all_hashes, all_times = np.concatenate(hashes), np.concatenate(times)
+    entries = units * RECORD_BYTES // landmarks.ENTRY_BYTES
+    keep = all_hashes.size
+    while keep + landmarks.skip_entries(all_times[:keep]) > entries:
+        keep -= 1
+    return landmarks.pack_record(
+        Fingerprint(all_hashes[:keep], all_times[:keep].astype(np.int32)), units * RECORD_BYTES)
+
+
+def padded_records(real: Sequence[bytes], songs: int, mix: Sequence[int]) -> list[bytes]:
+    """``songs`` records: the real ones, then synthetic ones of ``mix[i]`` units (cycled)
+    made of consecutive real records (``long_record``)."""
+    out = list(real[:songs])
+    for i in range(len(out), songs):
+        units = mix[i % len(mix)]
+        parts = [real[(i + j) % len(real)] for j in range(units)]
+        out.append(parts[0] if units == 1 else long_record(parts, units))
+    return out
 
 
 def measure(
@@ -109,6 +153,8 @@ def measure(
         store_shape=(spec.layout.rows, spec.layout.cols),
         chunks_per_record=spec.chunks_per_record,
         shortlist_k=spec.shortlist_k,
+        retrieve_units=spec.retrieve_units,
+        units_per_song=round(spec.units / spec.songs, 3),
         first_query_s=first,
         wire_bits={"answer": spec.answer_bits, "bag_query": spec.bag_query_bits,
                    "retrieve_query": spec.retrieve_query_bits,
@@ -123,6 +169,7 @@ def run(sizes: Sequence[int], source: Path, repeats: int) -> list[TwoStageRow]:
     records = [
         landmark_store.song_landmarks(load_audio(s.path), RECORD_BYTES).record for s in songs
     ]
+    mix = length_mix()
     rng = np.random.default_rng(2026)
     rows = []
     with tempfile.TemporaryDirectory(prefix="hushtune-landmark-scale-") as folder, \
@@ -132,7 +179,7 @@ def run(sizes: Sequence[int], source: Path, repeats: int) -> list[TwoStageRow]:
             built = make_catalog("ckks", real, weights, bias)
             mark = time.perf_counter()
             spec, artifacts = landmark_store.build_artifacts(
-                padded_records(records, size), landmark_store.Thresholds(8, 6)
+                padded_records(records, size, mix), landmark_store.Thresholds(8, 6)
             )
             print(f"{size:,} songs: landmark store and hints in "
                   f"{time.perf_counter() - mark:.1f} s", flush=True)
@@ -165,7 +212,7 @@ def section(rows: Sequence[TwoStageRow], repeats: int, load: float) -> str:
         "answers / bag query / Retrieve query / store hint / bag hint",
         "(`evidence.choose_wire_bits`).",
         "",
-        "| songs | store rows x cols (c) | K | upload MB (dense / bag / PIR) "
+        "| songs | store rows x cols (c) | K / S | upload MB (dense / bag / PIR) "
         "| download MB (dense / bag / PIR) | once MB | server s (dense / bag / PIR) "
         "| end-to-end s | wire bits |",
         "| ---: | --- | ---: | --- | --- | ---: | --- | ---: | --- |",
@@ -174,7 +221,7 @@ def section(rows: Sequence[TwoStageRow], repeats: int, load: float) -> str:
         b, s = r.stage_bytes, r.stage_server_s
         lines.append(
             f"| {r.songs:,} | {r.store_shape[0]:,} x {r.store_shape[1]:,} "
-            f"({r.chunks_per_record}) | {r.shortlist_k} "
+            f"({r.chunks_per_record}) | {r.shortlist_k} / {r.retrieve_units} "
             f"| **{r.upload_bytes / mb:.2f}** ({b['dense_up'] / mb:.2f} / {b['bag_up'] / mb:.2f}"
             f" / {b['retrieve_up'] / mb:.2f}) "
             f"| **{r.response_bytes / mb:.2f}** ({b['dense_down'] / mb:.2f} / "

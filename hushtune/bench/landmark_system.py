@@ -111,6 +111,8 @@ class LandmarkTwoStageSystem:
                 "min_aligned_with_dense": spec.min_aligned_with_dense,
                 "speeds": len(spec.speeds), "shortlist_k": spec.shortlist_k,
                 "chunks_per_record": spec.chunks_per_record, "bag_bits": spec.bag_bits,
+                "retrieve_units": spec.retrieve_units,
+                "units_per_song": round(spec.units / spec.songs, 3),
                 "store_rows_x_cols": f"{spec.layout.rows} x {spec.layout.cols}",
                 "dense_fallback": self.dense_fallback}
 
@@ -144,7 +146,13 @@ class LandmarkTwoStageSystem:
         counts = self._bag.counts(bins)
         shortlist = evidence.shortlist(logits, counts, spec, query_bin_count=int(bins.size))
         every = self._index.aligned_counts(query, spec.speeds)
-        aligned = {s: int(every[s]) for s in shortlist}
+        aligned = {}
+        for song, taken in evidence.fetch_plan(spec, shortlist):
+            if taken == spec.song_units[song]:
+                aligned[song] = int(every[song])
+            else:  # the last song fetched, its record's first units only
+                start = self.records[song][: taken * spec.record_bytes]
+                aligned.update(evidence.aligned_counts(query, [song], [start], spec.speeds))
         answer = evidence.decide(logits, self._dense_threshold(), aligned, spec,
                                  dense_fallback=dense_fallback)
         return Stages(counts.tolist(), shortlist, aligned, answer)
@@ -172,8 +180,9 @@ class LandmarkTwoStageSystem:
                                        query_bin_count=int(bins.size))
         a = lwe_pir.public_matrix(artifacts_spec.store_params, artifacts_spec.store_seed,
                                   artifacts_spec.layout.cols)
+        plan = evidence.fetch_plan(artifacts_spec, shortlist)
         queries, state = lwe_pir.make_queries(artifacts_spec.store_params, a,
-                                              evidence.plan_columns(artifacts_spec, shortlist))
+                                              evidence.plan_columns(artifacts_spec, plan))
         answers = _over_wire(
             lwe_pir.answer(evidence.store_of(artifacts_spec, self.records),
                            _over_wire(queries, artifacts_spec.retrieve_query_bits)),
@@ -182,8 +191,9 @@ class LandmarkTwoStageSystem:
             artifacts_spec.store_params,
             evidence.hint_of(artifacts_spec, "store", artifacts.store_hint), answers,
             state)
-        fetched = evidence.records_from_chunks(artifacts_spec, shortlist, columns)
-        aligned = evidence.aligned_counts(query, shortlist, fetched, artifacts_spec.speeds)
+        fetched = evidence.records_from_chunks(artifacts_spec, plan, columns)
+        aligned = evidence.aligned_counts(query, [song for song, _ in plan], fetched,
+                                          artifacts_spec.speeds)
         answer = evidence.decide(logits, self._dense_threshold(), aligned, artifacts_spec,
                                  dense_fallback=self.dense_fallback)
         return Stages(counts.tolist(), shortlist, aligned, answer)

@@ -46,7 +46,8 @@ class BagResult:
 
 @dataclasses.dataclass(frozen=True)
 class RetrieveResult:
-    """Stage 2's evidence: per shortlisted song, the most query hashes on one time offset."""
+    """Stage 2's evidence: per song fetched (the shortlist's first, ``evidence.fetch_plan``),
+    the most query hashes on one time offset."""
 
     songs: tuple[int, ...]
     aligned: tuple[int, ...]
@@ -87,11 +88,13 @@ def retrieve(
     deadline: float,
     attempt_seconds: float | None = None,
 ) -> RetrieveResult:
-    """Fetch the shortlisted songs' records privately and align the query against each.
+    """Fetch the shortlisted songs' records privately and align the query against each one
+    fetched (``evidence.fetch_plan``: S units, the shortlist's songs in order, the last
+    perhaps only its first units).
 
     Exactly ``queries_per_retrieve`` queries go out, each word rounded to
-    ``retrieve_query_bits`` (``lwe_pir.to_wire``): the shortlist is always K songs (the
-    spec's), each of ``chunks_per_record`` columns.
+    ``retrieve_query_bits`` (``lwe_pir.to_wire``): S units of ``chunks_per_record`` columns,
+    padded when the shortlist's records take fewer, whatever the shortlist holds.
 
     Raises:
         ValueError: the shortlist is not K distinct songs (a bug: the server would learn).
@@ -99,7 +102,8 @@ def retrieve(
     """
     spec = kit.spec
     started = time.perf_counter()
-    columns = evidence.plan_columns(spec, songs)  # ValueError unless exactly K distinct songs
+    plan = evidence.fetch_plan(spec, songs)  # ValueError unless exactly K distinct songs
+    columns = evidence.plan_columns(spec, plan)
     if len(columns) != spec.queries_per_retrieve:
         raise CatalogError(
             f"{len(columns)} PIR queries; the spec fixes {spec.queries_per_retrieve}"
@@ -117,8 +121,8 @@ def retrieve(
         )
     except ValueError as exc:
         raise ServiceError(f"Retrieve: the answers do not decode ({exc})") from exc
-    records = evidence.records_from_chunks(spec, list(songs), recovered)
-    aligned = evidence.aligned_counts(query, songs, records, spec.speeds)
+    records = evidence.records_from_chunks(spec, plan, recovered)
+    aligned = evidence.aligned_counts(query, [s for s, _ in plan], records, spec.speeds)
     client_s = encrypt_s + time.perf_counter() - mark
     return RetrieveResult(tuple(aligned), tuple(aligned.values()), _cost(reply, client_s))
 

@@ -17,12 +17,14 @@ from hushtune.core.evidence import DecidedBy, LandmarkSpec
 
 
 def make_spec(songs: int = 12, record_bytes: int = evidence.RECORD_BYTES, k: int = 10,
-              **changes: object) -> LandmarkSpec:
-    c = evidence.choose_chunks(songs, record_bytes, k)
+              units: tuple[int, ...] | None = None, **changes: object) -> LandmarkSpec:
+    song_units = units if units is not None else (1,) * songs
+    slots = evidence.choose_retrieve_units(song_units, k)
+    c = evidence.choose_chunks(sum(song_units), record_bytes, slots)
     fields: dict[str, object] = dict(
         store_params=lwe_pir.DEFAULT_PARAMETERS, record_bytes=record_bytes,
-        chunks_per_record=c,
-        layout=lwe_pir.StoreLayout.near_square(songs * c, record_bytes // c),
+        chunks_per_record=c, song_units=song_units, retrieve_units=slots,
+        layout=lwe_pir.StoreLayout.near_square(sum(song_units) * c, record_bytes // c),
         store_seed=bytes(32), bag_bits=18, bag_params=lwe_pir.LweParameters(p=4096),
         bag_seed=bytes(range(32)), shortlist_k=k, song_bins=tuple(range(3000, 3000 + songs)),
         min_aligned=8, min_aligned_with_dense=6, store_hint_sha256=hashlib.sha256(b"s").hexdigest(),
@@ -49,10 +51,19 @@ def test_the_spec_round_trips_through_json() -> None:
     assert LandmarkSpec.from_json(spec.to_json()) == spec
     assert spec.queries_per_retrieve == 10 * spec.chunks_per_record
     assert spec.columns_of(0) == [spec.layout.column_of(j) for j in range(spec.chunks_per_record)]
+    long = make_spec(units=(1, 3) + (1,) * 10)
+    assert LandmarkSpec.from_json(long.to_json()) == long and long.units == 14
+    c = long.chunks_per_record
+    assert long.first_unit(2) == 4 and long.items_of(1) == list(range(c, 4 * c))
+    assert long.items_of(1, 2) == list(range(c, 3 * c))
+    with pytest.raises(ValueError, match="has 3 units, not 4"):
+        long.items_of(1, 4)
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("format", 3), ("format", 5), ("record_bytes", "12800"), ("chunks_per_record", 3),
+    ("format", 4), ("format", 6), ("record_bytes", "12800"), ("chunks_per_record", 3),
+    ("song_units", [1] * 11), ("song_units", [0] + [1] * 11), ("song_units", [4] + [1] * 11),
+    ("song_units", [2] + [1] * 11), ("retrieve_units", 0), ("retrieve_units", 13),
     ("store_seed", "zz"),
     ("bag_bits", 0), ("shortlist_k", 13), ("song_bins", [1, 2]), ("min_aligned", 0),
     ("store_hint_sha256", "ABC"), ("layout", {"records": 1}), ("answer_bits", 4),
@@ -75,16 +86,19 @@ def test_the_wire_widths_round_trip_and_older_formats_are_refused() -> None:
     document = json.loads(spec.to_json())
     assert (document["answer_bits"], document["bag_query_bits"], document["retrieve_query_bits"],
             document["store_hint_bits"], document["bag_hint_bits"], document["format"]) == (
-        16, 22, 25, 20, 26, 4)
+        16, 22, 25, 20, 26, 5)
     assert LandmarkSpec.from_json(spec.to_json()) == spec
     assert make_spec().retrieve_query_bits == 32  # unrounded unless the builder chooses
     old = {k: v for k, v in document.items() if k not in ("store_hint_bits", "bag_hint_bits")}
-    with pytest.raises(CatalogError, match="'format' is 2, not 4: rebuild"):
+    with pytest.raises(CatalogError, match="'format' is 2, not 5: rebuild"):
         LandmarkSpec.from_json(json.dumps({**old, "format": 2}).encode())
     format_3 = {k: v for k, v in document.items() if k != "retrieve_query_bits"}
-    with pytest.raises(CatalogError, match="'format' is 3, not 4: rebuild"):
+    with pytest.raises(CatalogError, match="'format' is 3, not 5: rebuild"):
         LandmarkSpec.from_json(json.dumps({**format_3, "format": 3}).encode())
-    with pytest.raises(CatalogError, match="'format' is 3, not 4"):
+    format_4 = {k: v for k, v in document.items() if k not in ("song_units", "retrieve_units")}
+    with pytest.raises(CatalogError, match="'format' is 4, not 5: rebuild"):
+        LandmarkSpec.from_json(json.dumps({**format_4, "format": 4}).encode())
+    with pytest.raises(CatalogError, match="'format' is 3, not 5"):
         make_spec(format=3)
     for field in ("answer_bits", "bag_query_bits", "retrieve_query_bits", "store_hint_bits",
                   "bag_hint_bits"):
@@ -198,14 +212,43 @@ def test_missing_unknown_and_non_json_are_refused() -> None:
         LandmarkSpec.from_json(b"\xff{")
 
 
-def test_the_shortlist_interleaves_bag_and_dense_rankings() -> None:
+def test_the_shortlist_interleaves_fused_and_dense_rankings() -> None:
     spec = make_spec(songs=12, k=4, song_bins=(100,) * 12, bag_bits=10)
     dense = np.arange(12, dtype=np.float64)  # dense: 11, 10, 9, ...
     counts = np.zeros(12, np.int64)
-    counts[[0, 1, 2]] = [30, 20, 10]  # bag: 0, 1, 2, ...
-    assert evidence.shortlist(dense, counts, spec, query_bin_count=50) == [0, 11, 1, 10]
+    counts[[0, 1, 2]] = [30, 20, 10]
+    fused = evidence.fused_scores(dense, evidence.bag_z_scores(counts, spec, 50))
+    found = evidence.shortlist(dense, counts, spec, query_bin_count=50)
+    assert found == evidence.interleave(dense, fused, 4)
+    assert found[0] == int(np.argmax(fused)) and len(set(found)) == 4
+    assert {0, 11} <= set(found)  # the bag's top song and the dense top song
     with pytest.raises(ValueError, match="12 dense logits"):
         evidence.shortlist(dense[:5], counts, spec, query_bin_count=50)
+
+
+def test_fused_scores_favour_a_song_both_rankings_hold() -> None:
+    # Song 1 is second in both rankings; songs 0 and 2 top one and bottom the other.
+    dense = np.array([10.0, 6.0, 0.0, 5.0, 5.0, 5.0, 5.0, 5.0])
+    bag_z = np.array([0.0, 6.0, 10.0, 5.0, 5.0, 5.0, 5.0, 5.0])
+    fused = evidence.fused_scores(dense, bag_z)
+    assert int(np.argmax(fused)) == 1
+    assert fused[0] == pytest.approx(fused[2])
+    flat = evidence.fused_scores(np.zeros(4), np.array([0.0, 1.0, 0.0, 0.0]))
+    assert np.all(np.isfinite(flat)) and int(np.argmax(flat)) == 1  # no spread: no NaN
+
+
+def test_the_bag_counts_the_strongest_query_hashes_of_each_second() -> None:
+    from hushtune.core.landmarks import Fingerprint
+
+    frames_per_second = 11025 / 256
+    times = (np.arange(400) * frames_per_second / 100).astype(np.int32)  # 100 a second, 4 s
+    strength = np.tile(np.arange(100, dtype=np.float32), 4)
+    query = Fingerprint(np.arange(1, 401, dtype=np.uint32), times, 0, strength)
+    kept = evidence.bag_hashes(query)
+    assert 4 * 38 <= kept.size <= 4 * 42
+    assert strength[kept - 1].min() >= 55  # the strongest of each second
+    no_strength = Fingerprint(query.hashes, query.times)
+    assert np.array_equal(evidence.bag_hashes(no_strength), query.hashes)
 
 
 def test_the_bag_ranking_is_chance_corrected() -> None:
@@ -217,23 +260,54 @@ def test_the_bag_ranking_is_chance_corrected() -> None:
 
 
 def test_records_come_back_from_their_chunks_through_real_pir() -> None:
-    songs, record_bytes = 12, 1_600
+    record_bytes, units = 1_600, (1, 2, 3, 1, 2, 1, 1, 1, 2, 1, 1, 1)
     rng = np.random.default_rng(4)
-    records = [rng.integers(0, 256, record_bytes, dtype=np.uint8).tobytes() for _ in range(songs)]
-    spec = make_spec(songs=songs, record_bytes=record_bytes, k=3)
-    assert spec.chunks_per_record > 1
-    store = lwe_pir.pack_store(evidence.chunk_records(records, spec.chunks_per_record),
-                               spec.chunk_bytes)
-    assert store.layout == spec.layout
+    records = [rng.integers(0, 256, u * record_bytes, dtype=np.uint8).tobytes() for u in units]
+    spec = make_spec(songs=len(units), record_bytes=record_bytes, k=3, units=units)
+    assert spec.chunks_per_record > 1 and spec.retrieve_units == 3
+    store = evidence.store_of(spec, records)
     a = lwe_pir.public_matrix(store.params, spec.store_seed, spec.layout.cols)
     h = lwe_pir.hint(store, a)
-    wanted = [7, 0, 11]
-    queries, state = lwe_pir.make_queries(store.params, a, evidence.plan_columns(spec, wanted))
-    assert queries.shape == (spec.layout.cols, spec.queries_per_retrieve)
-    columns = lwe_pir.recover(store.params, h, lwe_pir.answer(store, queries), state)
-    assert evidence.records_from_chunks(spec, wanted, columns) == [records[i] for i in wanted]
+    for wanted, fetched in (
+        ([7, 0, 11], [records[7], records[0], records[11]]),
+        ([1, 0, 11], [records[1], records[0]]),  # two units, one, no slot left
+        ([4, 2, 0], [records[4], records[2][:record_bytes]]),  # the start of a long song
+    ):
+        plan = evidence.fetch_plan(spec, wanted)
+        columns = evidence.plan_columns(spec, plan)
+        assert len(columns) == spec.queries_per_retrieve  # whatever the plan
+        queries, state = lwe_pir.make_queries(store.params, a, columns)
+        assert queries.shape == (spec.layout.cols, spec.queries_per_retrieve)
+        recovered = lwe_pir.recover(store.params, h, lwe_pir.answer(store, queries), state)
+        assert evidence.records_from_chunks(spec, plan, recovered) == fetched
     with pytest.raises(ValueError, match="exactly 3 distinct"):
-        evidence.records_from_chunks(spec, [1, 1, 2], columns)
+        evidence.fetch_plan(spec, [1, 1, 2])
+    with pytest.raises(ValueError, match="columns; a Retrieve has"):
+        evidence.records_from_chunks(spec, plan, recovered[:-1])
+
+
+def test_a_plan_shorter_than_the_retrieve_is_padded() -> None:
+    # K = 2 songs of one unit, S = 3 (the longest record): one padding query, answer dropped.
+    spec = make_spec(songs=3, record_bytes=1_600, k=2, units=(1, 1, 3))
+    assert spec.retrieve_units == 3
+    plan = evidence.fetch_plan(spec, [1, 0])
+    assert plan == [(1, 1), (0, 1)]
+    columns = evidence.plan_columns(spec, plan)
+    c = spec.chunks_per_record
+    assert len(columns) == 3 * c and columns[2 * c:] == [columns[0]] * c
+
+
+def test_record_units_follow_the_song_length() -> None:
+    assert [evidence.record_units(s) for s in (0, 5, 240, 240.1, 480, 600, 3_600)] == [
+        1, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(ValueError, match="no record size"):
+        evidence.record_units(float("nan"))
+    assert evidence.choose_retrieve_units((1,) * 100, 10) == evidence.RETRIEVE_UNITS
+    assert evidence.choose_retrieve_units((1, 3), 1) == 3  # at least the longest record
+    assert evidence.choose_retrieve_units((1, 1), 10) == 2  # at most the store
+    assert evidence.plan_units([2, 0, 1], (1, 2, 3), 4) == [(2, 3), (0, 1)]
+    assert evidence.plan_units([0, 2, 1], (1, 2, 3), 4) == [(0, 1), (2, 3)]
+    assert evidence.plan_units([1, 2], (1, 2, 3), 4) == [(1, 2), (2, 2)]
 
 
 def test_decide_prefers_aligned_landmarks_then_optionally_the_dense_answer() -> None:
@@ -287,7 +361,7 @@ def test_a_long_query_sets_fewer_bins_than_p() -> None:
     hashes = np.arange(1, 5_000, dtype=np.uint32)
     from hushtune.core.landmarks import Fingerprint
 
-    query = Fingerprint(hashes, np.zeros(hashes.size, np.int32), 0,
+    query = Fingerprint(hashes, np.arange(hashes.size, dtype=np.int32), 0,
                         np.linspace(0, 1, hashes.size).astype(np.float32))
     bins = evidence.query_bins(query, spec)
     assert 500 <= bins.size <= 511

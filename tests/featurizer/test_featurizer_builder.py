@@ -145,7 +145,7 @@ def test_landmarks_are_published_with_the_version_and_answer_privately(built: Bu
     spec_json, blob = registry.load_landmarks(built.redis, version)
     spec = evidence.LandmarkSpec.from_json(spec_json)
     songs = [s.path for s in scan_folder(built.source)]
-    records = evidence.split_records(blob, spec.record_bytes)
+    records = evidence.split_records(blob, spec)
     assert len(records) == spec.songs == len(songs) == 4 and spec.shortlist_k == 4
     assert spec.min_aligned >= 5 and spec.queries_per_retrieve == 4 * spec.chunks_per_record
     # Stage 2: fetch two songs' records through the published hint.
@@ -154,8 +154,10 @@ def test_landmarks_are_published_with_the_version_and_answer_privately(built: Bu
     assert spec.store_hint_bits < 32 and spec.bag_hint_bits < 32  # rounded hints
     a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
     shortlist = [2, 0, 3, 1]
+    plan = evidence.fetch_plan(spec, shortlist)
+    assert plan == [(s, 1) for s in shortlist]  # demo clips: one unit each
     queries, state = lwe_pir.make_queries(spec.store_params, a,
-                                          evidence.plan_columns(spec, shortlist))
+                                          evidence.plan_columns(spec, plan))
     assert spec.retrieve_query_bits < 32  # the client rounds its Retrieve queries
     queries = lwe_pir.from_wire(lwe_pir.to_wire(queries, spec.retrieve_query_bits),
                                 queries.size, spec.retrieve_query_bits).reshape(queries.shape)
@@ -164,7 +166,7 @@ def test_landmarks_are_published_with_the_version_and_answer_privately(built: Bu
     received = lwe_pir.from_wire(lwe_pir.to_wire(answers, spec.answer_bits), answers.size,
                                  spec.answer_bits).reshape(answers.shape)
     columns = lwe_pir.recover(spec.store_params, store_hint, received, state)
-    assert evidence.records_from_chunks(spec, shortlist, columns) == [records[i]
+    assert evidence.records_from_chunks(spec, plan, columns) == [records[i]
                                                                      for i in shortlist]
     # Stage 1: the bag counts of an excerpt of song 2 decrypt to the clear intersections.
     y = load_audio(songs[2])

@@ -108,7 +108,7 @@ def test_removing_a_song_drops_only_its_row(grown: Grown) -> None:
 def landmarks_of(client: redis.Redis, version: str) -> tuple[LandmarkSpec, list[bytes]]:
     spec_json, blob = registry.load_landmarks(client, version)
     spec = LandmarkSpec.from_json(spec_json)
-    return spec, split_records(blob, spec.record_bytes)
+    return spec, split_records(blob, spec)
 
 
 def test_landmark_records_stay_in_step_with_the_songs(grown: Grown) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hushtune.core import evidence
-from hushtune.core.landmarks import RecordIndex, decode_record
+from hushtune.core.landmarks import RecordIndex, decode_record, encode_record, fingerprint
 from hushtune.services.featurizer import landmark_store
 from hushtune.services.featurizer.landmark_store import SongLandmarks, song_landmarks
 from tests.signals import chords
@@ -57,3 +57,35 @@ def test_a_duplicate_recording_is_not_an_impostor(songs: list[SongLandmarks]) ->
     excerpts = [s.excerpts for s in songs] + [songs[0].excerpts]
     counts = landmark_store.impostor_counts(records, excerpts, songs=[0, SONGS], shortlist_k=3)
     assert counts == []  # each copy aligns with the other as well as with itself
+
+
+def test_impostors_are_aligned_against_what_a_retrieve_fetches(
+    songs: list[SongLandmarks],
+) -> None:
+    # A long song is two units: where the plan of S units has room for only its first, the
+    # impostor count is taken against that first unit, as the client's would be.
+    rb = 1_600  # small units, so a 24 s song's record spans several
+    records = [encode_record(fingerprint(chords(24.0, seed=100 + i)), (2 if i % 2 else 1) * rb)
+               for i in range(SONGS)]
+    excerpts = [s.excerpts for s in songs]
+    units = [len(r) // rb for r in records]
+    k = 3
+    slots = evidence.choose_retrieve_units(units, k)
+    counts = landmark_store.impostor_counts(records, excerpts, songs=[0], shortlist_k=k,
+                                            record_bytes=rb)
+    bag = evidence.ClearBag(records, evidence.choose_bag_bits(SONGS, k))
+    index = RecordIndex([decode_record(r) for r in records])
+    cut_short = 0
+    for excerpt, found in zip(excerpts[0], counts, strict=True):
+        z = bag.z_scores(excerpt)
+        z[0] = -np.inf
+        others = [int(s) for s in np.argsort(-z, kind="stable")[:k] if s != 0]
+        expected = []
+        for song, taken in evidence.plan_units(others, units, slots):
+            cut_short += taken < units[song]
+            fetched = records[song][: taken * rb]
+            expected.append(RecordIndex([decode_record(fetched)]).aligned_counts(
+                excerpt, evidence.SPEEDS)[0] if taken < units[song] else
+                index.aligned_counts(excerpt, evidence.SPEEDS)[song])
+        assert found == max(expected)
+    assert cut_short  # some plan fetched only the start of a long song

@@ -174,7 +174,8 @@ def test_bag_counts_come_back_through_the_encryption(world: World) -> None:
 def retrieve_records(world: World, songs: list[int]) -> list[bytes]:
     spec = world.spec
     a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
-    queries, state = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(spec, songs))
+    plan = evidence.fetch_plan(spec, songs)
+    queries, state = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(spec, plan))
     sent = lwe_pir.to_wire(queries, spec.retrieve_query_bits)  # rounded by the client
     assert len(sent) == spec.retrieve_query_bytes == lwe_pir.wire_bytes(
         spec.layout.cols * spec.queries_per_retrieve, spec.retrieve_query_bits)
@@ -185,13 +186,18 @@ def retrieve_records(world: World, songs: list[int]) -> list[bytes]:
     columns = lwe_pir.recover(
         spec.store_params, hint(world, landmarks_pb2.HINT_KIND_STORE), answers, state
     )
-    return evidence.records_from_chunks(spec, songs, columns)
+    return evidence.records_from_chunks(spec, plan, columns)
 
 
 def test_retrieve_recovers_the_shortlisted_records(world: World) -> None:
     assert world.spec.retrieve_query_bits < 32  # the builder rounds the Retrieve query too
-    for songs in ([4, 0, 2], [1, 3, 5]):
-        assert retrieve_records(world, songs) == [world.built.records[s] for s in songs]
+    assert world.spec.song_units == landmark_catalog.UNITS and world.spec.retrieve_units == 3
+    records = world.built.records
+    rb = world.spec.record_bytes
+    for songs, fetched in (([0, 2, 5], [records[0], records[2], records[5]]),
+                           ([4, 0, 2], [records[4], records[0]]),  # 2 units + 1 fill S = 3
+                           ([1, 3, 5], [records[1], records[3][:rb]])):  # the start of song 3
+        assert retrieve_records(world, songs) == fetched
 
 
 def valid_queries(world: World, bits: int | None = None) -> bytes:
@@ -199,7 +205,8 @@ def valid_queries(world: World, bits: int | None = None) -> bytes:
     ``bits`` per word."""
     spec = world.spec
     a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
-    queries, _ = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(spec, [0, 1, 2]))
+    queries, _ = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(
+        spec, evidence.fetch_plan(spec, [0, 1, 2])))
     return lwe_pir.to_wire(queries, spec.retrieve_query_bits if bits is None else bits)
 
 
@@ -267,7 +274,8 @@ def test_answers_have_one_size_whatever_is_asked(world: World) -> None:
     for songs in ([0, 1, 2], [5, 4, 3]):
         spec = world.spec
         a = lwe_pir.public_matrix(spec.store_params, spec.store_seed, spec.layout.cols)
-        queries, _ = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(spec, songs))
+        queries, _ = lwe_pir.make_queries(spec.store_params, a, evidence.plan_columns(
+            spec, evidence.fetch_plan(spec, songs)))
         _, answer = joined(world.stub.Retrieve(retrieve_stream(
             world.version, lwe_pir.to_wire(queries, spec.retrieve_query_bits)), timeout=30))
         sizes.add(len(answer))

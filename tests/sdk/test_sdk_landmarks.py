@@ -153,6 +153,7 @@ def test_both_stages_find_the_queried_song(served: Served, tmp_path: Path) -> No
     assert len(songs) == kit.spec.shortlist_k and song in songs
     found = landmark_stages.retrieve(served.channel, kit, songs, query, deadline)
     aligned = dict(zip(found.songs, found.aligned, strict=True))
+    assert list(found.songs) == [s for s, _ in evidence.fetch_plan(kit.spec, songs)]
     assert aligned[song] == 30 and max(v for s, v in aligned.items() if s != song) < 5
     assert found.cost.upload_bytes == kit.spec.retrieve_query_bytes  # retrieve_query_bits a word
     assert found.cost.upload_bytes == lwe_pir.wire_bytes(
@@ -183,7 +184,8 @@ def test_a_query_without_landmarks_still_runs_both_stages(served: Served, tmp_pa
     dense = np.zeros(kit.spec.songs)
     songs = evidence.shortlist(dense, bag.counts, kit.spec, query_bin_count=0)
     found = landmark_stages.retrieve(served.channel, kit, songs, empty, deadline)
-    assert len(found.songs) == kit.spec.shortlist_k and not any(found.aligned)
+    plan = evidence.fetch_plan(kit.spec, songs)
+    assert list(found.songs) == [s for s, _ in plan] and not any(found.aligned)
     assert found.cost.upload_bytes == kit.spec.retrieve_query_bytes
     answer = evidence.decide(dense, 0.0, dict(zip(found.songs, found.aligned, strict=True)),
                              kit.spec)

@@ -48,9 +48,10 @@ from hushtune.services.featurizer.feature_cache import Recipe, load_windows
 
 log = logging.getLogger(__name__)
 
-RECORDS_FORMAT = 2
+RECORDS_FORMAT = 3
 """Version of what ``landmark_recipe`` caches; part of its cache key (2: records of 4-byte
-entries with frame differences, ``core.landmarks``)."""
+entries with frame differences, ``core.landmarks``; 3: records sized by song length,
+``evidence.record_units``)."""
 EXCERPTS = 4
 """Calibration excerpts per song, evenly spread over it."""
 EXCERPT_SECONDS = 5.0
@@ -83,10 +84,13 @@ def excerpt_starts(samples: int, count: int = EXCERPTS, seconds: float = EXCERPT
 def song_landmarks(
     y: NDArray[np.float32], record_bytes: int, config: LandmarkConfig = DEFAULT_CONFIG
 ) -> SongLandmarks:
-    """A song's record from its whole signal, and its calibration excerpts' fingerprints."""
+    """A song's record from its whole signal (``evidence.record_units`` of its length, units
+    of ``record_bytes``), and its calibration excerpts' fingerprints."""
     length = int(EXCERPT_SECONDS * SAMPLE_RATE)
     excerpts = tuple(fingerprint(y[s : s + length], config) for s in excerpt_starts(y.size))
-    return SongLandmarks(encode_record(fingerprint(y, config), record_bytes, config), excerpts)
+    units = evidence.record_units(y.size / SAMPLE_RATE)
+    return SongLandmarks(encode_record(fingerprint(y, config), units * record_bytes, config),
+                         excerpts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,8 +110,8 @@ class _LandmarkArrays:
 
 def landmark_recipe(record_bytes: int = evidence.RECORD_BYTES) -> Recipe:
     """The feature cache recipe of a song's landmarks (``from_arrays`` reads it back)."""
-    key = ("landmarks", RECORDS_FORMAT, repr(DEFAULT_CONFIG), record_bytes, EXCERPTS,
-           EXCERPT_SECONDS)
+    key = ("landmarks", RECORDS_FORMAT, repr(DEFAULT_CONFIG), record_bytes,
+           evidence.UNIT_SECONDS, evidence.MAX_UNITS, EXCERPTS, EXCERPT_SECONDS)
     return Recipe(_LandmarkArrays(record_bytes), key, 0)  # type: ignore[arg-type]
 
 
@@ -132,18 +136,32 @@ def impostor_counts(records: Sequence[bytes], excerpts: Sequence[Sequence[Finger
                     songs: Sequence[int] | None = None, *,
                     speeds: Sequence[float] = evidence.SPEEDS,
                     shortlist_k: int = evidence.SHORTLIST_K,
-                    bag_bits: int | None = None) -> list[int]:
+                    bag_bits: int | None = None,
+                    record_bytes: int = evidence.RECORD_BYTES) -> list[int]:
     """Leave-one-out impostor counts (module docstring) of the excerpts of ``songs`` (all by
     default; ``excerpts[i]`` belongs to song i), aligned at ``speeds`` as the client aligns,
-    duplicates left out. An excerpt's count is its best among the K other songs whose bag
-    counts rank highest (``evidence.chance_z``): the shortlist's bag half, taken K deep,
-    which holds the songs most likely to line hashes up by chance. ``bag_bits`` are the
-    published bag's (``build_artifacts``'s), ``evidence.choose_bag_bits`` by default."""
+    duplicates left out. An excerpt's count is its best over what a Retrieve would fetch
+    (``evidence.plan_units``) for the K other songs whose bag counts rank highest
+    (``evidence.chance_z``): the shortlist's bag half, taken K deep, which holds the songs
+    most likely to line hashes up by chance. ``bag_bits`` are the published bag's
+    (``build_artifacts``'s), ``evidence.choose_bag_bits`` by default."""
     index = RecordIndex([decode_record(r) for r in records])
+    units = [len(r) // record_bytes for r in records]
     k = min(shortlist_k, len(records))
+    slots = evidence.choose_retrieve_units(units, k)
     if bag_bits is None:
         bag_bits = evidence.choose_bag_bits(len(records), k)
     bag = evidence.ClearBag(records, bag_bits)
+    starts: dict[tuple[int, int], RecordIndex] = {}  # a record's first units, when cut short
+
+    def fetched_count(excerpt: Fingerprint, song: int, taken: int, full: int) -> int:
+        if taken == units[song]:
+            return full
+        if (song, taken) not in starts:
+            starts[song, taken] = RecordIndex([decode_record(
+                records[song][: taken * record_bytes])])
+        return int(starts[song, taken].aligned_counts(excerpt, speeds)[0])
+
     out = []
     for song in range(len(records)) if songs is None else songs:
         for excerpt in excerpts[song]:
@@ -156,19 +174,23 @@ def impostor_counts(records: Sequence[bytes], excerpts: Sequence[Sequence[Finger
                 continue
             z = bag.z_scores(excerpt)
             z[song] = -np.inf
-            out.append(max(int(counts[np.argsort(-z, kind="stable")[:k]].max()), 0))
+            others = [int(s) for s in np.argsort(-z, kind="stable")[:k] if s != song]
+            plan = evidence.plan_units(others, units, slots)
+            out.append(max([fetched_count(excerpt, s, taken, int(counts[s]))
+                            for s, taken in plan], default=0))
     return out
 
 
 def calibrate(records: Sequence[bytes], excerpts: Sequence[Sequence[Fingerprint]],
               songs: Sequence[int] | None = None,
               shortlist_k: int = evidence.SHORTLIST_K,
-              bag_bits: int | None = None) -> Thresholds:
+              bag_bits: int | None = None,
+              record_bytes: int = evidence.RECORD_BYTES) -> Thresholds:
     """The thresholds of a catalog (module docstring): ``FALSE_ACCEPTS`` shared in halves
     between aligning ``min_aligned`` hashes and aligning ``min_aligned_with_dense`` on the
     dense top song, which an impostor's best lands on about once in K."""
     impostors = impostor_counts(records, excerpts, songs, shortlist_k=shortlist_k,
-                                bag_bits=bag_bits)
+                                bag_bits=bag_bits, record_bytes=record_bytes)
     k = min(shortlist_k, len(records))
     alone = evidence.min_aligned_from_impostors(
         impostors, false_accepts=FALSE_ACCEPTS / 2, floor=MIN_ALIGNED_FLOOR)
@@ -187,28 +209,35 @@ def build_artifacts(
 ) -> tuple[LandmarkSpec, LandmarkArtifacts]:
     """Store, bag, both hints and the spec of a catalog's records (song order kept).
 
-    K is ``shortlist_k``, or every song when the catalog is smaller; the bag's bins are
-    ``bag_bits``, or ``evidence.choose_bag_bits``. The hints are computed over
-    ``evidence.store_of`` and ``evidence.bag_of``, what the server answers from. The wire
-    widths, hints' included, are ``evidence.choose_wire_bits``'s.
+    K is ``shortlist_k``, or every song when the catalog is smaller; S is
+    ``evidence.choose_retrieve_units``'s; the bag's bins are ``bag_bits``, or
+    ``evidence.choose_bag_bits``. The hints are computed over ``evidence.store_of`` and
+    ``evidence.bag_of``, what the server answers from. The wire widths, hints' included,
+    are ``evidence.choose_wire_bits``'s.
 
     Raises:
-        ValueError: no records, or one that is not ``record_bytes`` long.
+        ValueError: no records, or one that is not 1 to ``evidence.MAX_UNITS`` units of
+            ``record_bytes``.
     """
-    if not records or any(len(r) != record_bytes for r in records):
-        raise ValueError(f"every record must be {record_bytes} bytes, and there must be one")
+    units = [len(r) // record_bytes for r in records]
+    if not records or any(len(r) != u * record_bytes or not 1 <= u <= evidence.MAX_UNITS
+                          for r, u in zip(records, units, strict=True)):
+        raise ValueError(f"every record must be 1 to {evidence.MAX_UNITS} units of "
+                         f"{record_bytes} bytes, and there must be one")
     k = min(shortlist_k, len(records))
-    chunks = evidence.choose_chunks(len(records), record_bytes, k)
+    slots = evidence.choose_retrieve_units(units, k)
+    chunks = evidence.choose_chunks(sum(units), record_bytes, slots)
     if bag_bits is None:
         bag_bits = evidence.choose_bag_bits(len(records), k)
     store_params = lwe_pir.DEFAULT_PARAMETERS
     bins = evidence.song_bins(records, bag_bits)
     draft = LandmarkSpec(
         store_params=store_params, record_bytes=record_bytes, chunks_per_record=chunks,
-        layout=lwe_pir.StoreLayout.near_square(len(records) * chunks, record_bytes // chunks),
+        layout=lwe_pir.StoreLayout.near_square(sum(units) * chunks, record_bytes // chunks),
         store_seed=lwe_pir.new_seed(), bag_bits=bag_bits,
         bag_params=lwe_pir.BAG_PARAMETERS,
         bag_seed=lwe_pir.new_seed(), shortlist_k=k, song_bins=tuple(int(b.size) for b in bins),
+        song_units=tuple(units), retrieve_units=slots,
         min_aligned=thresholds.min_aligned,
         min_aligned_with_dense=thresholds.min_aligned_with_dense,
         store_hint_sha256="0" * 64, bag_hint_sha256="0" * 64,

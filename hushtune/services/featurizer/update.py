@@ -138,7 +138,10 @@ def _base_landmarks(
     except NotFound:
         return None
     spec = LandmarkSpec.from_json(spec_json)
-    found = split_records(blob, spec.record_bytes)
+    try:
+        found = split_records(blob, spec)
+    except ValueError as exc:
+        raise Corrupt(f"catalog version {base}: {exc}") from exc
     if len(found) != songs or spec.songs != songs:
         raise Corrupt(f"catalog version {base} has {len(found)} landmark records for {songs} "
                       "songs")

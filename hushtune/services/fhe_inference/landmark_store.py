@@ -81,7 +81,7 @@ def load_landmarks(redis_client: redis.Redis, version: str) -> LoadedLandmarks:
     except CatalogError as exc:
         raise Corrupt(f"catalog version {version}: stored landmark spec is bad: {exc}") from exc
     try:
-        records = evidence.split_records(blob, spec.record_bytes)
+        records = evidence.split_records(blob, spec)
         store = evidence.store_of(spec, records)
         bag = evidence.bag_of(spec, records)
     except ValueError as exc:  # records, spec and layout disagree
