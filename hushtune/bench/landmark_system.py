@@ -15,7 +15,8 @@ the other shortlisted songs in the client's order (``evidence.rank_shortlisted``
 count, ties by dense logit), then the rest in dense order; its
 confidence puts every decision on one scale against ``threshold`` = ``min_aligned`` - 1/2:
 the aligned count (an integer), plus ``min_aligned`` - ``min_aligned_with_dense`` when the
-best shortlisted song is the dense top song, when the landmarks decide or nothing does, and between
+best fetched song is one of stage 1's top songs (``evidence.stage_one_tops``), when the
+landmarks decide or nothing does, and between
 ``min_aligned`` - 1/2 and ``min_aligned`` (growing with the dense margin) when the dense
 fallback decides, so a query is answered exactly when its confidence reaches the threshold.
 
@@ -154,7 +155,7 @@ class LandmarkTwoStageSystem:
                 start = self.records[song][: taken * spec.record_bytes]
                 aligned.update(evidence.aligned_counts(query, [song], [start], spec.speeds))
         answer = evidence.decide(logits, self._dense_threshold(), aligned, spec,
-                                 dense_fallback=dense_fallback)
+                                 shortlist=shortlist, dense_fallback=dense_fallback)
         return Stages(counts.tolist(), shortlist, aligned, answer)
 
     def private_answer(self, logits: NDArray[np.float64], query: Fingerprint) -> Stages:
@@ -195,7 +196,7 @@ class LandmarkTwoStageSystem:
         aligned = evidence.aligned_counts(query, [song for song, _ in plan], fetched,
                                           artifacts_spec.speeds)
         answer = evidence.decide(logits, self._dense_threshold(), aligned, artifacts_spec,
-                                 dense_fallback=self.dense_fallback)
+                                 shortlist=shortlist, dense_fallback=self.dense_fallback)
         return Stages(counts.tolist(), shortlist, aligned, answer)
 
     def score(self, query: object) -> tuple[NDArray[np.float64], float]:
@@ -218,7 +219,8 @@ class LandmarkTwoStageSystem:
             for i, stage in enumerate(staged):
                 if fallback != self.dense_fallback:  # the same evidence, the other rule
                     stage = dataclasses.replace(stage, answer=evidence.decide(
-                        logits[i], threshold, stage.aligned, spec, dense_fallback=fallback))
+                        logits[i], threshold, stage.aligned, spec, shortlist=stage.shortlist,
+                        dense_fallback=fallback))
                 rows.append(self._ranked(logits[i], stage))
             results[fallback] = (np.stack([r[0] for r in rows]),
                                  np.array([r[1] for r in rows]), spec.min_aligned - 0.5)
@@ -246,7 +248,8 @@ class LandmarkTwoStageSystem:
         if answer.decided_by == DecidedBy.DENSE:
             margin = max(0.0, float(open_set_score(logits)[0]) - self._dense_threshold())
             confidence = spec.min_aligned - 0.5 + 0.49 * margin / (1.0 + margin)
-        elif evidence.best_shortlisted(stages.aligned, logits) == int(np.argmax(logits)):
+        elif evidence.best_shortlisted(stages.aligned, logits) in evidence.stage_one_tops(
+                logits, stages.shortlist):
             confidence = float(answer.aligned + spec.min_aligned - spec.min_aligned_with_dense)
         else:
             confidence = float(answer.aligned)

@@ -116,7 +116,7 @@ class DecidedBy(enum.StrEnum):
 
     LANDMARKS = "landmarks"
     AGREEMENT = "landmarks+dense"
-    """Fewer aligned hashes, but on the dense scorer's own top song."""
+    """Fewer aligned hashes, but on one of stage 1's top songs (``stage_one_tops``)."""
     DENSE = "dense"
     NONE = "none"
     """Nothing was sure enough: the answer is "unknown"."""
@@ -159,8 +159,8 @@ class LandmarkSpec:
     """Aligned hashes at which the best shortlisted song is the answer (calibrated per
     catalog by the builder)."""
     min_aligned_with_dense: int
-    """Aligned hashes that suffice when that song is also the dense scorer's top song
-    (``decide``; calibrated with ``min_aligned``, at most it)."""
+    """Aligned hashes that suffice when that song is also one of stage 1's top songs
+    (``decide``, ``stage_one_tops``; calibrated with ``min_aligned``, at most it)."""
     store_hint_sha256: str
     bag_hint_sha256: str
     shortlist_k: int = SHORTLIST_K
@@ -966,40 +966,52 @@ def decide(
     aligned: Mapping[int, int],
     spec: LandmarkSpec,
     *,
+    shortlist: Sequence[int],
     dense_fallback: bool = DENSE_FALLBACK,
 ) -> TwoStageAnswer:
-    """The answer: the shortlisted song with the most aligned hashes (ties: the higher dense
+    """The answer: the fetched song with the most aligned hashes (ties: the higher dense
     logit, then the lower index) when it has at least ``spec.min_aligned``, or at least
-    ``spec.min_aligned_with_dense`` and it is the dense scorer's top song; else, when
-    ``dense_fallback``, the dense top-1 when its open-set score (``ranking.open_set_score``)
-    reaches ``dense_threshold`` (the model spec's threshold); else unknown.
+    ``spec.min_aligned_with_dense`` and it is one of stage 1's two top songs (``stage_one_tops``:
+    the dense scorer's and the fused ranking's); else, when ``dense_fallback``, the dense top-1
+    when its open-set score (``ranking.open_set_score``) reaches ``dense_threshold`` (the model
+    spec's threshold); else unknown.
 
-    Why the agreement: an unknown song's best chance alignment falls on the dense top song
-    about once in K, independently of its count, while a catalog song under noise that keeps
-    only a few aligned hashes is often the dense top song too (docs/DESIGN.md, "Decision").
+    Why the agreement: an unknown song's best chance alignment falls on a given top song about
+    once in the songs fetched, independently of its count, while a catalog song under noise
+    that keeps only a few aligned hashes is often one of them (docs/DESIGN.md, "Decision" and
+    "Revision 4"; ``landmark_store.calibrate`` sets the threshold for each of the two).
 
     Args:
         dense_logits: (songs,) decrypted dense scores.
         dense_threshold: the model spec's unknown-song threshold.
-        aligned: aligned count (``landmarks.aligned_count``) of each shortlisted song.
+        aligned: aligned count (``landmarks.aligned_count``) of each fetched song.
+        shortlist: the shortlist, in ``shortlist``'s order (its first song tops the fused
+            ranking).
 
     Raises:
-        ValueError: an empty ``aligned`` or a song out of range.
+        ValueError: an empty ``aligned`` or shortlist, or a song out of range.
     """
     logits = np.asarray(dense_logits, np.float64)
-    if not aligned:
+    if not aligned or not shortlist:
         raise ValueError("no shortlisted song was aligned")
-    if any(not 0 <= s < logits.size for s in aligned):
+    if any(not 0 <= s < logits.size for s in [*aligned, *shortlist]):
         raise ValueError(f"a shortlisted song is out of range 0..{logits.size - 1}")
     best = best_shortlisted(aligned, logits)
     count = int(aligned[best])
     if count >= spec.min_aligned:
         return TwoStageAnswer(best, count, DecidedBy.LANDMARKS)
-    if count >= spec.min_aligned_with_dense and best == int(np.argmax(logits)):
+    if count >= spec.min_aligned_with_dense and best in stage_one_tops(logits, shortlist):
         return TwoStageAnswer(best, count, DecidedBy.AGREEMENT)
     if dense_fallback and float(open_set_score(logits)[0]) >= dense_threshold:
         return TwoStageAnswer(int(np.argmax(logits)), count, DecidedBy.DENSE)
     return TwoStageAnswer(None, count, DecidedBy.NONE)
+
+
+def stage_one_tops(dense_logits: NDArray[np.float64], shortlist: Sequence[int]) -> set[int]:
+    """Stage 1's top songs, which fewer aligned hashes suffice on (``decide``): the dense
+    scorer's and the fused ranking's (the shortlist's first, ``interleave`` takes it first).
+    Under babble the fused top is the right song far more often than the dense top."""
+    return {int(np.argmax(dense_logits)), int(shortlist[0])}
 
 
 def rank_shortlisted(aligned: Mapping[int, int], dense_logits: NDArray[np.float64]

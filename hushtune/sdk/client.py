@@ -270,7 +270,7 @@ class Client:
             self._inference, kit, songs, query, deadline, self._attempt_timeout
         )
         aligned = dict(zip(stage2.songs, stage2.aligned, strict=True))
-        answer = evidence.decide(logits, spec.threshold, aligned, kit.spec)
+        answer = evidence.decide(logits, spec.threshold, aligned, kit.spec, shortlist=songs)
         _stage_timings(timings, "bag", stage1.cost)
         _stage_timings(timings, "retrieve", stage2.cost)
         identification = _decide(spec, dense, self._top_k, timings)

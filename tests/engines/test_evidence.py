@@ -310,30 +310,43 @@ def test_record_units_follow_the_song_length() -> None:
     assert evidence.plan_units([1, 2], (1, 2, 3), 4) == [(1, 2), (2, 2)]
 
 
+FAR = [0, 11, 10]
+"""A shortlist whose fused top song (its first) is none of the songs a test aligns."""
+
+
 def test_decide_prefers_aligned_landmarks_then_optionally_the_dense_answer() -> None:
     spec = make_spec(min_aligned=8)
     logits = np.zeros(12)
     logits[5] = 10.0  # a clear dense margin for song 5
-    assert evidence.decide(logits, 3.0, {1: 9, 2: 4}, spec) == evidence.TwoStageAnswer(
-        1, 9, DecidedBy.LANDMARKS)
-    assert evidence.decide(logits, 3.0, {1: 7, 2: 4}, spec, dense_fallback=False
+    assert evidence.decide(logits, 3.0, {1: 9, 2: 4}, spec, shortlist=FAR
+                           ) == evidence.TwoStageAnswer(1, 9, DecidedBy.LANDMARKS)
+    assert evidence.decide(logits, 3.0, {1: 7, 2: 4}, spec, shortlist=FAR, dense_fallback=False
                            ) == evidence.TwoStageAnswer(None, 7, DecidedBy.NONE)
-    assert evidence.decide(logits, 3.0, {1: 7, 2: 4}, spec, dense_fallback=True
+    assert evidence.decide(logits, 3.0, {1: 7, 2: 4}, spec, shortlist=FAR, dense_fallback=True
                            ) == evidence.TwoStageAnswer(5, 7, DecidedBy.DENSE)
-    assert evidence.decide(logits, 30.0, {1: 7}, spec, dense_fallback=True).song is None
+    assert evidence.decide(logits, 30.0, {1: 7}, spec, shortlist=FAR,
+                           dense_fallback=True).song is None
     # A tie on aligned hashes goes to the higher dense logit.
-    assert evidence.decide(logits, 3.0, {3: 9, 5: 9}, spec).song == 5
+    assert evidence.decide(logits, 3.0, {3: 9, 5: 9}, spec, shortlist=FAR).song == 5
 
 
-def test_fewer_aligned_hashes_suffice_on_the_dense_top_song() -> None:
+def test_fewer_aligned_hashes_suffice_on_either_top_song_of_stage_one() -> None:
     spec = make_spec(min_aligned=8, min_aligned_with_dense=6)
     logits = np.zeros(12)
     logits[5] = 1.0  # song 5 is the dense top song, with no margin to speak of
-    assert evidence.decide(logits, 3.0, {5: 6, 2: 4}, spec) == evidence.TwoStageAnswer(
-        5, 6, DecidedBy.AGREEMENT)
-    assert evidence.decide(logits, 3.0, {5: 5, 2: 4}, spec).song is None  # under 6
-    assert evidence.decide(logits, 3.0, {2: 7, 5: 4}, spec).song is None  # 7 < 8, not top
-    assert evidence.decide(logits, 3.0, {2: 8, 5: 7}, spec).song == 2  # 8 alone is enough
+    assert evidence.decide(logits, 3.0, {5: 6, 2: 4}, spec, shortlist=FAR
+                           ) == evidence.TwoStageAnswer(5, 6, DecidedBy.AGREEMENT)
+    assert evidence.decide(logits, 3.0, {5: 5, 2: 4}, spec, shortlist=FAR).song is None  # under 6
+    # 7 < 8, not top
+    assert evidence.decide(logits, 3.0, {2: 7, 5: 4}, spec, shortlist=FAR).song is None
+    # 8 alone is enough
+    assert evidence.decide(logits, 3.0, {2: 8, 5: 7}, spec, shortlist=FAR).song == 2
+    # Song 2 tops the fused ranking (the shortlist's first): 6 suffice there too.
+    assert evidence.decide(logits, 3.0, {2: 6, 5: 4}, spec, shortlist=[2, 5, 0]
+                           ) == evidence.TwoStageAnswer(2, 6, DecidedBy.AGREEMENT)
+    assert evidence.stage_one_tops(logits, [2, 5, 0]) == {2, 5}
+    with pytest.raises(ValueError, match="out of range"):
+        evidence.decide(logits, 3.0, {2: 6}, spec, shortlist=[12])
 
 
 def test_the_spec_refuses_a_dense_threshold_above_the_plain_one_and_bad_speeds() -> None:

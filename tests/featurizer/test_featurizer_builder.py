@@ -187,7 +187,7 @@ def test_landmarks_are_published_with_the_version_and_answer_privately(built: Bu
     clear = [np.intersect1d(b, bins).size for b in evidence.song_bins(records, spec.bag_bits)]
     assert counts.tolist() == clear and int(np.argmax(counts)) == 2
     aligned = {s: aligned_count(query, decode_record(records[s])) for s in shortlist}
-    answer = evidence.decide(np.zeros(4), 1.0, aligned, spec)
+    answer = evidence.decide(np.zeros(4), 1.0, aligned, spec, shortlist=shortlist)
     assert answer.song == 2 and answer.decided_by == evidence.DecidedBy.LANDMARKS
 
 

@@ -75,13 +75,15 @@ def test_impostors_are_aligned_against_what_a_retrieve_fetches(
                                             record_bytes=rb)
     bag = evidence.ClearBag(records, evidence.choose_bag_bits(SONGS, k))
     index = RecordIndex([decode_record(r) for r in records])
-    cut_short = 0
+    cut_short, plan_sizes = 0, []
     for excerpt, found in zip(excerpts[0], counts, strict=True):
         z = bag.z_scores(excerpt)
         z[0] = -np.inf
         others = [int(s) for s in np.argsort(-z, kind="stable")[:k] if s != 0]
         expected = []
-        for song, taken in evidence.plan_units(others, units, slots):
+        plan = evidence.plan_units(others, units, slots)
+        plan_sizes.append(len(plan))
+        for song, taken in plan:
             cut_short += taken < units[song]
             fetched = records[song][: taken * rb]
             expected.append(RecordIndex([decode_record(fetched)]).aligned_counts(
@@ -89,3 +91,7 @@ def test_impostors_are_aligned_against_what_a_retrieve_fetches(
                 index.aligned_counts(excerpt, evidence.SPEEDS)[song])
         assert found == max(expected)
     assert cut_short  # some plan fetched only the start of a long song
+    found = landmark_store.impostors(records, excerpts, songs=[0], shortlist_k=k,
+                                     record_bytes=rb)
+    assert found.counts == counts and found.songs_fetched == pytest.approx(np.mean(plan_sizes))
+    assert found.songs_fetched < k  # long songs take the slots of later ones

@@ -160,7 +160,7 @@ def test_both_stages_find_the_queried_song(served: Served, tmp_path: Path) -> No
         kit.spec.layout.cols * kit.spec.queries_per_retrieve, kit.spec.retrieve_query_bits)
     assert kit.spec.retrieve_query_bits < 32
     assert found.cost.download_bytes == kit.spec.layout.rows * kit.spec.queries_per_retrieve * 2
-    answer = evidence.decide(dense, 0.0, aligned, kit.spec)
+    answer = evidence.decide(dense, 0.0, aligned, kit.spec, shortlist=songs)
     assert answer.song == song and answer.aligned == 30
 
 
@@ -188,7 +188,7 @@ def test_a_query_without_landmarks_still_runs_both_stages(served: Served, tmp_pa
     assert list(found.songs) == [s for s, _ in plan] and not any(found.aligned)
     assert found.cost.upload_bytes == kit.spec.retrieve_query_bytes
     answer = evidence.decide(dense, 0.0, dict(zip(found.songs, found.aligned, strict=True)),
-                             kit.spec)
+                             kit.spec, shortlist=songs)
     assert answer.song is None
 
 
