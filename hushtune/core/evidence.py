@@ -77,7 +77,7 @@ SMALL_BAG_BITS = 12
 MAX_CHUNKS = 64
 """Most chunk-records per record (``choose_chunks``)."""
 MAX_RETRIEVE_UPLOAD = 400_000
-"""Largest upload of one Retrieve (bytes) before rounding, K x c x cols x 4: the chosen
+"""Largest upload of one Retrieve (bytes) before rounding, S x c x cols x 4: the chosen
 design's 400 KB (``choose_chunks``; ``retrieve_query_bits`` only shrinks it afterwards)."""
 ANSWER_BITS_CHOICES = (16, lwe_pir.LOG_Q)
 """Answer widths the builder tries (``choose_wire_bits``): 16-bit words halve the download;
@@ -169,7 +169,7 @@ class LandmarkSpec:
     bag_query_bits: int = lwe_pir.LOG_Q
     """Wire width of each word of the bag query (``lwe_pir`` "The queries")."""
     retrieve_query_bits: int = lwe_pir.LOG_Q
-    """Wire width of each word of a Retrieve's K x c PIR queries: the client rounds its own
+    """Wire width of each word of a Retrieve's S x c PIR queries: the client rounds its own
     ciphertext, like the bag query."""
     store_hint_bits: int = lwe_pir.LOG_Q
     """Wire width of each word of the published store hint (``lwe_pir`` "Hints")."""
@@ -237,7 +237,7 @@ class LandmarkSpec:
 
     @property
     def retrieve_query_bytes(self) -> int:
-        """Exact size of a Retrieve: K x c queries of one word of ``retrieve_query_bits`` per
+        """Exact size of a Retrieve: S x c queries of one word of ``retrieve_query_bits`` per
         store column.
 
         Exact, never "at most": a client that sent fewer queries would tell the server how
@@ -248,7 +248,7 @@ class LandmarkSpec:
 
     @property
     def retrieve_answer_bytes(self) -> int:
-        """Exact size of a Retrieve's answers: store rows x K x c words of ``answer_bits``."""
+        """Exact size of a Retrieve's answers: store rows x S x c words of ``answer_bits``."""
         return lwe_pir.wire_bytes(self.layout.rows * self.queries_per_retrieve,
                                   self.answer_bits)
 

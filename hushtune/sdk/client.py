@@ -5,7 +5,8 @@ decryption. The services only ever see ciphertexts, evaluation keys and a key id
 
 When the catalog version publishes landmark evidence (issue 14), ``identify`` runs two
 private stages: the dense FHE score and the landmark bag together, a shortlist of exactly K
-songs, then exactly K x c PIR queries for their records, whatever stage 1 found. Every query
+songs, then exactly S x c PIR queries for the record units of its first songs
+(``evidence.fetch_plan``), whatever stage 1 found. Every query
 thus sends the same requests, of the same sizes, whichever song it is (or is not).
 """
 
@@ -82,7 +83,8 @@ class Identification:
     aligned_count: int | None = None
     """Query hashes on one time offset with the best shortlisted song; None without landmarks."""
     shortlist: tuple[str, ...] = ()
-    """Song ids of the K songs whose records were fetched privately (empty without landmarks)."""
+    """Song ids of the K shortlisted songs, in order (empty without landmarks); the Retrieve
+    fetched the first of them privately, S record units (``evidence.fetch_plan``)."""
     stage_bytes: dict[str, int] = dataclasses.field(default_factory=dict)
     """Bytes up and down per stage: ``dense_up``, ``dense_down``, ``bag_up``, ``bag_down``,
     ``retrieve_up``, ``retrieve_down`` (payloads, without gRPC framing)."""
