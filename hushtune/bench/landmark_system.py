@@ -147,13 +147,8 @@ class LandmarkTwoStageSystem:
         counts = self._bag.counts(bins)
         shortlist = evidence.shortlist(logits, counts, spec, query_bin_count=int(bins.size))
         every = self._index.aligned_counts(query, spec.speeds)
-        aligned = {}
-        for song, taken in evidence.fetch_plan(spec, shortlist):
-            if taken == spec.song_units[song]:
-                aligned[song] = int(every[song])
-            else:  # the last song fetched, its record's first units only
-                start = self.records[song][: taken * spec.record_bytes]
-                aligned.update(evidence.aligned_counts(query, [song], [start], spec.speeds))
+        aligned = evidence.aligned_over_plan(query, evidence.fetch_plan(spec, shortlist),
+                                             self.records, spec.record_bytes, every, spec.speeds)
         answer = evidence.decide(logits, self._dense_threshold(), aligned, spec,
                                  shortlist=shortlist, dense_fallback=dense_fallback)
         return Stages(counts.tolist(), shortlist, aligned, answer)

@@ -960,6 +960,24 @@ def aligned_counts(
     return {int(s): int(c) for s, c in zip(songs, counts, strict=True)}
 
 
+def aligned_over_plan(
+    query: Fingerprint, plan: Sequence[tuple[int, int]], records: Sequence[bytes],
+    record_bytes: int, whole: NDArray[np.int64], speeds: Sequence[float],
+) -> dict[int, int]:
+    """What the client's ``aligned_counts`` gives for a Retrieve's ``plan``, for a holder of
+    every record (the builder's calibration, the benchmark): ``whole[s]``, the count against
+    song s's whole record, where the plan fetched it whole, else the count against the units
+    it fetched."""
+    out = {}
+    for song, taken in plan:
+        if taken * record_bytes == len(records[song]):
+            out[song] = int(whole[song])
+        else:
+            out.update(aligned_counts(query, [song], [records[song][: taken * record_bytes]],
+                                      speeds))
+    return out
+
+
 def decide(
     dense_logits: NDArray[np.float64],
     dense_threshold: float,

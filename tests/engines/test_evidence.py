@@ -403,3 +403,19 @@ def test_shortlisted_songs_rank_by_aligned_count_then_dense_logit() -> None:
     assert evidence.best_shortlisted(aligned, logits) == 2
     assert evidence.rank_shortlisted({3: 1, 1: 1}, np.zeros(5)) == [1, 3]  # then the index
 
+
+
+def test_aligned_over_plan_counts_a_record_cut_short_against_its_start() -> None:
+    from hushtune.core.landmarks import Fingerprint, decode_record, pack_record
+
+    rb = 400
+    hashes = np.arange(1, 161, dtype=np.uint32)
+    times = np.arange(160, dtype=np.int32) * 3
+    record = pack_record(Fingerprint(hashes, times), 2 * rb)  # 160 hashes over two units
+    first = decode_record(record[:rb]).hashes.size
+    assert 0 < first < 160
+    query = Fingerprint(hashes, times)  # the whole song: 160 aligned with the whole record
+    whole = np.array([160, 7])
+    plan = [(0, 1), (1, 1)]
+    found = evidence.aligned_over_plan(query, plan, [record, b"\0" * rb], rb, whole, (1.0,))
+    assert found == {0: first, 1: 7}  # song 0 cut short, song 1 fetched whole

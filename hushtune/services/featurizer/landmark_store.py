@@ -175,15 +175,6 @@ def impostors(records: Sequence[bytes], excerpts: Sequence[Sequence[Fingerprint]
     if bag_bits is None:
         bag_bits = evidence.choose_bag_bits(len(records), k)
     bag = evidence.ClearBag(records, bag_bits)
-    starts: dict[tuple[int, int], RecordIndex] = {}  # a record's first units, when cut short
-
-    def fetched_count(excerpt: Fingerprint, song: int, taken: int, full: int) -> int:
-        if taken == units[song]:
-            return full
-        if (song, taken) not in starts:
-            starts[song, taken] = RecordIndex([decode_record(
-                records[song][: taken * record_bytes])])
-        return int(starts[song, taken].aligned_counts(excerpt, speeds)[0])
 
     out, fetched = [], []
     for song in range(len(records)) if songs is None else songs:
@@ -200,8 +191,9 @@ def impostors(records: Sequence[bytes], excerpts: Sequence[Sequence[Fingerprint]
             others = [int(s) for s in np.argsort(-z, kind="stable")[:k] if s != song]
             plan = evidence.plan_units(others, units, slots)
             fetched.append(len(plan))
-            out.append(max([fetched_count(excerpt, s, taken, int(counts[s]))
-                            for s, taken in plan], default=0))
+            aligned = evidence.aligned_over_plan(excerpt, plan, records, record_bytes, counts,
+                                                 speeds)
+            out.append(max(aligned.values(), default=0))
     return Impostors(out, float(np.mean(fetched)) if fetched else float(k))
 
 
