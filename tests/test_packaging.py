@@ -52,6 +52,7 @@ IMPORTS = {
     "matplotlib": "matplotlib",
     "threadpoolctl": "threadpoolctl",
     "sounddevice": "sounddevice",
+    "numba": "numba",
 }
 """Import name -> distribution, for every third-party import of hushtune/ (most specific
 first where one import name holds several distributions, as ``concrete`` does)."""
@@ -59,9 +60,11 @@ first where one import name holds several distributions, as ``concrete`` does)."
 APP_EXTRAS = ("concrete",)
 """Extras that the SDK may import lazily: an engine an app adds when its catalogs need it."""
 
-KNOWN_GAPS: frozenset[tuple[str, str]] = frozenset()
-"""Lazy imports of the SDK that the plain install and APP_EXTRAS do not cover: none since the
-SDK runs Concrete circuits with concrete.compiler alone (hushtune/core/concrete_client.py)."""
+KNOWN_GAPS: frozenset[tuple[str, str]] = frozenset({("hushtune/core/byte_product.py", "numba")})
+"""Lazy imports of core and the SDK that the plain install and APP_EXTRAS do not cover. The SDK
+runs Concrete circuits with concrete.compiler alone (hushtune/core/concrete_client.py); the one
+gap is the server's Retrieve kernel, which the ``server`` extra's numba speeds up and
+``lwe_pir.answer`` replaces with float64 BLAS where numba is missing."""
 
 
 def imports(folder: str) -> Iterator[tuple[str, str, bool]]:

@@ -548,3 +548,61 @@ def test_the_hint_term_is_its_formula() -> None:
     by_hint = [lwe_pir.failure_probability(params, rows, cols, 1, max_entry=1.0,
                                            query_bits=21, hint_bits=h) for h in range(18, 33)]
     assert by_hint == sorted(by_hint, reverse=True) and by_hint[0] == 1.0
+
+
+def test_the_byte_product_equals_the_float64_reference() -> None:
+    # The server's Retrieve kernel (core.byte_product) against exact_product, including the
+    # extremes: bytes 0 and 255, query words 0 and 2^32 - 1, and a sum that wraps mod 2^32.
+    from hushtune.core import byte_product
+
+    assert byte_product.available()  # numba comes with the server extra
+    rng = np.random.default_rng(11)
+    data = rng.integers(0, 256, (37, 301)).astype(np.uint8)
+    data[0], data[1] = 255, 0
+    queries = rng.integers(0, 1 << 32, (301, 5), dtype=np.uint64).astype(np.uint32)
+    queries[:, 0] = 0xFFFFFFFF
+    expected = lwe_pir.exact_product(data.astype(np.float64) - lwe_pir.STORE_CENTRE, queries,
+                                     lwe_pir.STORE_CENTRE)
+    assert np.array_equal(lwe_pir.centred_product(data, queries), expected)
+    raw = byte_product.byte_product(data, np.ascontiguousarray(queries.T))
+    assert np.array_equal(raw, ((data.astype(np.uint64) @ queries.astype(np.uint64))
+                                % (1 << 32)).astype(np.uint32))
+    with pytest.raises(ValueError, match="cannot multiply"):
+        byte_product.byte_product(data.astype(np.int16), queries.T)  # type: ignore[arg-type]
+
+
+def test_the_byte_product_is_safe_from_many_threads() -> None:
+    # A gRPC server answers Retrieves from a thread pool; every answer must stay exact.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(12)
+    data = rng.integers(0, 256, (64, 500)).astype(np.uint8)
+    batches = [rng.integers(0, 1 << 32, (500, 3), dtype=np.uint64).astype(np.uint32)
+               for _ in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda q: lwe_pir.centred_product(data, q), batches))
+    for q, got in zip(batches, found, strict=True):
+        assert np.array_equal(got, lwe_pir.exact_product(
+            data.astype(np.float64) - lwe_pir.STORE_CENTRE, q, lwe_pir.STORE_CENTRE))
+
+
+def test_a_store_holds_one_byte_an_entry() -> None:
+    store = lwe_pir.pack_store([b"\x00\xff\x80", b"\x01"], 4, params=PARAMS)
+    assert store.data.dtype == np.uint8
+    assert store.data.nbytes == store.layout.rows * store.layout.cols
+    assert store.entries.min() == -128 and store.entries.max() == 127
+
+
+def test_without_numba_the_answer_falls_back_to_float64_blas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hushtune.core import byte_product
+
+    store = lwe_pir.pack_store([bytes(range(i, i + 60)) for i in range(0, 180, 3)], 60,
+                               params=PARAMS)
+    rng = np.random.default_rng(13)
+    queries = rng.integers(0, 1 << 32, (store.layout.cols, 4), dtype=np.uint64).astype(np.uint32)
+    compiled = lwe_pir.answer(store, queries)
+    monkeypatch.setattr(byte_product, "available", lambda: False)
+    assert np.array_equal(lwe_pir.answer(store, queries), compiled)
+    byte_product.warm_up()  # nothing to compile without numba, and no error

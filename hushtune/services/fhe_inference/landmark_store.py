@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import redis
 
-from hushtune.core import evidence, lwe_pir
+from hushtune.core import byte_product, evidence, lwe_pir
 from hushtune.core.errors import CatalogError
 from hushtune.core.evidence import LandmarkSpec
 from hushtune.services.common import metrics, registry
@@ -83,6 +83,7 @@ def load_landmarks(redis_client: redis.Redis, version: str) -> LoadedLandmarks:
     try:
         records = evidence.split_records(blob, spec)
         store = evidence.store_of(spec, records)
+        byte_product.warm_up()  # the Retrieve kernel, compiled once per process
         bag = evidence.bag_of(spec, records)
     except ValueError as exc:  # records, spec and layout disagree
         raise Corrupt(f"catalog version {version}: landmark data is inconsistent: {exc}") from exc
