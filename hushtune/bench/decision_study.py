@@ -180,7 +180,7 @@ def _rules(found: Featurized, conditions: NDArray[np.str_], shortlists: list[lis
            aligned: NDArray[np.int64], logits: NDArray[np.float64], records: Sequence[bytes],
            excerpts: Sequence[Sequence[Fingerprint]]) -> dict[str, Any]:
     """The SDK's answers under three rules, thresholds from the builder's calibration."""
-    everyone = landmark_store.impostor_counts(records, excerpts, shortlist_k=len(records))
+    everyone = landmark_store.impostors(records, excerpts, shortlist_k=len(records)).counts
     shipped = landmark_store.calibrate(records, excerpts)
     plain = evidence.min_aligned_from_impostors(everyone, false_accepts=0.01)
     t, t_dense = shipped.min_aligned, shipped.min_aligned_with_dense

@@ -199,7 +199,7 @@ def measure_store(store_mb: int, songs: int, ks: Sequence[int], repeats: int) ->
 def _hint_seconds(store: lwe_pir.Store, a: U32) -> float:
     """H = D A timed on 256 rows and scaled to all rows (the float64 kernel of ``hint``)."""
     slice_rows = min(256, store.layout.rows)
-    top = store.entries[:slice_rows]
+    top = store.data[:slice_rows].astype(np.float64) - lwe_pir.STORE_CENTRE
     seconds = _median_seconds(lambda: lwe_pir.exact_product(top, a, store.max_entry), 3)
     return seconds * store.layout.rows / slice_rows
 

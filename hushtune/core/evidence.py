@@ -38,6 +38,7 @@ from hushtune.core.landmarks import (
     RecordIndex,
     bag_bins,
     decode_record,
+    subset,
     thin_indices,
 )
 from hushtune.core.ranking import open_set_score
@@ -837,12 +838,17 @@ def _check_shortlist(spec: LandmarkSpec, songs: Sequence[int]) -> None:
             raise ValueError(f"song {song} is out of range 0..{spec.songs - 1}")
 
 
-def bag_hashes(query: Fingerprint) -> NDArray[np.uint32]:
-    """The query hashes the bag counts: the ``BAG_HASHES_PER_SECOND`` strongest of each second
-    (every hash of a print without strengths)."""
+def bag_print(query: Fingerprint) -> Fingerprint:
+    """The part of a query the bag counts: its ``BAG_HASHES_PER_SECOND`` strongest hashes of
+    each second, with their strengths (the whole print when it has no strengths)."""
     if query.strength is None:
-        return query.hashes
-    return query.hashes[thin_indices(query.times, query.strength, BAG_HASHES_PER_SECOND)]
+        return query
+    return subset(query, thin_indices(query.times, query.strength, BAG_HASHES_PER_SECOND))
+
+
+def bag_hashes(query: Fingerprint) -> NDArray[np.uint32]:
+    """The hashes of ``bag_print``."""
+    return bag_print(query).hashes
 
 
 def query_bins(query: Fingerprint, spec: LandmarkSpec) -> NDArray[np.int64]:
@@ -850,13 +856,12 @@ def query_bins(query: Fingerprint, spec: LandmarkSpec) -> NDArray[np.int64]:
     ``bag_hashes``, or, when they reach the bag's p (a long query), those of the strongest of
     them, so no count can wrap mod p."""
     limit = spec.bag_params.p - 1
-    hashes = bag_hashes(query)
+    counted = bag_print(query)
+    hashes = counted.hashes
     bins = bag_bins(hashes, spec.bag_bits)
     if bins.size <= limit:
         return bins
-    strength: NDArray[np.float64] = (
-        np.zeros(hashes.size) if query.strength is None else query.strength[
-            thin_indices(query.times, query.strength, BAG_HASHES_PER_SECOND)].astype(np.float64))
+    strength = np.zeros(hashes.size) if counted.strength is None else counted.strength
     ranked = hashes[np.argsort(-strength, kind="stable")]
     lo, hi = 0, ranked.size  # the most strongest hashes whose bins stay within the limit
     while lo < hi:

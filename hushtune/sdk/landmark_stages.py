@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hushtune.core import evidence, landmarks, lwe_pir
-from hushtune.core.errors import CatalogError, ServiceError
+from hushtune.core.errors import ServiceError
 from hushtune.sdk import transport
 from hushtune.sdk.landmark_hints import LandmarkKit
 
@@ -103,11 +103,7 @@ def retrieve(
     spec = kit.spec
     started = time.perf_counter()
     plan = evidence.fetch_plan(spec, songs)  # ValueError unless exactly K distinct songs
-    columns = evidence.plan_columns(spec, plan)
-    if len(columns) != spec.queries_per_retrieve:
-        raise CatalogError(
-            f"{len(columns)} PIR queries; the spec fixes {spec.queries_per_retrieve}"
-        )
+    columns = evidence.plan_columns(spec, plan)  # exactly queries_per_retrieve, padded
     queries, state = lwe_pir.make_queries(spec.store_params, kit.store_a, columns)
     payload = lwe_pir.to_wire(queries, spec.retrieve_query_bits)
     encrypt_s = time.perf_counter() - started

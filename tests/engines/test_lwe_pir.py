@@ -435,16 +435,34 @@ def test_records_come_back_exactly_over_rounded_answers() -> None:
     assert wrong != got
 
 
-def test_records_come_back_exactly_over_a_rounded_hint() -> None:
-    records = _records(50, 64, seed=12)
+def _small_retrieve(seed: int, wanted: list[int]) -> tuple[
+        list[bytes], lwe_pir.Store, lwe_pir.U32, lwe_pir.U32, lwe_pir.ClientState]:
+    """50 records of up to 64 bytes in a store, its hint, and queries for ``wanted``."""
+    records = _records(50, 64, seed=seed)
     store = lwe_pir.pack_store(records, 64)
     a = lwe_pir.public_matrix(PARAMS, SEED, store.layout.cols)
     h = lwe_pir.hint(store, a)
-    wanted = [1, 30, 49]
     queries, state = lwe_pir.make_queries(PARAMS, a, wanted)
+    return records, store, h, queries, state
+
+
+def _narrowest(width: str) -> int:
+    """The fewest bits of ``width`` (``hint_bits`` or ``query_bits``) whose bound passes 2^-40
+    for three queries over that store, answers at 16 bits."""
+    return next(b for b in range(1, 33) if lwe_pir.failure_probability(
+        PARAMS, 64, 50, 3, max_entry=128, answer_bits=16, **{width: b}) <= 2.0**-40)
+
+
+def _bytes_differing(wrong: list[bytes], got: list[bytes]) -> int:
+    return sum(np.count_nonzero(np.frombuffer(w, np.uint8) != np.frombuffer(g, np.uint8))
+               for w, g in zip(wrong, got, strict=True))
+
+
+def test_records_come_back_exactly_over_a_rounded_hint() -> None:
+    wanted = [1, 30, 49]
+    records, store, h, queries, state = _small_retrieve(12, wanted)
     answers = _through(lwe_pir.answer(store, queries), 16)
-    narrowest = next(b for b in range(1, 33) if lwe_pir.failure_probability(
-        PARAMS, 64, 50, 3, max_entry=128, answer_bits=16, hint_bits=b) <= 2.0**-40)
+    narrowest = _narrowest("hint_bits")
     assert narrowest == 19
     got = lwe_pir.recover(PARAMS, _through(h, narrowest), answers, state)
     assert got == [records[i] + bytes(64 - len(records[i])) for i in wanted]
@@ -452,22 +470,15 @@ def test_records_come_back_exactly_over_a_rounded_hint() -> None:
     with pytest.raises(ValueError, match="hint_bits 14"):
         lwe_pir.check_failure(PARAMS, 64, 50, 3, max_entry=128, answer_bits=16, hint_bits=14)
     wrong = lwe_pir.recover(PARAMS, _through(h, 14), answers, state)
-    differing = sum(np.count_nonzero(np.frombuffer(w, np.uint8) != np.frombuffer(g, np.uint8))
-                    for w, g in zip(wrong, got, strict=True))
-    assert differing > 0.3 * 3 * 64
+    assert _bytes_differing(wrong, got) > 0.3 * 3 * 64
 
 
 def test_records_come_back_exactly_over_rounded_queries_at_the_narrowest_width() -> None:
     # The Retrieve query rounded by the client (``retrieve_query_bits``): its errors r_j come
     # back multiplied by store entries up to 128, and the bound takes them at their largest.
-    records = _records(50, 64, seed=13)
-    store = lwe_pir.pack_store(records, 64)
-    a = lwe_pir.public_matrix(PARAMS, SEED, store.layout.cols)
-    h = lwe_pir.hint(store, a)
     wanted = [2, 25, 48]
-    queries, state = lwe_pir.make_queries(PARAMS, a, wanted)
-    narrowest = next(b for b in range(1, 33) if lwe_pir.failure_probability(
-        PARAMS, 64, 50, 3, max_entry=128, answer_bits=16, query_bits=b) <= 2.0**-40)
+    records, store, h, queries, state = _small_retrieve(13, wanted)
+    narrowest = _narrowest("query_bits")
     assert narrowest == 21
     sent = lwe_pir.to_wire(queries, narrowest)
     assert len(sent) == lwe_pir.wire_bytes(50 * 3, 21) == 50 * 3 * 21 // 8 + 1
@@ -480,9 +491,7 @@ def test_records_come_back_exactly_over_rounded_queries_at_the_narrowest_width()
         lwe_pir.check_failure(PARAMS, 64, 50, 3, max_entry=128, answer_bits=16, query_bits=16)
     wrong = lwe_pir.recover(
         PARAMS, h, _through(lwe_pir.answer(store, _through(queries, 16)), 16), state)
-    differing = sum(np.count_nonzero(np.frombuffer(w, np.uint8) != np.frombuffer(g, np.uint8))
-                    for w, g in zip(wrong, got, strict=True))
-    assert differing > 0.25 * 3 * 64
+    assert _bytes_differing(wrong, got) > 0.25 * 3 * 64
 
 
 def _bag_counts(bits: int, answer_bits: int, queries: int, hint_bits: int = 32

@@ -27,8 +27,8 @@ def test_impostors_are_counted_against_the_bag_shortlist_only(
 ) -> None:
     records = [s.record for s in songs]
     excerpts = [s.excerpts for s in songs]
-    shortlisted = landmark_store.impostor_counts(records, excerpts, shortlist_k=3)
-    everyone = landmark_store.impostor_counts(records, excerpts, shortlist_k=SONGS)
+    shortlisted = landmark_store.impostors(records, excerpts, shortlist_k=3).counts
+    everyone = landmark_store.impostors(records, excerpts, shortlist_k=SONGS).counts
     assert len(shortlisted) == len(everyone) == SONGS * landmark_store.EXCERPTS
     # K of the others can never align more than all of them, and K = every song is all.
     assert all(a <= b for a, b in zip(shortlisted, everyone, strict=True))
@@ -41,7 +41,7 @@ def test_the_thresholds_share_the_budget(songs: list[SongLandmarks]) -> None:
     records = [s.record for s in songs]
     excerpts = [s.excerpts for s in songs]
     found = landmark_store.calibrate(records, excerpts, shortlist_k=4)
-    impostors = np.array(landmark_store.impostor_counts(records, excerpts, shortlist_k=4))
+    impostors = np.array(landmark_store.impostors(records, excerpts, shortlist_k=4).counts)
     assert landmark_store.MIN_ALIGNED_FLOOR <= found.min_aligned_with_dense <= found.min_aligned
     assert found.min_aligned == evidence.min_aligned_from_impostors(
         impostors, false_accepts=landmark_store.FALSE_ACCEPTS / 2,
@@ -55,7 +55,8 @@ def test_the_thresholds_share_the_budget(songs: list[SongLandmarks]) -> None:
 def test_a_duplicate_recording_is_not_an_impostor(songs: list[SongLandmarks]) -> None:
     records = [s.record for s in songs] + [songs[0].record]
     excerpts = [s.excerpts for s in songs] + [songs[0].excerpts]
-    counts = landmark_store.impostor_counts(records, excerpts, songs=[0, SONGS], shortlist_k=3)
+    counts = landmark_store.impostors(records, excerpts, songs=[0, SONGS],
+                                      shortlist_k=3).counts
     assert counts == []  # each copy aligns with the other as well as with itself
 
 
@@ -71,8 +72,8 @@ def test_impostors_are_aligned_against_what_a_retrieve_fetches(
     units = [len(r) // rb for r in records]
     k = 3
     slots = evidence.choose_retrieve_units(units, k)
-    counts = landmark_store.impostor_counts(records, excerpts, songs=[0], shortlist_k=k,
-                                            record_bytes=rb)
+    counts = landmark_store.impostors(records, excerpts, songs=[0], shortlist_k=k,
+                                      record_bytes=rb).counts
     bag = evidence.ClearBag(records, evidence.choose_bag_bits(SONGS, k))
     index = RecordIndex([decode_record(r) for r in records])
     cut_short, plan_sizes = 0, []

@@ -135,17 +135,6 @@ class Thresholds:
     min_aligned_with_dense: int
 
 
-def impostor_counts(records: Sequence[bytes], excerpts: Sequence[Sequence[Fingerprint]],
-                    songs: Sequence[int] | None = None, *,
-                    speeds: Sequence[float] = evidence.SPEEDS,
-                    shortlist_k: int = evidence.SHORTLIST_K,
-                    bag_bits: int | None = None,
-                    record_bytes: int = evidence.RECORD_BYTES) -> list[int]:
-    """``impostors``' counts alone."""
-    return impostors(records, excerpts, songs, speeds=speeds, shortlist_k=shortlist_k,
-                     bag_bits=bag_bits, record_bytes=record_bytes).counts
-
-
 @dataclasses.dataclass(frozen=True)
 class Impostors:
     """What calibration aligns: each impostor excerpt's best count, and how many songs a
