@@ -8,22 +8,35 @@ multiplies in uint32, whose wrap-around is exactly arithmetic mod 2^32 (docs/DES
 "Revision 4"). ``lwe_pir.answer`` checks it against ``exact_product`` in its tests and falls
 back to that when numba is not installed (it comes with the ``server`` extra).
 
-numba's default threading layer must not be entered by two threads at once, and a gRPC server
-answers from a pool: one lock serializes the calls (each already uses every core).
+Why plain threads and not ``numba.prange``: a parallel numba function loads an OpenMP
+runtime (the system's libgomp), and a worker process already holds two others (torch's
+libgomp, concrete's libomp); with three in one process the test suite died of a segmentation
+fault once in CI. The kernel is compiled ``nogil`` and each thread multiplies a band of rows,
+so the product uses every core, needs no threading layer, and may be called from many
+threads at once.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-_LOCK = threading.Lock()
+_BANDS = max(1, os.cpu_count() or 1)
+"""Row bands per product: one per core."""
+
+_MIN_BAND_ROWS = 64
+"""Below this many rows a band is not worth a thread."""
+
+_INIT_LOCK = threading.Lock()
 _KERNEL: Callable[..., Any] | None = None
 _MISSING = False
+_POOL: ThreadPoolExecutor | None = None
 
 
 def available() -> bool:
@@ -42,8 +55,8 @@ def byte_product(data: NDArray[np.uint8], queries_t: NDArray[np.uint32]) -> NDAr
     """sum_c data[r, c] * queries_t[k, c] mod 2^32, as a rows x K uint32 array.
 
     Args:
-        data: rows x cols store bytes (unsigned, 0..255), C-contiguous.
-        queries_t: K x cols uint32, C-contiguous (the queries, one per row).
+        data: rows x cols store bytes (unsigned, 0..255).
+        queries_t: K x cols uint32 (the queries, one per row).
 
     Raises:
         RuntimeError: numba is not installed (check ``available`` first).
@@ -56,35 +69,50 @@ def byte_product(data: NDArray[np.uint8], queries_t: NDArray[np.uint32]) -> NDAr
             or queries_t.ndim != 2 or data.shape[1] != queries_t.shape[1]:
         raise ValueError(f"cannot multiply {data.dtype} {data.shape} by {queries_t.dtype} "
                          f"{queries_t.shape} transposed")
-    with _LOCK:
-        out: NDArray[np.uint32] = kernel(np.ascontiguousarray(data),
-                                         np.ascontiguousarray(queries_t))
+    data = np.ascontiguousarray(data)
+    queries_t = np.ascontiguousarray(queries_t)
+    rows = data.shape[0]
+    out: NDArray[np.uint32] = np.empty((rows, queries_t.shape[0]), np.uint32)
+    bands = min(_BANDS, max(1, rows // _MIN_BAND_ROWS))
+    edges = np.linspace(0, rows, bands + 1).astype(int)
+    if bands == 1:
+        kernel(data, queries_t, out, 0, rows)
+    else:
+        list(_pool().map(lambda band: kernel(data, queries_t, out, edges[band], edges[band + 1]),
+                         range(bands)))
     return out
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _INIT_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(_BANDS, thread_name_prefix="byte-product")
+        return _POOL
 
 
 def _kernel() -> Callable[..., Any] | None:
     global _KERNEL, _MISSING
-    if _KERNEL is None and not _MISSING:
-        try:
-            import numba
-        except ImportError:
-            _MISSING = True
-            return None
+    with _INIT_LOCK:
+        if _KERNEL is None and not _MISSING:
+            try:
+                import numba
+            except ImportError:
+                _MISSING = True
+                return None
 
-        @numba.njit(parallel=True, cache=False)
-        def kernel(data: Any, queries_t: Any) -> Any:
-            rows, cols = data.shape
-            k = queries_t.shape[0]
-            out = np.zeros((rows, k), np.uint32)
-            for r in numba.prange(rows):
-                row = data[r]
-                for j in range(k):
-                    query = queries_t[j]
-                    acc = np.uint32(0)
-                    for c in range(cols):
-                        acc += np.uint32(row[c]) * query[c]
-                    out[r, j] = acc
-            return out
+            @numba.njit(nogil=True, cache=False)
+            def kernel(data: Any, queries_t: Any, out: Any, start: int, stop: int) -> None:
+                cols = data.shape[1]
+                k = queries_t.shape[0]
+                for r in range(start, stop):
+                    row = data[r]
+                    for j in range(k):
+                        query = queries_t[j]
+                        acc = np.uint32(0)
+                        for c in range(cols):
+                            acc += np.uint32(row[c]) * query[c]
+                        out[r, j] = acc
 
-        _KERNEL = kernel
-    return _KERNEL
+            _KERNEL = kernel
+        return _KERNEL

@@ -585,7 +585,7 @@ def test_the_byte_product_is_safe_from_many_threads() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     rng = np.random.default_rng(12)
-    data = rng.integers(0, 256, (64, 500)).astype(np.uint8)
+    data = rng.integers(0, 256, (301, 500)).astype(np.uint8)  # bands of rows, one per core
     batches = [rng.integers(0, 1 << 32, (500, 3), dtype=np.uint64).astype(np.uint32)
                for _ in range(8)]
     with ThreadPoolExecutor(4) as pool:
@@ -593,6 +593,37 @@ def test_the_byte_product_is_safe_from_many_threads() -> None:
     for q, got in zip(batches, found, strict=True):
         assert np.array_equal(got, lwe_pir.exact_product(
             data.astype(np.float64) - lwe_pir.STORE_CENTRE, q, lwe_pir.STORE_CENTRE))
+
+
+@pytest.mark.parametrize("rows", [1, 63, 64, 129, 1000])
+def test_the_byte_product_covers_every_row_band(rows: int) -> None:
+    from hushtune.core import byte_product
+
+    rng = np.random.default_rng(rows)
+    data = rng.integers(0, 256, (rows, 70)).astype(np.uint8)
+    queries_t = rng.integers(0, 1 << 32, (3, 70), dtype=np.uint64).astype(np.uint32)
+    expected = ((data.astype(np.uint64) @ queries_t.T.astype(np.uint64)) % (1 << 32))
+    assert np.array_equal(byte_product.byte_product(data, queries_t), expected.astype(np.uint32))
+
+
+def test_the_byte_product_loads_no_openmp_threading_layer() -> None:
+    # A numba prange kernel loads an OpenMP runtime beside torch's and Concrete's; with three
+    # in one process the suite once died of a segmentation fault (docs/DESIGN.md).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from hushtune.core import byte_product\n"
+        "byte_product.byte_product(np.ones((4096, 64), np.uint8), np.ones((2, 64), np.uint32))\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "layers = [m for m in ('omppool', 'tbbpool', 'workqueue')\n"
+        "          if 'numba.np.ufunc.' + m in sys.modules]\n"
+        "print(layers, 'libgomp' in maps)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert done.stdout.split() == ["[]", "False"], done.stdout + done.stderr
 
 
 def test_a_store_holds_one_byte_an_entry() -> None:
