@@ -83,6 +83,17 @@ def byte_product(data: NDArray[np.uint8], queries_t: NDArray[np.uint32]) -> NDAr
     return out
 
 
+def _forget_threads() -> None:
+    # A forked child inherits the pool object but none of its threads: work sent to it would
+    # wait forever. The child starts its own pool on first use.
+    global _POOL, _INIT_LOCK
+    _POOL = None
+    _INIT_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_threads)
+
+
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _INIT_LOCK:

@@ -626,6 +626,20 @@ def test_the_byte_product_loads_no_openmp_threading_layer() -> None:
     assert done.stdout.split() == ["[]", "False"], done.stdout + done.stderr
 
 
+def test_the_byte_product_works_in_a_forked_child() -> None:
+    # The benchmarks fork workers; a child inherits the band pool but not its threads.
+    import multiprocessing
+
+    from hushtune.core import byte_product
+
+    data = np.arange(4096 * 8, dtype=np.uint32).reshape(4096, 8).astype(np.uint8)
+    queries_t = np.full((2, 8), 3, np.uint32)
+    parent = byte_product.byte_product(data, queries_t)  # the pool's threads now exist
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(byte_product.byte_product, (data, queries_t)).get(timeout=60)
+    assert np.array_equal(child, parent)
+
+
 def test_a_store_holds_one_byte_an_entry() -> None:
     store = lwe_pir.pack_store([b"\x00\xff\x80", b"\x01"], 4, params=PARAMS)
     assert store.data.dtype == np.uint8
