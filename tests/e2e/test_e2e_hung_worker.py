@@ -20,7 +20,7 @@ import pytest
 
 from hushtune.core.audio import SAMPLE_RATE
 from hushtune.core.errors import UnavailableError
-from hushtune.protos.inference.v1 import inference_pb2_grpc
+from hushtune.protos.inference.v1 import inference_pb2
 from hushtune.sdk import Client
 
 pytestmark = pytest.mark.e2e
@@ -30,41 +30,44 @@ QUERIES = 6
 KNOWN = "seahorse-adventures__3.ogg"
 
 
-class HungInference(inference_pb2_grpc.InferenceServiceServicer):
-    """Accepts every call and answers none: each waits until its caller cancels it."""
+SERVICE = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"]
+
+
+class HungInference(grpc.GenericRpcHandler):
+    """Accepts every call of the inference service and answers none: each waits until its
+    caller cancels it. Every method hangs, the landmark ones (GetHint, Bag, Retrieve) too: a
+    servicer that left some unimplemented answered those at once with UNIMPLEMENTED, which is
+    not what a hung worker does (and failed this test whenever round robin sent one there)."""
 
     def __init__(self) -> None:
         self.calls = 0
         self._lock = threading.Lock()
+        self._methods = {f"/{SERVICE.full_name}/{m.name}" for m in SERVICE.methods}
 
-    def _hang(self, context: grpc.ServicerContext) -> None:
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        if handler_call_details.method not in self._methods:
+            return None
+        return grpc.stream_stream_rpc_method_handler(self._hang)
+
+    def _hang(self, request_iterator: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         with self._lock:
             self.calls += 1
         gone = threading.Event()
         context.add_callback(gone.set)
         gone.wait(timeout=120)
-
-    def GetModelSpec(  # noqa: N802 (the gRPC method name)
-        self, request: Any, context: grpc.ServicerContext
-    ) -> Iterator[Any]:
-        self._hang(context)
-        yield from ()
-
-    def Score(  # noqa: N802 (the gRPC method name)
-        self, request_iterator: Any, context: grpc.ServicerContext
-    ) -> Iterator[Any]:
-        self._hang(context)
         yield from ()
 
 
 @pytest.fixture
 def hung_worker() -> Iterator[tuple[str, HungInference]]:
-    servicer = HungInference()
+    handler = HungInference()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    inference_pb2_grpc.add_InferenceServiceServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    yield f"127.0.0.1:{port}", servicer
+    yield f"127.0.0.1:{port}", handler
     server.stop(grace=None)
 
 
