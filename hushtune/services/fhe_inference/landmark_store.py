@@ -83,10 +83,10 @@ def load_landmarks(redis_client: redis.Redis, version: str) -> LoadedLandmarks:
     try:
         records = evidence.split_records(blob, spec)
         store = evidence.store_of(spec, records)
-        byte_product.warm_up()  # the Retrieve kernel, compiled once per process
         bag = evidence.bag_of(spec, records)
     except ValueError as exc:  # records, spec and layout disagree
         raise Corrupt(f"catalog version {version}: landmark data is inconsistent: {exc}") from exc
+    byte_product.warm_up()  # the Retrieve kernel, compiled once per process
     hints = {kind: registry.load_landmark_hint(redis_client, version, kind.value)
              for kind in HintKind}
     log.info("loaded landmark evidence", extra={"catalog_version": version})
@@ -172,7 +172,7 @@ class LandmarkAnswerer:
                          lambda: lwe_pir.answer_sparse(loaded.bag, vector))
 
     def retrieve(self, version: str, queries: bytes) -> Answer:
-        """D Q mod q for exactly ``queries_per_retrieve`` PIR queries (cols x K*c words of
+        """D Q mod q for exactly ``queries_per_retrieve`` PIR queries (cols x S*c words of
         ``retrieve_query_bits``), sent back as words of ``answer_bits``."""
         loaded = self.cache.get(required(version))
         spec = loaded.spec
